@@ -1,0 +1,37 @@
+/* mafalda-node: process bootstrap. Parses configuration, configures logging (the only
+ * process-wide mutable state), and hands over to mf_node_run. */
+#define MF_LOG_MODULE "main"
+#include <stdio.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "node.h"
+#include "node_config.h"
+
+extern char **environ;
+
+int main(int argc, char **argv) {
+  mf_node_config_t config = {0};
+  mf_config_result_t result;
+  if (mf_node_config_parse(&config, argc - 1, argv + 1, environ, &result) != MF_OK) {
+    fprintf(stderr, "mafalda-node: %s\n", result.error);
+    return 2;
+  }
+  if (result.help_requested) {
+    printf("mafalda-node %s: a Mafalda WebRTC SFU node.\n\n", MF_VERSION);
+    mf_node_config_usage(stdout);
+    return 0;
+  }
+  if (result.version_requested) {
+    printf("mafalda-node %s\n", MF_VERSION);
+    return 0;
+  }
+  mf_log_config_t log = {
+      .level = (mf_log_level_t)config.log_level,
+      .format = (mf_log_format_t)config.log_format,
+      .fd = STDERR_FILENO,
+  };
+  mf_log_configure(&log);
+  mf_log_set_thread_name("main");
+  return mf_node_run(&config);
+}

@@ -1,0 +1,115 @@
+#define MF_LOG_MODULE "node"
+#include "node.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "common/log.h"
+#include "worker.h"
+
+typedef struct {
+  uv_loop_t loop;
+  uv_signal_t sigint;
+  uv_signal_t sigterm;
+  mf_worker_t *workers[MF_NODE_MAX_WORKERS];
+  uint32_t worker_count;
+  bool stopping;
+} mf_node_t;
+
+/* The cores this process may run on (respects taskset/cgroup cpusets). */
+static uint32_t mf_node_allowed_cpus(int *cpus, uint32_t max) {
+  cpu_set_t set;
+  uint32_t n = 0;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+  for (int c = 0; c < CPU_SETSIZE && n < max; c++) {
+    if (CPU_ISSET(c, &set)) cpus[n++] = c;
+  }
+  return n;
+}
+
+static void mf_node_stop_workers(mf_node_t *node) {
+  /* Reverse order of start, so logs read as a mirror of start-up. */
+  while (node->worker_count > 0) {
+    node->worker_count--;
+    mf_worker_stop(node->workers[node->worker_count]);
+    node->workers[node->worker_count] = NULL;
+  }
+}
+
+static const char *mf_node_signal_name(int signum) {
+  return signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : "signal";
+}
+
+static void mf_node_on_signal(uv_signal_t *handle, int signum) {
+  mf_node_t *node = handle->data;
+  if (node->stopping) {
+    MF_LOG_WARN("received %s again; still stopping", mf_node_signal_name(signum));
+    return;
+  }
+  node->stopping = true;
+  MF_LOG_INFO("received %s: stopping %u workers", mf_node_signal_name(signum), node->worker_count);
+  mf_node_stop_workers(node);
+  uv_close((uv_handle_t *)&node->sigint, NULL);
+  uv_close((uv_handle_t *)&node->sigterm, NULL);
+}
+
+int mf_node_run(const mf_node_config_t *config) {
+  mf_node_t *node = calloc(1, sizeof *node);
+  if (!node) {
+    MF_LOG_ERROR("out of memory");
+    return 1;
+  }
+  int status = 1;
+  int cpus[MF_NODE_MAX_WORKERS];
+  uint32_t cpu_count = mf_node_allowed_cpus(cpus, MF_NODE_MAX_WORKERS);
+  uint32_t wanted = config->workers > 0 ? (uint32_t)config->workers
+                                        : (cpu_count > 0 ? cpu_count : uv_available_parallelism());
+  if (wanted > MF_NODE_MAX_WORKERS) wanted = MF_NODE_MAX_WORKERS;
+
+  /* Signals are caught on this loop before any worker exists, so an early SIGTERM is not
+   * lost; worker threads inherit the default mask but libuv routes signals to this loop. */
+  signal(SIGPIPE, SIG_IGN);
+  if (uv_loop_init(&node->loop) != 0) {
+    MF_LOG_ERROR("uv_loop_init failed");
+    free(node);
+    return 1;
+  }
+  uv_signal_init(&node->loop, &node->sigint);
+  uv_signal_init(&node->loop, &node->sigterm);
+  node->sigint.data = node;
+  node->sigterm.data = node;
+  uv_signal_start(&node->sigint, mf_node_on_signal, SIGINT);
+  uv_signal_start(&node->sigterm, mf_node_on_signal, SIGTERM);
+
+  MF_LOG_INFO("mafalda-node %s starting %u workers (%u cores available, pinning %s)", MF_VERSION,
+              wanted, cpu_count, config->pin_workers ? "on" : "off");
+  for (uint32_t i = 0; i < wanted; i++) {
+    mf_worker_options_t wopts = {
+        .index = i,
+        .cpu = (config->pin_workers && cpu_count > 0) ? cpus[i % cpu_count] : -1,
+    };
+    mf_err_t err = mf_worker_start(&wopts, &node->workers[i]);
+    if (err != MF_OK) {
+      MF_LOG_ERROR("worker %u failed to start: %s", i, mf_strerror(err));
+      node->stopping = true;
+      mf_node_stop_workers(node);
+      uv_close((uv_handle_t *)&node->sigint, NULL);
+      uv_close((uv_handle_t *)&node->sigterm, NULL);
+      uv_run(&node->loop, UV_RUN_DEFAULT);
+      goto out;
+    }
+    node->worker_count++;
+  }
+  MF_LOG_INFO("node ready: %u workers running", node->worker_count);
+
+  uv_run(&node->loop, UV_RUN_DEFAULT);
+  MF_LOG_INFO("node stopped cleanly");
+  status = 0;
+out:
+  uv_loop_close(&node->loop);
+  free(node);
+  return status;
+}

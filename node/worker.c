@@ -1,0 +1,129 @@
+#define MF_LOG_MODULE "worker"
+#include "worker.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+struct mf_worker {
+  mf_worker_options_t options;
+  int pinned_cpu;
+  uv_thread_t thread;
+  uv_loop_t loop;
+  mf_mailbox_t mailbox;
+  mf_mailbox_msg_t stop_msg;
+  uv_sem_t started;
+  mf_err_t start_err;
+};
+
+static int mf_worker_pin(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static void mf_worker_close_handle(uv_handle_t *handle, void *arg) {
+  if (!uv_is_closing(handle)) uv_close(handle, NULL);
+}
+
+static void mf_worker_on_stop(mf_mailbox_msg_t *msg, void *ctx) {
+  mf_worker_t *w = ctx;
+  MF_LOG_INFO("worker %u stopping", w->options.index);
+  /* Runs every command still queued, then lets the loop end when its handles are closed. */
+  mf_mailbox_close(&w->mailbox);
+  uv_walk(&w->loop, mf_worker_close_handle, NULL);
+}
+
+static void mf_worker_main(void *arg) {
+  mf_worker_t *w = arg;
+  char name[16];
+  snprintf(name, sizeof name, "w%u", w->options.index);
+  mf_log_set_thread_name(name);
+  snprintf(name, sizeof name, "mf-w%u", w->options.index);
+  pthread_setname_np(pthread_self(), name);
+
+  w->pinned_cpu = -1;
+  if (w->options.cpu >= 0) {
+    int rc = mf_worker_pin(w->options.cpu);
+    if (rc == 0)
+      w->pinned_cpu = w->options.cpu;
+    else
+      MF_LOG_WARN("worker %u: cannot pin to cpu %d (%s); running unpinned", w->options.index,
+                  w->options.cpu, strerror(rc));
+  }
+
+  int rc = uv_loop_init(&w->loop);
+  if (rc != 0) {
+    MF_LOG_ERROR("worker %u: uv_loop_init failed: %s", w->options.index, uv_strerror(rc));
+    w->start_err = MF_ERR_IO;
+    uv_sem_post(&w->started);
+    return;
+  }
+  w->start_err = mf_mailbox_init(&w->mailbox, &w->loop, w);
+  if (w->start_err != MF_OK) {
+    MF_LOG_ERROR("worker %u: mailbox: %s", w->options.index, mf_strerror(w->start_err));
+    uv_loop_close(&w->loop);
+    uv_sem_post(&w->started);
+    return;
+  }
+  if (w->pinned_cpu >= 0)
+    MF_LOG_INFO("worker %u ready (thread %s, cpu %d)", w->options.index, name, w->pinned_cpu);
+  else
+    MF_LOG_INFO("worker %u ready (thread %s, unpinned)", w->options.index, name);
+  /* After this post the starter may touch the worker only through its mailbox. */
+  uv_sem_post(&w->started);
+
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  rc = uv_loop_close(&w->loop);
+  if (rc != 0) MF_LOG_ERROR("worker %u: loop closed with %s", w->options.index, uv_strerror(rc));
+  MF_LOG_INFO("worker %u stopped", w->options.index);
+}
+
+mf_err_t mf_worker_start(const mf_worker_options_t *options, mf_worker_t **out) {
+  mf_worker_t *w = calloc(1, sizeof *w);
+  if (!w) return MF_ERR_NO_MEMORY;
+  w->options = *options;
+  if (uv_sem_init(&w->started, 0) != 0) {
+    free(w);
+    return MF_ERR_IO;
+  }
+  int rc = uv_thread_create(&w->thread, mf_worker_main, w);
+  if (rc != 0) {
+    MF_LOG_ERROR("worker %u: cannot create thread: %s", options->index, uv_strerror(rc));
+    uv_sem_destroy(&w->started);
+    free(w);
+    return MF_ERR_IO;
+  }
+  uv_sem_wait(&w->started);
+  if (w->start_err != MF_OK) {
+    mf_err_t err = w->start_err;
+    uv_thread_join(&w->thread);
+    uv_sem_destroy(&w->started);
+    free(w);
+    return err;
+  }
+  *out = w;
+  return MF_OK;
+}
+
+void mf_worker_stop(mf_worker_t *worker) {
+  if (!worker) return;
+  /* Only this function posts stop_msg, once; a refusal means the loop already closed. */
+  (void)mf_mailbox_post(&worker->mailbox, &worker->stop_msg, mf_worker_on_stop);
+  uv_thread_join(&worker->thread);
+  uv_sem_destroy(&worker->started);
+  free(worker);
+}
+
+mf_err_t mf_worker_post(mf_worker_t *worker, mf_mailbox_msg_t *msg, mf_mailbox_fn fn) {
+  return mf_mailbox_post(&worker->mailbox, msg, fn);
+}
+
+uint32_t mf_worker_index(const mf_worker_t *worker) { return worker->options.index; }
+int mf_worker_cpu(const mf_worker_t *worker) { return worker->pinned_cpu; }
+uv_loop_t *mf_worker_loop(mf_worker_t *worker) { return &worker->loop; }

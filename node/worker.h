@@ -1,0 +1,39 @@
+/* A media worker: one thread running one libuv loop, owner of every media object placed
+ * on it. Nothing outside the worker touches those objects; other threads send it commands
+ * through its mailbox (mf_worker_post), and the command runs on the worker's thread.
+ *
+ * mf_worker_start/mf_worker_stop are called by the thread that owns the worker handle
+ * (the node's main thread); mf_worker_post from any thread. */
+#ifndef MF_WORKER_H
+#define MF_WORKER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/err.h"
+#include "common/mailbox.h"
+
+typedef struct mf_worker mf_worker_t;
+
+typedef struct {
+  uint32_t index; /* 0-based within the node; names the thread "w<index>" */
+  int cpu;        /* core to pin to, or -1 for none */
+} mf_worker_options_t;
+
+/* Starts the thread and returns once its loop is ready (MF_OK), or failed to start. */
+mf_err_t mf_worker_start(const mf_worker_options_t *options, mf_worker_t **out);
+
+/* Asks the worker to finish, joins its thread and frees it. NULL is ignored. */
+void mf_worker_stop(mf_worker_t *worker);
+
+/* Runs fn(msg, worker_ctx) on the worker's thread. MF_ERR_CLOSED once stopping. */
+mf_err_t mf_worker_post(mf_worker_t *worker, mf_mailbox_msg_t *msg, mf_mailbox_fn fn);
+
+uint32_t mf_worker_index(const mf_worker_t *worker);
+/* The core the worker runs pinned to, or -1 when unpinned (not asked, or refused). */
+int mf_worker_cpu(const mf_worker_t *worker);
+
+/* Worker thread only: the worker's loop, for modules that add handles to it. */
+uv_loop_t *mf_worker_loop(mf_worker_t *worker);
+
+#endif
