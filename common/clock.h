@@ -18,7 +18,8 @@ uint64_t mf_clock_wall_ms(void); /* milliseconds since the Unix epoch */
 /* Wall clock as a 64-bit NTP timestamp (RFC 3550 §4: 32.32 fixed point seconds). */
 uint64_t mf_clock_wall_ntp(void);
 
-/* Unix milliseconds <-> NTP 32.32; exact to the millisecond for round trips. */
+/* Unix milliseconds <-> NTP 32.32; exact to the millisecond for round trips. Valid from
+ * 1968 to 2104: the 32-bit NTP seconds wrap in 2036, told apart by their top bit. */
 uint64_t mf_clock_ms_to_ntp(uint64_t unix_ms);
 uint64_t mf_clock_ntp_to_ms(uint64_t ntp);
 

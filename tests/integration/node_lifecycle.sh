@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Starts the real mafalda-node binary and checks what an operator sees: one "ready" line
+# per worker, a clean stop on SIGTERM and SIGINT, clear errors for bad flags.
+# Every child runs under `timeout`, and the trap kills whatever is left.
+set -euo pipefail
+node=${1:?usage: node_lifecycle.sh path/to/mafalda-node}
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+passed=0
+failed=0
+check() { # name, command...
+  local name=$1; shift
+  if "$@"; then passed=$((passed + 1)); echo "ok   $name"; else failed=$((failed + 1)); echo "FAIL $name"; fi
+}
+
+# wait_for FILE PATTERN COUNT SECONDS
+wait_for() {
+  local deadline=$((SECONDS + $4))
+  while (( SECONDS < deadline )); do
+    if [[ $(grep -c -- "$2" "$1" 2>/dev/null || true) -ge $3 ]]; then return 0; fi
+    sleep 0.05
+  done
+  echo "timed out waiting for $3 x '$2' in $1:" >&2; cat "$1" >&2; return 1
+}
+
+run_and_stop() { # signal, workers, extra flags...
+  local sig=$1 workers=$2; shift 2
+  local log=$tmp/node-$sig.log
+  timeout -s KILL 30 "$node" --workers "$workers" "$@" 2>"$log" &
+  local pid=$!
+  pids+=("$pid")
+  wait_for "$log" "node ready: $workers workers running" 1 20 || return 1
+  [[ $(grep -c "worker [0-9]* ready" "$log") -eq $workers ]] || { cat "$log" >&2; return 1; }
+  kill "-$sig" "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  [[ $rc -eq 0 ]] || { echo "exit status $rc" >&2; cat "$log" >&2; return 1; }
+  grep -q "received SIG$sig: stopping $workers workers" "$log" &&
+    [[ $(grep -c "worker [0-9]* stopped" "$log") -eq $workers ]] &&
+    grep -q "node stopped cleanly" "$log"
+}
+
+check "SIGTERM stops 2 workers cleanly" run_and_stop TERM 2
+check "SIGINT stops 3 workers cleanly" run_and_stop INT 3 --pin-workers=false
+
+json_lines() {
+  local log=$tmp/json.log
+  MAFALDA_LOG_FORMAT=json timeout -s KILL 30 "$node" --workers 1 2>"$log" &
+  local pid=$!
+  pids+=("$pid")
+  wait_for "$log" '"node ready: 1 workers running"' 1 20 || return 1
+  kill -TERM "$pid"
+  wait "$pid"
+  python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) >= 5, lines
+for l in lines:
+    o = json.loads(l)
+    assert {"ts", "level", "module", "msg"} <= set(o), o
+' "$log"
+}
+check "MAFALDA_LOG_FORMAT=json gives one JSON object per line" json_lines
+
+default_workers() {
+  local log=$tmp/default.log
+  timeout -s KILL 30 "$node" 2>"$log" &
+  local pid=$!
+  pids+=("$pid")
+  local cores
+  cores=$(nproc)
+  wait_for "$log" "node ready: $cores workers running" 1 20 || return 1
+  kill -TERM "$pid"
+  wait "$pid"
+}
+check "default is one worker per core" default_workers
+
+bad_flag() {
+  local rc=0
+  timeout 10 "$node" --workers lots 2>"$tmp/bad.err" >/dev/null || rc=$?
+  [[ $rc -eq 2 ]] && grep -q "mafalda-node: --workers: 'lots' is not an integer" "$tmp/bad.err"
+}
+check "bad flag value exits 2 with a clear message" bad_flag
+
+bad_env() {
+  local rc=0
+  MAFALDA_LOG_LEVEL=chatty timeout 10 "$node" 2>"$tmp/env.err" >/dev/null || rc=$?
+  [[ $rc -eq 2 ]] && grep -q "MAFALDA_LOG_LEVEL: 'chatty' is not one of" "$tmp/env.err"
+}
+check "bad environment value exits 2 naming the variable" bad_env
+
+unknown_flag() {
+  local rc=0
+  timeout 10 "$node" --frobnicate 2>"$tmp/unk.err" >/dev/null || rc=$?
+  [[ $rc -eq 2 ]] && grep -q "unknown option '--frobnicate'" "$tmp/unk.err"
+}
+check "unknown flag exits 2" unknown_flag
+
+help_text() {
+  timeout 10 "$node" --help >"$tmp/help.out" && grep -q -- "--workers N  \[MAFALDA_WORKERS\]" "$tmp/help.out"
+}
+check "--help lists flags with their environment names" help_text
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

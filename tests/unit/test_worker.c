@@ -1,0 +1,75 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "node/worker.h"
+
+typedef struct {
+  mf_mailbox_msg_t link;
+  uv_thread_t seen_thread;
+  mf_worker_t *seen_worker;
+  uv_loop_t *seen_loop;
+  uv_sem_t done;
+} probe_t;
+
+static void on_probe(mf_mailbox_msg_t *msg, void *ctx) {
+  probe_t *p = MF_CONTAINER_OF(msg, probe_t, link);
+  p->seen_thread = uv_thread_self();
+  p->seen_worker = ctx;
+  p->seen_loop = mf_worker_loop(ctx);
+  uv_sem_post(&p->done);
+}
+
+static void test_commands_run_on_worker_thread(void **state) {
+  mf_worker_t *w = NULL;
+  mf_worker_options_t o = {.index = 2, .cpu = -1};
+  assert_int_equal(mf_worker_start(&o, &w), MF_OK);
+  assert_int_equal(mf_worker_index(w), 2);
+  assert_int_equal(mf_worker_cpu(w), -1);
+  probe_t p = {0};
+  uv_sem_init(&p.done, 0);
+  assert_int_equal(mf_worker_post(w, &p.link, on_probe), MF_OK);
+  uv_sem_wait(&p.done);
+  uv_thread_t self = uv_thread_self();
+  assert_false(uv_thread_equal(&self, &p.seen_thread));
+  assert_ptr_equal(p.seen_worker, w);
+  assert_non_null(p.seen_loop);
+  uv_sem_destroy(&p.done);
+  mf_worker_stop(w);
+}
+
+static atomic_int ran_late;
+static void on_late(mf_mailbox_msg_t *msg, void *ctx) { atomic_fetch_add(&ran_late, 1); }
+
+static void test_stop_runs_queued_commands_first(void **state) {
+  mf_worker_t *w = NULL;
+  mf_worker_options_t o = {.index = 0, .cpu = 0}; /* cpu 0 exists on every machine */
+  assert_int_equal(mf_worker_start(&o, &w), MF_OK);
+  assert_true(mf_worker_cpu(w) == 0 || mf_worker_cpu(w) == -1);
+  mf_mailbox_msg_t msgs[100];
+  for (int i = 0; i < 100; i++) assert_int_equal(mf_worker_post(w, &msgs[i], on_late), MF_OK);
+  mf_worker_stop(w); /* joins: every queued command ran before the thread ended */
+  assert_int_equal(atomic_load(&ran_late), 100);
+}
+
+static void test_pinning_to_missing_cpu_degrades_to_unpinned(void **state) {
+  mf_worker_t *w = NULL;
+  mf_worker_options_t o = {.index = 1, .cpu = 1000};
+  assert_int_equal(mf_worker_start(&o, &w), MF_OK);
+  assert_int_equal(mf_worker_cpu(w), -1);
+  mf_worker_stop(w);
+  mf_worker_stop(NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_commands_run_on_worker_thread),
+      cmocka_unit_test(test_stop_runs_queued_commands_first),
+      cmocka_unit_test(test_pinning_to_missing_cpu_degrades_to_unpinned),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
