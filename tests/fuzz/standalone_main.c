@@ -11,8 +11,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT 4096
-#define MAX_SEEDS 512
+#define FUZZ_MAX_INPUT 4096
+#define FUZZ_MAX_SEEDS 512
 
 typedef struct {
   uint8_t *data;
@@ -36,14 +36,14 @@ static size_t load_dir(const char *path, seed_t *seeds, size_t count) {
     return count;
   }
   struct dirent *e;
-  while ((e = readdir(dir)) != NULL && count < MAX_SEEDS) {
+  while ((e = readdir(dir)) != NULL && count < FUZZ_MAX_SEEDS) {
     if (e->d_name[0] == '.') continue;
     char file[1024];
     snprintf(file, sizeof file, "%s/%s", path, e->d_name);
     FILE *f = fopen(file, "rb");
     if (!f) continue;
-    uint8_t *buf = malloc(MAX_INPUT);
-    size_t n = fread(buf, 1, MAX_INPUT, f);
+    uint8_t *buf = malloc(FUZZ_MAX_INPUT);
+    size_t n = fread(buf, 1, FUZZ_MAX_INPUT, f);
     fclose(f);
     seeds[count].data = buf;
     seeds[count].size = n;
@@ -55,7 +55,7 @@ static size_t load_dir(const char *path, seed_t *seeds, size_t count) {
 
 int main(int argc, char **argv) {
   long iterations = 10000;
-  static seed_t seeds[MAX_SEEDS];
+  static seed_t seeds[FUZZ_MAX_SEEDS];
   size_t nseeds = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) {
@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
   }
   for (size_t i = 0; i < nseeds; i++) LLVMFuzzerTestOneInput(seeds[i].data, seeds[i].size);
 
-  uint8_t *buf = malloc(MAX_INPUT);
+  uint8_t *buf = malloc(FUZZ_MAX_INPUT);
   for (long it = 0; it < iterations; it++) {
     size_t size;
     if (nseeds > 0 && (it % 4) != 3) {
@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
             }
             break;
           default: /* insert a random byte */
-            if (size < MAX_INPUT) {
+            if (size < FUZZ_MAX_INPUT) {
               size_t at = size ? rng_next() % (size + 1) : 0;
               memmove(buf + at + 1, buf + at, size - at);
               buf[at] = (uint8_t)rng_next();
