@@ -26,6 +26,11 @@ int main(int argc, char **argv) {
     printf("mafalda-node %s\n", MF_VERSION);
     return 0;
   }
+  char error[256];
+  if (mf_node_config_finish(&config, error, sizeof error) != MF_OK) {
+    fprintf(stderr, "mafalda-node: %s\n", error);
+    return 2;
+  }
   mf_log_config_t log = {
       .level = (mf_log_level_t)config.log_level,
       .format = (mf_log_format_t)config.log_format,

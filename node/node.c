@@ -8,6 +8,8 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "node/dtls.h"
+#include "node/srtp.h"
 #include "worker.h"
 
 typedef struct {
@@ -17,6 +19,7 @@ typedef struct {
   mf_worker_t *workers[MF_NODE_MAX_WORKERS];
   uint32_t worker_count;
   bool stopping;
+  mf_dtls_cert_t *cert;
 } mf_node_t;
 
 /* The cores this process may run on (respects taskset/cgroup cpusets). */
@@ -86,12 +89,28 @@ int mf_node_run(const mf_node_config_t *config) {
 
   MF_LOG_INFO("mafalda-node %s starting %u workers (%u cores available, pinning %s)", MF_VERSION,
               wanted, cpu_count, config->pin_workers ? "on" : "off");
+  /* libsrtp keeps process-wide state: initialised once here, before any worker runs. */
+  mf_err_t err = mf_srtp_library_init();
+  if (!err) err = mf_dtls_cert_generate(&node->cert);
+  if (err) {
+    MF_LOG_ERROR("crypto setup failed: %s", mf_strerror(err));
+    node->stopping = true;
+    uv_close((uv_handle_t *)&node->sigint, NULL);
+    uv_close((uv_handle_t *)&node->sigterm, NULL);
+    uv_run(&node->loop, UV_RUN_DEFAULT);
+    goto out;
+  }
+  MF_LOG_INFO("DTLS certificate fingerprint sha-256 %s", mf_dtls_cert_fingerprint(node->cert));
   for (uint32_t i = 0; i < wanted; i++) {
     mf_worker_options_t wopts = {
         .index = i,
         .cpu = (config->pin_workers && cpu_count > 0) ? cpus[i % cpu_count] : -1,
+        .rtc_listen_ip = config->rtc_listen_ip,
+        .rtc_port = config->rtc_port_base > 0 ? (uint16_t)(config->rtc_port_base + (int)i) : 0,
+        .announced_ip = config->announced_ip,
+        .cert = node->cert,
     };
-    mf_err_t err = mf_worker_start(&wopts, &node->workers[i]);
+    err = mf_worker_start(&wopts, &node->workers[i]);
     if (err != MF_OK) {
       MF_LOG_ERROR("worker %u failed to start: %s", i, mf_strerror(err));
       node->stopping = true;
@@ -110,6 +129,7 @@ int mf_node_run(const mf_node_config_t *config) {
   status = 0;
 out:
   uv_loop_close(&node->loop);
+  mf_dtls_cert_free(node->cert);
   free(node);
   return status;
 }

@@ -1,6 +1,8 @@
 #include "node_config.h"
 
 #include <stddef.h>
+#include <string.h>
+#include <uv.h>
 
 static const char *const mf_log_level_choices[] = {"trace", "debug", "info", "warn",
                                                    "error", "off",   NULL};
@@ -31,6 +33,27 @@ static const mf_config_option_t mf_node_options[] = {
      .choices = mf_log_format_choices,
      .default_value = "text",
      .help = "Log lines as plain text or JSON objects, to stderr."},
+    {.name = "rtc-listen-ip",
+     .type = MF_OPT_STRING,
+     .offset = offsetof(mf_node_config_t, rtc_listen_ip),
+     .size = MF_NODE_IP_MAX,
+     .default_value = "0.0.0.0",
+     .help = "IPv4 or IPv6 address the workers' WebRTC UDP sockets bind to."},
+    {.name = "rtc-port-base",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, rtc_port_base),
+     .min = 0,
+     .max = 65535,
+     .default_value = "40000",
+     .help = "UDP port of worker 0; worker i uses base + i. 0 lets each worker take any free "
+             "port."},
+    {.name = "announced-ip",
+     .type = MF_OPT_STRING,
+     .offset = offsetof(mf_node_config_t, announced_ip),
+     .size = MF_NODE_IP_MAX,
+     .default_value = "",
+     .help = "Address put in ICE candidates (what clients reach). Empty: the first "
+             "non-loopback IPv4 address, else 127.0.0.1."},
 };
 
 #define MF_NODE_OPTION_COUNT (sizeof mf_node_options / sizeof mf_node_options[0])
@@ -43,4 +66,45 @@ mf_err_t mf_node_config_parse(mf_node_config_t *config, int argc, char *const *a
 
 void mf_node_config_usage(FILE *out) {
   mf_config_usage(mf_node_options, MF_NODE_OPTION_COUNT, "mafalda-node [OPTIONS]", out);
+}
+
+static bool mf_node_is_ip(const char *text) {
+  struct sockaddr_in a4;
+  struct sockaddr_in6 a6;
+  return uv_ip4_addr(text, 0, &a4) == 0 || uv_ip6_addr(text, 0, &a6) == 0;
+}
+
+static void mf_node_pick_announced_ip(char *out, size_t size) {
+  uv_interface_address_t *ifs = NULL;
+  int count = 0;
+  snprintf(out, size, "127.0.0.1");
+  if (uv_interface_addresses(&ifs, &count) != 0) return;
+  for (int i = 0; i < count; i++) {
+    if (ifs[i].is_internal || ifs[i].address.address4.sin_family != AF_INET) continue;
+    uv_ip4_name(&ifs[i].address.address4, out, size);
+    break;
+  }
+  uv_free_interface_addresses(ifs, count);
+}
+
+mf_err_t mf_node_config_finish(mf_node_config_t *c, char *error, size_t error_size) {
+  if (!mf_node_is_ip(c->rtc_listen_ip)) {
+    snprintf(error, error_size, "--rtc-listen-ip: '%s' is not an IPv4 or IPv6 address",
+             c->rtc_listen_ip);
+    return MF_ERR_INVALID_ARG;
+  }
+  if (c->announced_ip[0] == '\0') {
+    mf_node_pick_announced_ip(c->announced_ip, sizeof c->announced_ip);
+  } else if (!mf_node_is_ip(c->announced_ip)) {
+    snprintf(error, error_size, "--announced-ip: '%s' is not an IPv4 or IPv6 address",
+             c->announced_ip);
+    return MF_ERR_INVALID_ARG;
+  }
+  int workers = c->workers > 0 ? c->workers : 1;
+  if (c->rtc_port_base > 0 && c->rtc_port_base + workers - 1 > 65535) {
+    snprintf(error, error_size, "--rtc-port-base: %d + %d workers goes past port 65535",
+             c->rtc_port_base, workers);
+    return MF_ERR_INVALID_ARG;
+  }
+  return MF_OK;
 }

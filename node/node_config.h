@@ -10,12 +10,16 @@
 #include "common/log.h"
 
 #define MF_NODE_MAX_WORKERS 256
+#define MF_NODE_IP_MAX 64
 
 typedef struct {
   int workers;      /* 0: one per CPU core this process may run on */
   bool pin_workers; /* pin worker i to the i-th allowed core */
   int log_level;    /* mf_log_level_t */
   int log_format;   /* mf_log_format_t */
+  char rtc_listen_ip[MF_NODE_IP_MAX];  /* where worker UDP sockets bind */
+  int rtc_port_base;                   /* worker i binds base + i; 0: free ports (tests) */
+  char announced_ip[MF_NODE_IP_MAX];   /* address in ICE candidates; "" = pick one */
 } mf_node_config_t;
 
 /* argv excludes the program name. See mf_config_parse for the result contract. */
@@ -23,5 +27,10 @@ mf_err_t mf_node_config_parse(mf_node_config_t *config, int argc, char *const *a
                               char *const *envp, mf_config_result_t *result);
 
 void mf_node_config_usage(FILE *out);
+
+/* Checks what the option table cannot: addresses parse, ports fit. On MF_ERR_INVALID_ARG,
+ * error says why. Fills announced_ip when it was left empty (first non-loopback IPv4
+ * address of the machine, else 127.0.0.1). */
+mf_err_t mf_node_config_finish(mf_node_config_t *config, char *error, size_t error_size);
 
 #endif

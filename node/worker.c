@@ -16,6 +16,9 @@ struct mf_worker {
   uv_loop_t loop;
   mf_mailbox_t mailbox;
   mf_mailbox_msg_t stop_msg;
+  mf_bufpool_t *pool;
+  mf_rtc_server_t *rtc;
+  uint16_t rtc_port;
   uv_sem_t started;
   mf_err_t start_err;
 };
@@ -31,12 +34,20 @@ static void mf_worker_close_handle(uv_handle_t *handle, void *arg) {
   if (!uv_is_closing(handle)) uv_close(handle, NULL);
 }
 
+static void mf_worker_on_rtc_closed(void *ud) {
+  mf_worker_t *w = ud;
+  w->rtc = NULL;
+  /* Whatever else is still open (there should be nothing) must not keep the loop alive. */
+  uv_walk(&w->loop, mf_worker_close_handle, NULL);
+}
+
 static void mf_worker_on_stop(mf_mailbox_msg_t *msg, void *ctx) {
   mf_worker_t *w = ctx;
   MF_LOG_INFO("worker %u stopping", w->options.index);
-  /* Runs every command still queued, then lets the loop end when its handles are closed. */
+  /* Runs every command still queued (they may close transports), then the RTC server;
+   * the loop ends when the last handle is closed. */
   mf_mailbox_close(&w->mailbox);
-  uv_walk(&w->loop, mf_worker_close_handle, NULL);
+  mf_rtc_server_close(w->rtc, mf_worker_on_rtc_closed, w);
 }
 
 static void mf_worker_main(void *arg) {
@@ -64,23 +75,44 @@ static void mf_worker_main(void *arg) {
     uv_sem_post(&w->started);
     return;
   }
-  w->start_err = mf_mailbox_init(&w->mailbox, &w->loop, w);
+  w->start_err = mf_bufpool_create(MF_WORKER_BUFFERS, MF_WORKER_BUFFER_SIZE, &w->pool);
+  if (w->start_err == MF_OK) {
+    mf_rtc_server_options_t ro = {.listen_ip = w->options.rtc_listen_ip,
+                                  .port = w->options.rtc_port,
+                                  .announced_ip = w->options.announced_ip,
+                                  .pool = w->pool,
+                                  .cert = w->options.cert};
+    w->start_err = mf_rtc_server_create(&w->loop, &ro, &w->rtc);
+    if (w->start_err != MF_OK)
+      MF_LOG_ERROR("worker %u: cannot open WebRTC port %s:%u: %s", w->options.index,
+                   w->options.rtc_listen_ip, w->options.rtc_port, mf_strerror(w->start_err));
+  }
+  if (w->start_err == MF_OK) w->start_err = mf_mailbox_init(&w->mailbox, &w->loop, w);
   if (w->start_err != MF_OK) {
-    MF_LOG_ERROR("worker %u: mailbox: %s", w->options.index, mf_strerror(w->start_err));
+    MF_LOG_ERROR("worker %u failed to start: %s", w->options.index, mf_strerror(w->start_err));
+    if (w->rtc) mf_rtc_server_close(w->rtc, NULL, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
+    mf_bufpool_destroy(w->pool);
     uv_sem_post(&w->started);
     return;
   }
+  w->rtc_port = mf_rtc_server_port(w->rtc);
   if (w->pinned_cpu >= 0)
-    MF_LOG_INFO("worker %u ready (thread %s, cpu %d)", w->options.index, name, w->pinned_cpu);
+    MF_LOG_INFO("worker %u ready (thread %s, cpu %d, WebRTC udp %s:%u announced as %s)",
+                w->options.index, name, w->pinned_cpu, w->options.rtc_listen_ip, w->rtc_port,
+                w->options.announced_ip);
   else
-    MF_LOG_INFO("worker %u ready (thread %s, unpinned)", w->options.index, name);
+    MF_LOG_INFO("worker %u ready (thread %s, unpinned, WebRTC udp %s:%u announced as %s)",
+                w->options.index, name, w->options.rtc_listen_ip, w->rtc_port,
+                w->options.announced_ip);
   /* After this post the starter may touch the worker only through its mailbox. */
   uv_sem_post(&w->started);
 
   uv_run(&w->loop, UV_RUN_DEFAULT);
   rc = uv_loop_close(&w->loop);
   if (rc != 0) MF_LOG_ERROR("worker %u: loop closed with %s", w->options.index, uv_strerror(rc));
+  mf_bufpool_destroy(w->pool);
   MF_LOG_INFO("worker %u stopped", w->options.index);
 }
 
@@ -127,3 +159,6 @@ mf_err_t mf_worker_post(mf_worker_t *worker, mf_mailbox_msg_t *msg, mf_mailbox_f
 uint32_t mf_worker_index(const mf_worker_t *worker) { return worker->options.index; }
 int mf_worker_cpu(const mf_worker_t *worker) { return worker->pinned_cpu; }
 uv_loop_t *mf_worker_loop(mf_worker_t *worker) { return &worker->loop; }
+uint16_t mf_worker_rtc_port(const mf_worker_t *worker) { return worker->rtc_port; }
+mf_bufpool_t *mf_worker_pool(mf_worker_t *worker) { return worker->pool; }
+mf_rtc_server_t *mf_worker_rtc_server(mf_worker_t *worker) { return worker->rtc; }

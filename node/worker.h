@@ -10,14 +10,26 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/bufpool.h"
 #include "common/err.h"
 #include "common/mailbox.h"
+#include "node/dtls.h"
+#include "node/rtc_server.h"
+
+/* Packet buffers per worker (each MF_WORKER_BUFFER_SIZE bytes): received datagrams,
+ * forwarded copies and the retransmission store all draw from this pool. */
+#define MF_WORKER_BUFFERS 8192
+#define MF_WORKER_BUFFER_SIZE 2048
 
 typedef struct mf_worker mf_worker_t;
 
 typedef struct {
   uint32_t index; /* 0-based within the node; names the thread "w<index>" */
   int cpu;        /* core to pin to, or -1 for none */
+  const char *rtc_listen_ip;
+  uint16_t rtc_port; /* 0: any free port */
+  const char *announced_ip;
+  const mf_dtls_cert_t *cert; /* the node's; must outlive the worker */
 } mf_worker_options_t;
 
 /* Starts the thread and returns once its loop is ready (MF_OK), or failed to start. */
@@ -33,7 +45,12 @@ uint32_t mf_worker_index(const mf_worker_t *worker);
 /* The core the worker runs pinned to, or -1 when unpinned (not asked, or refused). */
 int mf_worker_cpu(const mf_worker_t *worker);
 
-/* Worker thread only: the worker's loop, for modules that add handles to it. */
+/* The worker's WebRTC UDP port (fixed once started; any thread may read it). */
+uint16_t mf_worker_rtc_port(const mf_worker_t *worker);
+
+/* Worker thread only: the worker's loop, packet pool and RTC server. */
 uv_loop_t *mf_worker_loop(mf_worker_t *worker);
+mf_bufpool_t *mf_worker_pool(mf_worker_t *worker);
+mf_rtc_server_t *mf_worker_rtc_server(mf_worker_t *worker);
 
 #endif

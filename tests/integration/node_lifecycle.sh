@@ -31,7 +31,7 @@ wait_for() {
 run_and_stop() { # signal, workers, extra flags...
   local sig=$1 workers=$2; shift 2
   local log=$tmp/node-$sig.log
-  timeout -s KILL 30 "$node" --workers "$workers" "$@" 2>"$log" &
+  timeout -s KILL 30 "$node" --workers "$workers" --rtc-port-base 0 "$@" 2>"$log" &
   local pid=$!
   pids+=("$pid")
   wait_for "$log" "node ready: $workers workers running" 1 20 || return 1
@@ -50,7 +50,7 @@ check "SIGINT stops 3 workers cleanly" run_and_stop INT 3 --pin-workers=false
 
 json_lines() {
   local log=$tmp/json.log
-  MAFALDA_LOG_FORMAT=json timeout -s KILL 30 "$node" --workers 1 2>"$log" &
+  MAFALDA_LOG_FORMAT=json MAFALDA_RTC_PORT_BASE=0 timeout -s KILL 30 "$node" --workers 1 2>"$log" &
   local pid=$!
   pids+=("$pid")
   wait_for "$log" '"node ready: 1 workers running"' 1 20 || return 1
@@ -69,7 +69,7 @@ check "MAFALDA_LOG_FORMAT=json gives one JSON object per line" json_lines
 
 default_workers() {
   local log=$tmp/default.log
-  timeout -s KILL 30 "$node" 2>"$log" &
+  timeout -s KILL 30 "$node" --rtc-port-base 0 2>"$log" &
   local pid=$!
   pids+=("$pid")
   local cores
@@ -79,6 +79,43 @@ default_workers() {
   wait "$pid"
 }
 check "default is one worker per core" default_workers
+
+# A worker's UDP port that another process holds: start-up fails with exit 1 and says why.
+port_in_use() {
+  local log=$tmp/inuse.log
+  python3 - "$tmp/port" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+time.sleep(20)
+PY
+  local holder=$!
+  pids+=("$holder")
+  local deadline=$((SECONDS + 10))
+  while [[ ! -s $tmp/port ]] && (( SECONDS < deadline )); do sleep 0.05; done
+  local port
+  port=$(cat "$tmp/port")
+  local rc=0
+  timeout -s KILL 30 "$node" --workers 1 --rtc-listen-ip 127.0.0.1 --rtc-port-base "$port" \
+    2>"$log" || rc=$?
+  kill "$holder" 2>/dev/null || true
+  [[ $rc -eq 1 ]] && grep -q "cannot open WebRTC port 127.0.0.1:$port: already exists" "$log" ||
+    { echo "rc=$rc" >&2; cat "$log" >&2; return 1; }
+}
+check "a taken WebRTC port fails start-up with exit 1" port_in_use
+
+ready_line_has_port() {
+  grep -q "worker 0 ready (.*WebRTC udp 0.0.0.0:[0-9]* announced as " "$tmp/node-TERM.log"
+}
+check "ready line names the worker's UDP port and announced address" ready_line_has_port
+
+bad_ip() {
+  local rc=0
+  timeout 10 "$node" --announced-ip 300.1.1.1 2>"$tmp/ip.err" >/dev/null || rc=$?
+  [[ $rc -eq 2 ]] && grep -q "announced-ip: '300.1.1.1' is not an IPv4 or IPv6 address" "$tmp/ip.err"
+}
+check "bad --announced-ip exits 2" bad_ip
 
 bad_flag() {
   local rc=0

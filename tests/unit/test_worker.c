@@ -6,7 +6,26 @@
 #include <stdatomic.h>
 #include <uv.h>
 
+#include "node/srtp.h"
 #include "node/worker.h"
+
+static mf_dtls_cert_t *cert;
+
+static int setup_cert(void **state) {
+  if (mf_srtp_library_init() != MF_OK) return -1;
+  return mf_dtls_cert_generate(&cert) == MF_OK ? 0 : -1;
+}
+
+static int free_cert(void **state) {
+  mf_dtls_cert_free(cert);
+  return 0;
+}
+
+static mf_worker_options_t opts(uint32_t index, int cpu) {
+  mf_worker_options_t o = {.index = index, .cpu = cpu, .rtc_listen_ip = "127.0.0.1",
+                           .rtc_port = 0, .announced_ip = "127.0.0.1", .cert = cert};
+  return o;
+}
 
 typedef struct {
   mf_mailbox_msg_t link;
@@ -26,10 +45,11 @@ static void on_probe(mf_mailbox_msg_t *msg, void *ctx) {
 
 static void test_commands_run_on_worker_thread(void **state) {
   mf_worker_t *w = NULL;
-  mf_worker_options_t o = {.index = 2, .cpu = -1};
+  mf_worker_options_t o = opts(2, -1);
   assert_int_equal(mf_worker_start(&o, &w), MF_OK);
   assert_int_equal(mf_worker_index(w), 2);
   assert_int_equal(mf_worker_cpu(w), -1);
+  assert_true(mf_worker_rtc_port(w) > 0);
   probe_t p = {0};
   uv_sem_init(&p.done, 0);
   assert_int_equal(mf_worker_post(w, &p.link, on_probe), MF_OK);
@@ -47,7 +67,7 @@ static void on_late(mf_mailbox_msg_t *msg, void *ctx) { atomic_fetch_add(&ran_la
 
 static void test_stop_runs_queued_commands_first(void **state) {
   mf_worker_t *w = NULL;
-  mf_worker_options_t o = {.index = 0, .cpu = 0}; /* cpu 0 exists on every machine */
+  mf_worker_options_t o = opts(0, 0); /* cpu 0 exists on every machine */
   assert_int_equal(mf_worker_start(&o, &w), MF_OK);
   assert_true(mf_worker_cpu(w) == 0 || mf_worker_cpu(w) == -1);
   mf_mailbox_msg_t msgs[100];
@@ -56,9 +76,19 @@ static void test_stop_runs_queued_commands_first(void **state) {
   assert_int_equal(atomic_load(&ran_late), 100);
 }
 
+static void test_port_in_use_fails_start(void **state) {
+  mf_worker_t *a = NULL, *b = NULL;
+  mf_worker_options_t o = opts(0, -1);
+  assert_int_equal(mf_worker_start(&o, &a), MF_OK);
+  o.rtc_port = mf_worker_rtc_port(a);
+  assert_int_equal(mf_worker_start(&o, &b), MF_ERR_EXISTS);
+  assert_null(b);
+  mf_worker_stop(a);
+}
+
 static void test_pinning_to_missing_cpu_degrades_to_unpinned(void **state) {
   mf_worker_t *w = NULL;
-  mf_worker_options_t o = {.index = 1, .cpu = 1000};
+  mf_worker_options_t o = opts(1, 1000);
   assert_int_equal(mf_worker_start(&o, &w), MF_OK);
   assert_int_equal(mf_worker_cpu(w), -1);
   mf_worker_stop(w);
@@ -70,6 +100,7 @@ int main(void) {
       cmocka_unit_test(test_commands_run_on_worker_thread),
       cmocka_unit_test(test_stop_runs_queued_commands_first),
       cmocka_unit_test(test_pinning_to_missing_cpu_degrades_to_unpinned),
+      cmocka_unit_test(test_port_in_use_fails_start),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, setup_cert, free_cert);
 }

@@ -1,0 +1,492 @@
+#define MF_LOG_MODULE "transport"
+#include "webrtc_transport.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/log.h"
+#include "node/rtp/rtp.h"
+#include "node/udp_socket.h"
+
+struct mf_webrtc_transport {
+  char id[MF_ID_LEN + 1];
+  char ufrag[MF_ICE_UFRAG_LEN + 1];
+  char pwd[MF_ICE_PWD_LEN + 1];
+  mf_rtc_server_t *server;
+  mf_webrtc_transport_callbacks_t cb;
+  void *ud;
+  mf_ice_t *ice;
+  mf_dtls_t *dtls;
+  uv_timer_t dtls_timer;
+  mf_srtp_session_t *srtp_in;
+  mf_srtp_session_t *srtp_out;
+  /* tuples registered with the server, mirrored from the ICE object's results */
+  struct sockaddr_storage tuples[MF_ICE_MAX_TUPLES];
+  unsigned tuple_count;
+  bool connect_called;
+  mf_dtls_role_t dtls_local_role;
+  char fp_algorithm[16];
+  char fp_value[MF_DTLS_FINGERPRINT_MAX];
+  mf_transport_state_t state;
+  uint64_t disconnected_at_ms;
+  bool released; /* mf_webrtc_transport_close was called: no callbacks any more */
+  mf_webrtc_transport_stats_t stats;
+};
+
+static const char *const mf_transport_state_names[] = {
+    "new", "connecting", "connected", "disconnected", "failed", "closed"};
+
+const char *mf_transport_state_name(mf_transport_state_t s) {
+  return (unsigned)s <= MF_TRANSPORT_STATE_CLOSED ? mf_transport_state_names[s] : "?";
+}
+
+const char *mf_webrtc_transport_id(const mf_webrtc_transport_t *t) { return t->id; }
+const char *mf_webrtc_transport_ice_ufrag(const mf_webrtc_transport_t *t) { return t->ufrag; }
+const char *mf_webrtc_transport_ice_pwd(const mf_webrtc_transport_t *t) { return t->pwd; }
+mf_transport_state_t mf_webrtc_transport_state(const mf_webrtc_transport_t *t) { return t->state; }
+
+static void mf_transport_set_state(mf_webrtc_transport_t *t, mf_transport_state_t s,
+                                   const char *reason) {
+  if (t->state == s || t->state == MF_TRANSPORT_STATE_CLOSED) return;
+  MF_LOG_INFO("transport %s: %s -> %s%s%s", t->id, mf_transport_state_name(t->state),
+              mf_transport_state_name(s), reason ? ": " : "", reason ? reason : "");
+  t->state = s;
+  if (!t->released && t->cb.state) t->cb.state(t->ud, t, s, reason);
+}
+
+/* Overall state from the ICE and DTLS states (closed and failed are sticky). */
+static void mf_transport_update_state(mf_webrtc_transport_t *t) {
+  if (t->state == MF_TRANSPORT_STATE_CLOSED || t->state == MF_TRANSPORT_STATE_FAILED) return;
+  mf_ice_state_t ice = mf_ice_state(t->ice);
+  mf_dtls_state_t dtls = mf_dtls_state(t->dtls);
+  bool ice_up = ice == MF_ICE_STATE_CONNECTED || ice == MF_ICE_STATE_COMPLETED;
+  mf_transport_state_t s;
+  if (ice == MF_ICE_STATE_DISCONNECTED)
+    s = MF_TRANSPORT_STATE_DISCONNECTED;
+  else if (ice_up && dtls == MF_DTLS_STATE_CONNECTED && t->srtp_in)
+    s = MF_TRANSPORT_STATE_CONNECTED;
+  else if (ice == MF_ICE_STATE_NEW && dtls == MF_DTLS_STATE_NEW)
+    s = MF_TRANSPORT_STATE_NEW;
+  else
+    s = MF_TRANSPORT_STATE_CONNECTING;
+  mf_transport_set_state(t, s, NULL);
+}
+
+static void mf_transport_forget_tuples(mf_webrtc_transport_t *t) {
+  for (unsigned i = 0; i < t->tuple_count; i++)
+    mf_rtc_server_remove_tuple(t->server, (struct sockaddr *)&t->tuples[i], t);
+  t->tuple_count = 0;
+}
+
+/* Stops all traffic for good: used when the transport ends by itself (close_notify, DTLS
+ * failure, consent lost for too long). Memory stays until the owner's close call. */
+static void mf_transport_shutdown(mf_webrtc_transport_t *t) {
+  mf_rtc_server_remove_ufrag(t->server, t->ufrag);
+  mf_transport_forget_tuples(t);
+  mf_ice_close(t->ice);
+  uv_timer_stop(&t->dtls_timer);
+}
+
+static void mf_transport_rearm_dtls_timer(mf_webrtc_transport_t *t);
+
+static void mf_transport_on_dtls_timer(uv_timer_t *timer) {
+  mf_webrtc_transport_t *t = timer->data;
+  mf_dtls_handle_timeout(t->dtls);
+  mf_transport_rearm_dtls_timer(t);
+}
+
+static void mf_transport_rearm_dtls_timer(mf_webrtc_transport_t *t) {
+  if (t->state == MF_TRANSPORT_STATE_CLOSED) return;
+  long ms = mf_dtls_timeout_ms(t->dtls);
+  if (ms >= 0)
+    uv_timer_start(&t->dtls_timer, mf_transport_on_dtls_timer, (uint64_t)ms, 0);
+  else
+    uv_timer_stop(&t->dtls_timer);
+}
+
+static void mf_transport_dtls_send(void *ud, const uint8_t *data, size_t len) {
+  mf_webrtc_transport_t *t = ud;
+  const struct sockaddr *to = mf_ice_selected_tuple(t->ice);
+  if (!to) return; /* no path: the DTLS retransmission timer resends once there is one */
+  if (mf_udp_socket_send_copy(mf_rtc_server_socket(t->server), data, len, to) == MF_OK)
+    t->stats.bytes_sent += len;
+}
+
+static mf_err_t mf_transport_start_srtp(mf_webrtc_transport_t *t) {
+  mf_srtp_keys_t keys;
+  mf_err_t err = mf_dtls_get_srtp_keys(t->dtls, &keys);
+  if (!err) err = mf_srtp_session_create(keys.profile, keys.remote_master, keys.master_len, true,
+                                         &t->srtp_in);
+  if (!err) err = mf_srtp_session_create(keys.profile, keys.local_master, keys.master_len, false,
+                                         &t->srtp_out);
+  if (!err) {
+    t->stats.srtp_profile = keys.profile;
+    MF_LOG_INFO("transport %s: SRTP ready (%s)", t->id, mf_srtp_profile_name(keys.profile));
+  }
+  memset(&keys, 0, sizeof keys);
+  return err;
+}
+
+static void mf_transport_dtls_state(void *ud, mf_dtls_state_t s, const char *reason) {
+  mf_webrtc_transport_t *t = ud;
+  MF_LOG_INFO("transport %s: DTLS %s%s%s", t->id, mf_dtls_state_name(s), reason ? " (" : "",
+              reason ? reason : "");
+  if (s == MF_DTLS_STATE_CONNECTED) {
+    mf_err_t err = mf_transport_start_srtp(t);
+    if (err) {
+      MF_LOG_ERROR("transport %s: SRTP setup failed: %s", t->id, mf_strerror(err));
+      if (!t->released && t->cb.dtls_state) t->cb.dtls_state(t->ud, t, s);
+      mf_transport_shutdown(t);
+      mf_transport_set_state(t, MF_TRANSPORT_STATE_FAILED, "SRTP setup failed");
+      return;
+    }
+  }
+  if (!t->released && t->cb.dtls_state) t->cb.dtls_state(t->ud, t, s);
+  if (s == MF_DTLS_STATE_FAILED) {
+    mf_transport_shutdown(t);
+    mf_transport_set_state(t, MF_TRANSPORT_STATE_FAILED, reason ? reason : "DTLS failed");
+  } else if (s == MF_DTLS_STATE_CLOSED) {
+    mf_transport_shutdown(t);
+    mf_transport_set_state(t, MF_TRANSPORT_STATE_CLOSED, "DTLS closed by the peer");
+  } else {
+    mf_transport_update_state(t);
+  }
+}
+
+/* mediasoup runs DTLS once connect() gave the remote parameters and ICE found a path. */
+static void mf_transport_maybe_start_dtls(mf_webrtc_transport_t *t) {
+  mf_ice_state_t ice = mf_ice_state(t->ice);
+  if (!t->connect_called || mf_dtls_state(t->dtls) != MF_DTLS_STATE_NEW) return;
+  if (ice != MF_ICE_STATE_CONNECTED && ice != MF_ICE_STATE_COMPLETED) return;
+  MF_LOG_INFO("transport %s: starting DTLS as %s", t->id, mf_dtls_role_name(t->dtls_local_role));
+  mf_err_t err = mf_dtls_start(t->dtls, t->dtls_local_role, t->fp_algorithm, t->fp_value);
+  if (err) {
+    MF_LOG_ERROR("transport %s: DTLS start failed: %s", t->id, mf_strerror(err));
+    mf_transport_shutdown(t);
+    mf_transport_set_state(t, MF_TRANSPORT_STATE_FAILED, "DTLS start failed");
+    return;
+  }
+  mf_transport_rearm_dtls_timer(t);
+}
+
+static void mf_transport_apply_tuples(mf_webrtc_transport_t *t, const struct sockaddr *from,
+                                      const mf_ice_result_t *r) {
+  if (r->tuple_removed) {
+    mf_rtc_server_remove_tuple(t->server, (const struct sockaddr *)&r->removed_tuple, t);
+    for (unsigned i = 0; i < t->tuple_count; i++) {
+      if (mf_ice_tuple_equal((struct sockaddr *)&t->tuples[i],
+                             (const struct sockaddr *)&r->removed_tuple)) {
+        t->tuples[i] = t->tuples[--t->tuple_count];
+        break;
+      }
+    }
+  }
+  if (r->tuple_added && t->tuple_count < MF_ICE_MAX_TUPLES &&
+      mf_rtc_server_add_tuple(t->server, from, t) == MF_OK) {
+    memcpy(&t->tuples[t->tuple_count++], from, mf_udp_sockaddr_len(from));
+  }
+}
+
+void mf_webrtc_transport_handle_stun(mf_webrtc_transport_t *t, const uint8_t *data, size_t len,
+                                     const struct sockaddr *from) {
+  if (t->state == MF_TRANSPORT_STATE_CLOSED || t->state == MF_TRANSPORT_STATE_FAILED) return;
+  t->stats.bytes_received += len;
+  t->stats.stun_requests++;
+  uint8_t resp[MF_ICE_RESPONSE_MAX];
+  size_t resp_len = sizeof resp;
+  mf_ice_result_t r;
+  mf_err_t err = mf_ice_handle_request(t->ice, data, len, from, uv_now(mf_rtc_server_loop(t->server)),
+                                       resp, &resp_len, &r);
+  if (resp_len > 0 &&
+      mf_udp_socket_send_copy(mf_rtc_server_socket(t->server), resp, resp_len, from) == MF_OK)
+    t->stats.bytes_sent += resp_len;
+  if (err) {
+    t->stats.stun_rejected++;
+    MF_LOG_DEBUG("transport %s: STUN request rejected: %s", t->id, mf_strerror(err));
+    return;
+  }
+  mf_transport_apply_tuples(t, from, &r);
+  if (r.state_changed) {
+    MF_LOG_INFO("transport %s: ICE %s", t->id, mf_ice_state_name(r.state));
+    if (!t->released && t->cb.ice_state) t->cb.ice_state(t->ud, t, r.state);
+  }
+  mf_transport_maybe_start_dtls(t);
+  mf_transport_update_state(t);
+}
+
+void mf_webrtc_transport_handle_dtls(mf_webrtc_transport_t *t, const uint8_t *data, size_t len) {
+  t->stats.bytes_received += len;
+  if (mf_dtls_state(t->dtls) == MF_DTLS_STATE_NEW) {
+    /* As mediasoup: the client's first flight before connect() is dropped; its DTLS
+     * retransmission brings it again once we run. */
+    MF_LOG_DEBUG("transport %s: DTLS data before connect(), dropped", t->id);
+    return;
+  }
+  mf_dtls_handle_datagram(t->dtls, data, len);
+  mf_transport_rearm_dtls_timer(t);
+}
+
+void mf_webrtc_transport_handle_srtp(mf_webrtc_transport_t *t, mf_buf_t *buf) {
+  t->stats.bytes_received += buf->len;
+  if (!t->srtp_in || t->state == MF_TRANSPORT_STATE_CLOSED) {
+    t->stats.dropped_not_connected++;
+    return;
+  }
+  size_t len = buf->len;
+  if (mf_rtp_is_rtcp(buf->data, len)) {
+    if (mf_srtp_unprotect_rtcp(t->srtp_in, buf->data, &len) != MF_OK) {
+      t->stats.srtp_unprotect_failures++;
+      return;
+    }
+    buf->len = (uint32_t)len;
+    t->stats.rtcp_packets_received++;
+    if (!t->released && t->cb.rtcp) t->cb.rtcp(t->ud, t, buf);
+    return;
+  }
+  if (mf_srtp_unprotect_rtp(t->srtp_in, buf->data, &len) != MF_OK) {
+    t->stats.srtp_unprotect_failures++;
+    return;
+  }
+  buf->len = (uint32_t)len;
+  t->stats.rtp_packets_received++;
+  t->stats.rtp_bytes_received += len;
+  if (!t->released && t->cb.rtp) t->cb.rtp(t->ud, t, buf);
+}
+
+void mf_webrtc_transport_tick(mf_webrtc_transport_t *t, uint64_t now_ms) {
+  if (t->state == MF_TRANSPORT_STATE_CLOSED || t->state == MF_TRANSPORT_STATE_FAILED) return;
+  if (mf_ice_tick(t->ice, now_ms)) {
+    mf_ice_state_t s = mf_ice_state(t->ice);
+    MF_LOG_INFO("transport %s: ICE %s", t->id, mf_ice_state_name(s));
+    if (s == MF_ICE_STATE_DISCONNECTED) {
+      /* The ICE object forgot every tuple: so must the server's demux table. */
+      mf_transport_forget_tuples(t);
+      t->disconnected_at_ms = now_ms;
+    }
+    if (!t->released && t->cb.ice_state) t->cb.ice_state(t->ud, t, s);
+    mf_transport_update_state(t);
+  }
+  if (t->state == MF_TRANSPORT_STATE_DISCONNECTED &&
+      now_ms - t->disconnected_at_ms >= MF_WEBRTC_DISCONNECTED_CLOSE_MS) {
+    mf_transport_shutdown(t);
+    mf_transport_set_state(t, MF_TRANSPORT_STATE_CLOSED, "ICE disconnected for too long");
+  }
+}
+
+mf_err_t mf_webrtc_transport_create(mf_rtc_server_t *server,
+                                    const mf_webrtc_transport_callbacks_t *callbacks, void *ud,
+                                    mf_webrtc_transport_t **out) {
+  mf_webrtc_transport_t *t = calloc(1, sizeof *t);
+  if (!t) return MF_ERR_NO_MEMORY;
+  t->server = server;
+  if (callbacks) t->cb = *callbacks;
+  t->ud = ud;
+  mf_err_t err = mf_id_generate(t->id);
+  if (!err) err = mf_ice_generate_credentials(t->ufrag, t->pwd);
+  if (!err) err = mf_ice_create(t->ufrag, t->pwd, &t->ice);
+  static const mf_dtls_callbacks_t dtls_cb = {
+      .send = mf_transport_dtls_send, .state = mf_transport_dtls_state, .app_data = NULL};
+  if (!err) err = mf_dtls_create(mf_rtc_server_dtls_context(server), &dtls_cb, t, &t->dtls);
+  if (!err) err = mf_rtc_server_add_ufrag(server, t->ufrag, t);
+  if (err) {
+    mf_dtls_free(t->dtls);
+    mf_ice_free(t->ice);
+    free(t);
+    return err;
+  }
+  uv_timer_init(mf_rtc_server_loop(server), &t->dtls_timer);
+  t->dtls_timer.data = t;
+  MF_LOG_INFO("transport %s created (ufrag %s)", t->id, t->ufrag);
+  *out = t;
+  return MF_OK;
+}
+
+mf_err_t mf_webrtc_transport_connect(mf_webrtc_transport_t *t, mf_dtls_role_t remote_role,
+                                     const char *fp_algorithm, const char *fp_value) {
+  if (t->connect_called) return MF_ERR_STATE;
+  if (t->state == MF_TRANSPORT_STATE_CLOSED || t->state == MF_TRANSPORT_STATE_FAILED)
+    return MF_ERR_STATE;
+  char probe[MF_DTLS_FINGERPRINT_MAX];
+  /* Reject an algorithm we cannot compute before accepting the call. */
+  if (!fp_algorithm || !fp_value || strlen(fp_value) >= sizeof t->fp_value ||
+      mf_dtls_cert_fingerprint_for(mf_rtc_server_cert(t->server), fp_algorithm, probe,
+                                   sizeof probe) != MF_OK ||
+      strlen(fp_value) != strlen(probe))
+    return MF_ERR_INVALID_ARG;
+  snprintf(t->fp_algorithm, sizeof t->fp_algorithm, "%s", fp_algorithm);
+  snprintf(t->fp_value, sizeof t->fp_value, "%s", fp_value);
+  t->dtls_local_role = mf_dtls_local_role_for_remote(remote_role);
+  t->connect_called = true;
+  MF_LOG_INFO("transport %s: connect (remote role %s, local role %s)", t->id,
+              mf_dtls_role_name(remote_role), mf_dtls_role_name(t->dtls_local_role));
+  mf_transport_maybe_start_dtls(t);
+  mf_transport_update_state(t);
+  return MF_OK;
+}
+
+static mf_err_t mf_transport_fail_json(char *error, size_t size, const char *msg) {
+  if (error && size) snprintf(error, size, "%s", msg);
+  return MF_ERR_INVALID_ARG;
+}
+
+mf_err_t mf_webrtc_transport_connect_json(mf_webrtc_transport_t *t, const json_t *dtls,
+                                          char *error, size_t error_size) {
+  if (!json_is_object(dtls))
+    return mf_transport_fail_json(error, error_size, "dtlsParameters must be an object");
+  mf_dtls_role_t role = MF_DTLS_ROLE_AUTO;
+  const json_t *jrole = json_object_get(dtls, "role");
+  if (jrole) {
+    const char *r = json_string_value(jrole);
+    if (!r) return mf_transport_fail_json(error, error_size, "dtlsParameters.role must be a string");
+    if (strcmp(r, "client") == 0)
+      role = MF_DTLS_ROLE_CLIENT;
+    else if (strcmp(r, "server") == 0)
+      role = MF_DTLS_ROLE_SERVER;
+    else if (strcmp(r, "auto") != 0)
+      return mf_transport_fail_json(error, error_size,
+                                    "dtlsParameters.role must be auto, client or server");
+  }
+  const json_t *fps = json_object_get(dtls, "fingerprints");
+  if (!json_is_array(fps) || json_array_size(fps) == 0)
+    return mf_transport_fail_json(error, error_size,
+                                  "dtlsParameters.fingerprints must be a non-empty array");
+  size_t i;
+  const json_t *fp;
+  json_array_foreach(fps, i, fp) {
+    const char *alg = json_string_value(json_object_get(fp, "algorithm"));
+    const char *val = json_string_value(json_object_get(fp, "value"));
+    if (!alg || !val)
+      return mf_transport_fail_json(error, error_size,
+                                    "each fingerprint needs string algorithm and value");
+    mf_err_t err = mf_webrtc_transport_connect(t, role, alg, val);
+    if (err == MF_OK) return MF_OK;
+    if (err == MF_ERR_STATE) {
+      if (error && error_size)
+        snprintf(error, error_size, "transport is %s; connect() was %s",
+                 mf_transport_state_name(t->state), t->connect_called ? "already called" : "refused");
+      return MF_ERR_STATE;
+    }
+    /* else: unsupported algorithm or bad value: try the next fingerprint */
+  }
+  return mf_transport_fail_json(error, error_size,
+                                "no fingerprint with a supported algorithm (sha-1, sha-224, "
+                                "sha-256, sha-384, sha-512) and a well-formed value");
+}
+
+static json_t *mf_transport_tuple_json(const mf_webrtc_transport_t *t, const struct sockaddr *to) {
+  char ip[INET6_ADDRSTRLEN] = "";
+  uint16_t port = 0;
+  if (to->sa_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)to;
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+    port = ntohs(a->sin_port);
+  } else {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)to;
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+  }
+  return json_pack("{s:s, s:i, s:s, s:i, s:s}", "localIp", mf_rtc_server_announced_ip(t->server),
+                   "localPort", (int)mf_rtc_server_port(t->server), "remoteIp", ip, "remotePort",
+                   (int)port, "protocol", "udp");
+}
+
+json_t *mf_webrtc_transport_parameters_json(const mf_webrtc_transport_t *t) {
+  /* RFC 8445 priority for a host UDP candidate, component 1, local preference 65535. */
+  const json_int_t priority = ((json_int_t)126 << 24) | ((json_int_t)65535 << 8) | (256 - 1);
+  json_t *fingerprints = json_array();
+  static const char *const algorithms[] = {"sha-256", "sha-384", "sha-512"};
+  for (size_t i = 0; i < sizeof algorithms / sizeof algorithms[0]; i++) {
+    char value[MF_DTLS_FINGERPRINT_MAX];
+    if (mf_dtls_cert_fingerprint_for(mf_rtc_server_cert(t->server), algorithms[i], value,
+                                     sizeof value) == MF_OK)
+      json_array_append_new(fingerprints,
+                            json_pack("{s:s, s:s}", "algorithm", algorithms[i], "value", value));
+  }
+  const char *ip = mf_rtc_server_announced_ip(t->server);
+  json_t *candidate = json_pack(
+      "{s:s, s:I, s:s, s:s, s:s, s:i, s:s}", "foundation", "udpcandidate", "priority", priority,
+      "ip", ip, "address", ip, "protocol", "udp", "port", (int)mf_rtc_server_port(t->server),
+      "type", "host");
+  return json_pack("{s:s, s:s, s:{s:s, s:s, s:b}, s:[o], s:{s:s, s:o}, s:s, s:s}", "id", t->id,
+                   "iceRole", "controlled", "iceParameters", "usernameFragment", t->ufrag,
+                   "password", t->pwd, "iceLite", 1, "iceCandidates", candidate,
+                   "dtlsParameters", "role", "auto", "fingerprints", fingerprints, "iceState",
+                   mf_ice_state_name(mf_ice_state(t->ice)), "dtlsState",
+                   mf_dtls_state_name(mf_dtls_state(t->dtls)));
+}
+
+void mf_webrtc_transport_get_stats(const mf_webrtc_transport_t *t, mf_webrtc_transport_stats_t *out) {
+  *out = t->stats;
+  out->state = t->state;
+  out->ice_state = mf_ice_state(t->ice);
+  out->dtls_state = mf_dtls_state(t->dtls);
+  const struct sockaddr *sel = mf_ice_selected_tuple(t->ice);
+  out->has_selected_tuple = sel != NULL;
+  if (sel) memcpy(&out->selected_tuple, sel, mf_udp_sockaddr_len(sel));
+}
+
+json_t *mf_webrtc_transport_stats_json(const mf_webrtc_transport_t *t) {
+  mf_webrtc_transport_stats_t s;
+  mf_webrtc_transport_get_stats(t, &s);
+  json_t *o = json_pack(
+      "{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "type",
+      "webrtc-transport", "transportId", t->id, "timestamp",
+      (json_int_t)uv_now(mf_rtc_server_loop(t->server)), "iceRole", "controlled", "iceState",
+      mf_ice_state_name(s.ice_state), "dtlsState", mf_dtls_state_name(s.dtls_state), "state",
+      mf_transport_state_name(s.state), "bytesReceived", (json_int_t)s.bytes_received,
+      "bytesSent", (json_int_t)s.bytes_sent, "rtpBytesReceived",
+      (json_int_t)s.rtp_bytes_received, "rtpBytesSent", (json_int_t)s.rtp_bytes_sent,
+      "rtpPacketsReceived", (json_int_t)s.rtp_packets_received, "rtpPacketsSent",
+      (json_int_t)s.rtp_packets_sent, "rtcpPacketsReceived", (json_int_t)s.rtcp_packets_received,
+      "srtpFailures", (json_int_t)s.srtp_unprotect_failures);
+  if (s.has_selected_tuple)
+    json_object_set_new(o, "iceSelectedTuple",
+                        mf_transport_tuple_json(t, (struct sockaddr *)&s.selected_tuple));
+  return json_pack("[o]", o);
+}
+
+static mf_err_t mf_transport_send(mf_webrtc_transport_t *t, mf_buf_t *buf, bool rtcp) {
+  const struct sockaddr *to = mf_ice_selected_tuple(t->ice);
+  if (t->state != MF_TRANSPORT_STATE_CONNECTED || !t->srtp_out || !to) return MF_ERR_STATE;
+  size_t len = buf->len;
+  mf_err_t err = rtcp ? mf_srtp_protect_rtcp(t->srtp_out, buf->data, &len, buf->cap)
+                      : mf_srtp_protect_rtp(t->srtp_out, buf->data, &len, buf->cap);
+  if (err) return err;
+  buf->len = (uint32_t)len;
+  err = mf_udp_socket_send(mf_rtc_server_socket(t->server), buf, to);
+  if (err) return err;
+  t->stats.bytes_sent += len;
+  if (rtcp) {
+    t->stats.rtcp_packets_sent++;
+  } else {
+    t->stats.rtp_packets_sent++;
+    t->stats.rtp_bytes_sent += len;
+  }
+  return MF_OK;
+}
+
+mf_err_t mf_webrtc_transport_send_rtp(mf_webrtc_transport_t *t, mf_buf_t *buf) {
+  return mf_transport_send(t, buf, false);
+}
+
+mf_err_t mf_webrtc_transport_send_rtcp(mf_webrtc_transport_t *t, mf_buf_t *buf) {
+  return mf_transport_send(t, buf, true);
+}
+
+static void mf_transport_on_timer_closed(uv_handle_t *h) { free(h->data); }
+
+void mf_webrtc_transport_close(mf_webrtc_transport_t *t) {
+  t->released = true;
+  if (mf_dtls_state(t->dtls) == MF_DTLS_STATE_CONNECTED) mf_dtls_close(t->dtls); /* close_notify */
+  mf_transport_shutdown(t);
+  t->state = MF_TRANSPORT_STATE_CLOSED;
+  MF_LOG_INFO("transport %s closed", t->id);
+  mf_srtp_session_free(t->srtp_in);
+  mf_srtp_session_free(t->srtp_out);
+  mf_dtls_free(t->dtls);
+  mf_ice_free(t->ice);
+  uv_close((uv_handle_t *)&t->dtls_timer, mf_transport_on_timer_closed);
+}

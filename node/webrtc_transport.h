@@ -1,0 +1,119 @@
+/* WebRtcTransport (mediasoup's model) on a worker's shared RTC server: ICE-lite, DTLS 1.2
+ * with use_srtp, SRTP/SRTCP.
+ *
+ * Life cycle: create -> the application sends iceParameters/iceCandidates/dtlsParameters
+ * to the client -> the client runs ICE checks against the worker's port -> connect() gives
+ * the client's DTLS role and fingerprint -> DTLS runs once ICE is connected and connect()
+ * was called -> SRTP keys come from the handshake -> state connected.
+ * States: new, connecting, connected, disconnected (no ICE consent for 30 s), failed (DTLS
+ * failed), closed (mf_webrtc_transport_close, DTLS close_notify, or 30 s disconnected).
+ *
+ * Thread affinity: the worker thread owning the RTC server; every call and callback.
+ * Ownership: the creator owns the transport and must call mf_webrtc_transport_close once,
+ * also after the transport reported CLOSED by itself; no callback runs after that call.
+ * Buffers passed to the rtp/rtcp callbacks are borrowed for the call (mf_buf_ref to keep
+ * one). mf_webrtc_transport_send_rtp/rtcp encrypt the caller's buffer in place. */
+#ifndef MF_WEBRTC_TRANSPORT_H
+#define MF_WEBRTC_TRANSPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/bufpool.h"
+#include "common/err.h"
+#include "common/id.h"
+#include "node/dtls.h"
+#include "node/ice.h"
+#include "node/rtc_server.h"
+#include "node/srtp.h"
+
+/* A transport that stays disconnected this long closes itself. */
+#define MF_WEBRTC_DISCONNECTED_CLOSE_MS 30000u
+
+typedef enum {
+  MF_TRANSPORT_STATE_NEW = 0,
+  MF_TRANSPORT_STATE_CONNECTING,
+  MF_TRANSPORT_STATE_CONNECTED,
+  MF_TRANSPORT_STATE_DISCONNECTED,
+  MF_TRANSPORT_STATE_FAILED,
+  MF_TRANSPORT_STATE_CLOSED,
+} mf_transport_state_t;
+
+const char *mf_transport_state_name(mf_transport_state_t state);
+
+typedef struct {
+  /* Overall state; reason is a short text for failed/closed (else NULL). */
+  void (*state)(void *ud, mf_webrtc_transport_t *t, mf_transport_state_t state,
+                const char *reason);
+  void (*ice_state)(void *ud, mf_webrtc_transport_t *t, mf_ice_state_t state);
+  void (*dtls_state)(void *ud, mf_webrtc_transport_t *t, mf_dtls_state_t state);
+  /* Decrypted RTP / compound RTCP from the peer. */
+  void (*rtp)(void *ud, mf_webrtc_transport_t *t, mf_buf_t *buf);
+  void (*rtcp)(void *ud, mf_webrtc_transport_t *t, mf_buf_t *buf);
+} mf_webrtc_transport_callbacks_t;
+
+typedef struct {
+  mf_transport_state_t state;
+  mf_ice_state_t ice_state;
+  mf_dtls_state_t dtls_state;
+  bool has_selected_tuple;
+  struct sockaddr_storage selected_tuple;
+  mf_srtp_profile_t srtp_profile; /* 0 until connected */
+  uint64_t bytes_received, bytes_sent; /* every datagram: STUN, DTLS, SRTP */
+  uint64_t rtp_packets_received, rtp_bytes_received;
+  uint64_t rtcp_packets_received;
+  uint64_t rtp_packets_sent, rtp_bytes_sent, rtcp_packets_sent;
+  uint64_t stun_requests, stun_rejected;
+  uint64_t srtp_unprotect_failures; /* auth/replay failures: dropped */
+  uint64_t dropped_not_connected;   /* SRTP before keys existed */
+} mf_webrtc_transport_stats_t;
+
+mf_err_t mf_webrtc_transport_create(mf_rtc_server_t *server,
+                                    const mf_webrtc_transport_callbacks_t *callbacks, void *ud,
+                                    mf_webrtc_transport_t **out);
+
+const char *mf_webrtc_transport_id(const mf_webrtc_transport_t *t);
+const char *mf_webrtc_transport_ice_ufrag(const mf_webrtc_transport_t *t);
+const char *mf_webrtc_transport_ice_pwd(const mf_webrtc_transport_t *t);
+mf_transport_state_t mf_webrtc_transport_state(const mf_webrtc_transport_t *t);
+
+/* remote_role is the CLIENT's DTLS role (mediasoup's connect({dtlsParameters})).
+ * MF_ERR_STATE if connect was already called or the transport is closed/failed;
+ * MF_ERR_INVALID_ARG for an unsupported fingerprint algorithm or value. */
+mf_err_t mf_webrtc_transport_connect(mf_webrtc_transport_t *t, mf_dtls_role_t remote_role,
+                                     const char *fp_algorithm, const char *fp_value);
+
+/* connect() from mediasoup's dtlsParameters JSON ({role?, fingerprints:[{algorithm,
+ * value}]}); on MF_ERR_INVALID_ARG/MF_ERR_STATE, error (if not NULL) says why. */
+mf_err_t mf_webrtc_transport_connect_json(mf_webrtc_transport_t *t, const json_t *dtls_parameters,
+                                          char *error, size_t error_size);
+
+/* {id, iceRole, iceParameters, iceCandidates, dtlsParameters, iceState, dtlsState} in
+ * mediasoup's shapes. New reference. */
+json_t *mf_webrtc_transport_parameters_json(const mf_webrtc_transport_t *t);
+
+/* mediasoup's getStats() array for a WebRtcTransport (one object). New reference. */
+json_t *mf_webrtc_transport_stats_json(const mf_webrtc_transport_t *t);
+
+void mf_webrtc_transport_get_stats(const mf_webrtc_transport_t *t,
+                                   mf_webrtc_transport_stats_t *out);
+
+/* Encrypts buf in place (needs MF_SRTP_MAX_TRAILER spare bytes) and queues it to the
+ * selected tuple. MF_ERR_STATE while not connected. buf must not be shared. */
+mf_err_t mf_webrtc_transport_send_rtp(mf_webrtc_transport_t *t, mf_buf_t *buf);
+mf_err_t mf_webrtc_transport_send_rtcp(mf_webrtc_transport_t *t, mf_buf_t *buf);
+
+/* Sends DTLS close_notify if connected, unregisters, frees (handles close asynchronously;
+ * the pointer is invalid on return). */
+void mf_webrtc_transport_close(mf_webrtc_transport_t *t);
+
+/* --- for rtc_server.c only ------------------------------------------------------------ */
+void mf_webrtc_transport_handle_stun(mf_webrtc_transport_t *t, const uint8_t *data, size_t len,
+                                     const struct sockaddr *from);
+void mf_webrtc_transport_handle_dtls(mf_webrtc_transport_t *t, const uint8_t *data, size_t len);
+void mf_webrtc_transport_handle_srtp(mf_webrtc_transport_t *t, mf_buf_t *buf);
+void mf_webrtc_transport_tick(mf_webrtc_transport_t *t, uint64_t now_ms);
+
+#endif
