@@ -132,8 +132,9 @@ static mf_err_t mf_transport_start_srtp(mf_webrtc_transport_t *t) {
 
 static void mf_transport_dtls_state(void *ud, mf_dtls_state_t s, const char *reason) {
   mf_webrtc_transport_t *t = ud;
-  MF_LOG_INFO("transport %s: DTLS %s%s%s", t->id, mf_dtls_state_name(s), reason ? " (" : "",
-              reason ? reason : "");
+  if (t->released) return; /* our own close(): it tears everything down itself */
+  MF_LOG_INFO("transport %s: DTLS %s%s%s%s", t->id, mf_dtls_state_name(s), reason ? " (" : "",
+              reason ? reason : "", reason ? ")" : "");
   if (s == MF_DTLS_STATE_CONNECTED) {
     mf_err_t err = mf_transport_start_srtp(t);
     if (err) {
