@@ -19,6 +19,7 @@
 #include "node/sdp.h"
 #include "node/sdp_answer.h"
 #include "node/webrtc_transport.h"
+#include "tests/interop/gst_driver.h"
 
 #define DEADLINE_MS 45000
 #define WANT_VIDEO 100
@@ -29,19 +30,11 @@ static const char *gst_peer_path;
 typedef struct {
   uv_loop_t loop;
   uv_timer_t deadline;
-  uv_process_t proc;
-  uv_pipe_t child_in, child_out;
-  bool proc_running;
+  gst_peer_t peer;
   mf_bufpool_t *pool;
   mf_dtls_cert_t *cert;
   mf_rtc_server_t *server;
   mf_webrtc_transport_t *transport;
-  /* signalling */
-  char line[8192];
-  size_t line_len;
-  bool in_offer;
-  char offer[65536];
-  size_t offer_len;
   bool answered;
   mf_sdp_t *sdp_offer, *sdp_answer;
   uint32_t video_ssrc, audio_ssrc;
@@ -51,7 +44,6 @@ typedef struct {
   mf_transport_state_t state;
   int video_packets, audio_packets, other_packets, unparsable;
   bool timed_out;
-  bool peer_error;
 } fx_t;
 
 static fx_t fx;
@@ -76,26 +68,11 @@ static void on_state(void *ud, mf_webrtc_transport_t *t, mf_transport_state_t s,
   ((fx_t *)ud)->state = s;
 }
 
-static void write_child(fx_t *f, const char *text) {
-  size_t len = strlen(text);
-  while (len > 0) {
-    uv_buf_t b = uv_buf_init((char *)text, (unsigned)len);
-    int n = uv_try_write((uv_stream_t *)&f->child_in, &b, 1);
-    if (n == UV_EAGAIN) {
-      uv_run(&f->loop, UV_RUN_NOWAIT);
-      continue;
-    }
-    assert_true(n > 0);
-    text += n;
-    len -= (size_t)n;
-  }
-}
-
 static void answer_offer(fx_t *f) {
   f->sdp_offer = calloc(1, sizeof *f->sdp_offer);
   f->sdp_answer = calloc(1, sizeof *f->sdp_answer);
-  if (mf_sdp_parse(f->offer, f->offer_len, f->sdp_offer) != MF_OK) {
-    print_error("cannot parse webrtcbin's offer: %s\n%s\n", f->sdp_offer->error, f->offer);
+  if (mf_sdp_parse(f->peer.sdp, f->peer.sdp_len, f->sdp_offer) != MF_OK) {
+    print_error("cannot parse webrtcbin's offer: %s\n%s\n", f->sdp_offer->error, f->peer.sdp);
     fail();
   }
   const mf_sdp_media_t *m0 = &f->sdp_offer->media[0];
@@ -129,69 +106,9 @@ static void answer_offer(fx_t *f) {
                           .session_version = 1};
   assert_int_equal(mf_sdp_make_answer(f->sdp_offer, &local, f->sdp_answer), MF_OK);
   static char text[65536];
-  size_t len = 0;
-  assert_int_equal(mf_sdp_write(f->sdp_answer, text, sizeof text, &len), MF_OK);
-  write_child(f, "SDP-ANSWER\n");
-  /* one SDP line per protocol line: drop the CRs */
-  char *save = NULL;
-  for (char *l = strtok_r(text, "\r\n", &save); l; l = strtok_r(NULL, "\r\n", &save)) {
-    write_child(f, l);
-    write_child(f, "\n");
-  }
-  write_child(f, "END\n");
+  assert_int_equal(mf_sdp_write(f->sdp_answer, text, sizeof text, NULL), MF_OK);
+  gst_peer_send_sdp(&f->peer, "SDP-ANSWER", text);
   f->answered = true;
-}
-
-static void on_line(fx_t *f, const char *line) {
-  if (f->in_offer) {
-    if (strcmp(line, "END") == 0) {
-      f->in_offer = false;
-      answer_offer(f);
-      return;
-    }
-    size_t n = strlen(line);
-    assert_true(f->offer_len + n + 2 < sizeof f->offer);
-    memcpy(f->offer + f->offer_len, line, n);
-    memcpy(f->offer + f->offer_len + n, "\r\n", 2);
-    f->offer_len += n + 2;
-    return;
-  }
-  if (strcmp(line, "SDP-OFFER") == 0) {
-    f->in_offer = true;
-    return;
-  }
-  if (strncmp(line, "ERROR", 5) == 0) f->peer_error = true;
-  if (strncmp(line, "STATS", 5) != 0) fprintf(stderr, "gst_peer: %s\n", line);
-}
-
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  static char storage[16384];
-  *buf = uv_buf_init(storage, sizeof storage);
-}
-
-static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  fx_t *f = s->data;
-  if (n < 0) {
-    uv_read_stop(s);
-    return;
-  }
-  for (ssize_t i = 0; i < n; i++) {
-    char c = buf->base[i];
-    if (c == '\n') {
-      f->line[f->line_len] = '\0';
-      if (f->line_len && f->line[f->line_len - 1] == '\r') f->line[f->line_len - 1] = '\0';
-      on_line(f, f->line);
-      f->line_len = 0;
-    } else if (f->line_len + 1 < sizeof f->line) {
-      f->line[f->line_len++] = c;
-    }
-  }
-}
-
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
-  fx_t *f = p->data;
-  f->proc_running = false;
-  fprintf(stderr, "gst_peer exited: status %lld signal %d\n", (long long)status, sig);
 }
 
 static void on_deadline(uv_timer_t *t) {
@@ -201,7 +118,7 @@ static void on_deadline(uv_timer_t *t) {
 }
 
 static bool done(fx_t *f) {
-  return f->peer_error || (!f->proc_running && !f->answered) ||
+  return f->peer.error || (!f->peer.running && !f->answered) ||
          (f->video_packets >= WANT_VIDEO && f->audio_packets >= WANT_AUDIO &&
           f->state == MF_TRANSPORT_STATE_CONNECTED);
 }
@@ -222,29 +139,23 @@ static void test_webrtcbin_publishes_to_worker(void **state) {
                                         .dtls_state = on_dtls, .rtp = on_rtp};
   assert_int_equal(mf_webrtc_transport_create(f->server, &cb, f, &f->transport), MF_OK);
 
-  uv_pipe_init(&f->loop, &f->child_in, 0);
-  uv_pipe_init(&f->loop, &f->child_out, 0);
-  f->child_out.data = f;
-  uv_stdio_container_t stdio[3] = {
-      {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&f->child_in},
-      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&f->child_out},
-      {.flags = UV_INHERIT_FD, .data.fd = 2}};
   char *args[] = {(char *)gst_peer_path, "--mode", "send", "--video", "--audio", "--duration", "40", NULL};
-  uv_process_options_t po = {.file = gst_peer_path, .args = args, .stdio = stdio,
-                             .stdio_count = 3, .exit_cb = on_exit_cb};
-  f->proc.data = f;
-  int rc = uv_spawn(&f->loop, &f->proc, &po);
+  int rc = gst_peer_start(&f->peer, &f->loop, "gst_peer", args);
   if (rc != 0) {
     print_error("cannot start %s: %s\n", gst_peer_path, uv_strerror(rc));
     fail();
   }
-  f->proc_running = true;
-  uv_read_start((uv_stream_t *)&f->child_out, alloc_cb, read_cb);
 
   uv_timer_init(&f->loop, &f->deadline);
   f->deadline.data = f;
   uv_timer_start(&f->deadline, on_deadline, DEADLINE_MS, 0);
-  while (!done(f) && !f->timed_out) uv_run(&f->loop, UV_RUN_ONCE);
+  while (!done(f) && !f->timed_out) {
+    uv_run(&f->loop, UV_RUN_ONCE);
+    if (f->peer.sdp_ready && !f->answered) {
+      f->peer.sdp_ready = false;
+      answer_offer(f);
+    }
+  }
 
   mf_webrtc_transport_stats_t st;
   mf_webrtc_transport_get_stats(f->transport, &st);
@@ -257,18 +168,7 @@ static void test_webrtcbin_publishes_to_worker(void **state) {
           f->timed_out);
 
   /* stop the peer whatever happened, then close everything */
-  if (f->proc_running) {
-    uv_buf_t quit = uv_buf_init("QUIT\n", 5);
-    uv_try_write((uv_stream_t *)&f->child_in, &quit, 1);
-    uv_timer_start(&f->deadline, on_deadline, 5000, 0);
-    f->timed_out = false;
-    while (f->proc_running && !f->timed_out) uv_run(&f->loop, UV_RUN_ONCE);
-    if (f->proc_running) uv_process_kill(&f->proc, SIGKILL);
-    while (f->proc_running) uv_run(&f->loop, UV_RUN_ONCE);
-  }
-  uv_close((uv_handle_t *)&f->proc, NULL);
-  uv_close((uv_handle_t *)&f->child_in, NULL);
-  uv_close((uv_handle_t *)&f->child_out, NULL);
+  gst_peer_stop(&f->peer, 5000);
   uv_close((uv_handle_t *)&f->deadline, NULL);
   mf_webrtc_transport_close(f->transport);
   mf_rtc_server_close(f->server, NULL, NULL);
@@ -279,7 +179,7 @@ static void test_webrtcbin_publishes_to_worker(void **state) {
   free(f->sdp_offer);
   free(f->sdp_answer);
 
-  assert_false(f->peer_error);
+  assert_false(f->peer.error);
   assert_true(f->answered);
   assert_true(f->ice == MF_ICE_STATE_COMPLETED || f->ice == MF_ICE_STATE_CONNECTED);
   assert_int_equal(f->dtls, MF_DTLS_STATE_CONNECTED);

@@ -1,0 +1,90 @@
+/* Router, Producer and Consumer on one media worker (mediasoup's model, one worker).
+ *
+ * A router owns its WebRTC transports; a transport owns the producers and consumers made on
+ * it. Media a producer receives is forwarded to every consumer of it: the consumer's copy
+ * gets its own SSRC, payload type, sequence numbers and timestamps (continuous across
+ * pause/resume), header extensions in the consumer's numbering (mid rewritten), and is
+ * encrypted for its transport. RTCP: the router sends RR/NACK/PLI upstream to producers and
+ * SR/SDES downstream for consumers, answers NACKs from its retransmission stores (RTX when
+ * negotiated) and turns consumers' PLI/FIR into rate-limited keyframe requests.
+ *
+ * Thread affinity: everything here runs on the worker thread that owns the RTC server.
+ * Ownership: the caller creates routers and closes them; every other object is owned by
+ * its router and closed through these functions (closing cascades: transport -> its
+ * producers and consumers; producer -> its consumers, which get "producerclose").
+ * Pointers to closed objects are invalid at once. Events go to the router's event callback
+ * as (event, target id, data): the callee takes ownership of `data` (may be NULL). */
+#ifndef MF_ROUTER_H
+#define MF_ROUTER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "node/ortc.h"
+#include "node/rtc_server.h"
+#include "node/rtp_parameters.h"
+#include "node/webrtc_transport.h"
+
+typedef struct mf_router mf_router_t;
+typedef struct mf_router_transport mf_router_transport_t;
+typedef struct mf_producer mf_producer_t;
+typedef struct mf_consumer mf_consumer_t;
+
+/* Events: "icestatechange", "dtlsstatechange", "transportclose" (target: transport id);
+ * "producerclose", "producerpause", "producerresume" (target: consumer id);
+ * "score" (target: producer or consumer id). */
+typedef void (*mf_router_event_fn)(void *ud, const char *event, const char *target_id,
+                                   json_t *data);
+
+#define MF_ROUTER_TICK_MS 20    /* NACK generation and keyframe retries */
+#define MF_ROUTER_RTCP_MS 1000  /* RR upstream, SR + SDES downstream */
+
+/* media_codecs NULL/0: the default list (opus, VP8, VP9, H264, AV1). */
+mf_err_t mf_router_create(mf_rtc_server_t *rtc, const mf_rtp_codec_capability_t *media_codecs,
+                          size_t codec_count, mf_router_event_fn on_event, void *ud,
+                          char *err, size_t errsz, mf_router_t **out);
+void mf_router_close(mf_router_t *router);
+const char *mf_router_id(const mf_router_t *router);
+const mf_rtp_capabilities_t *mf_router_rtp_capabilities(const mf_router_t *router);
+
+mf_err_t mf_router_create_webrtc_transport(mf_router_t *router, mf_router_transport_t **out);
+mf_router_transport_t *mf_router_find_transport(mf_router_t *router, const char *id);
+mf_webrtc_transport_t *mf_router_transport_webrtc(mf_router_transport_t *t);
+const char *mf_router_transport_id(const mf_router_transport_t *t);
+void mf_router_transport_close(mf_router_transport_t *t);
+
+/* params are validated and normalised in place. Errors name what does not match. */
+mf_err_t mf_router_produce(mf_router_transport_t *t, mf_media_kind_t kind,
+                           mf_rtp_parameters_t *params, bool paused, char *err, size_t errsz,
+                           mf_producer_t **out);
+mf_producer_t *mf_router_find_producer(mf_router_t *router, const char *id);
+bool mf_router_can_consume(mf_router_t *router, const char *producer_id,
+                           const mf_rtp_capabilities_t *caps);
+mf_err_t mf_router_consume(mf_router_transport_t *t, const char *producer_id,
+                           const mf_rtp_capabilities_t *caps, bool paused, char *err,
+                           size_t errsz, mf_consumer_t **out);
+mf_consumer_t *mf_router_find_consumer(mf_router_t *router, const char *id);
+
+const char *mf_producer_id(const mf_producer_t *p);
+mf_media_kind_t mf_producer_kind(const mf_producer_t *p);
+bool mf_producer_paused(const mf_producer_t *p);
+void mf_producer_pause(mf_producer_t *p);
+void mf_producer_resume(mf_producer_t *p);
+void mf_producer_close(mf_producer_t *p);
+json_t *mf_producer_stats_json(const mf_producer_t *p); /* mediasoup's getStats() array */
+
+const char *mf_consumer_id(const mf_consumer_t *c);
+bool mf_consumer_paused(const mf_consumer_t *c);
+bool mf_consumer_producer_paused(const mf_consumer_t *c);
+/* {id, producerId, kind, rtpParameters, type: "simple", paused, producerPaused} */
+json_t *mf_consumer_to_json(const mf_consumer_t *c);
+const mf_rtp_parameters_t *mf_consumer_rtp_parameters(const mf_consumer_t *c);
+void mf_consumer_pause(mf_consumer_t *c);
+void mf_consumer_resume(mf_consumer_t *c);
+void mf_consumer_request_keyframe(mf_consumer_t *c);
+void mf_consumer_close(mf_consumer_t *c);
+json_t *mf_consumer_stats_json(const mf_consumer_t *c); /* mediasoup's getStats() array */
+
+#endif

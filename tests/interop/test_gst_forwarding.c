@@ -1,0 +1,291 @@
+/* Forwarding end to end with real peers: a GStreamer webrtcbin publishes VP8 and Opus into
+ * a Router on a worker's RTC server; two more webrtcbin peers each consume both producers
+ * on their own WebRtcTransport and decode them. Signalling is SDP built by node/sdp*.c:
+ * the publisher offers (we answer, as mediasoup-client's server side would), and for the
+ * receivers we offer the consumers' rtpParameters and they answer. Passes when each
+ * receiver decodes >= 100 video frames and receives audio; then closing the publisher's
+ * transport must close the consumers with "producerclose". */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "node/router.h"
+#include "node/sdp.h"
+#include "node/sdp_answer.h"
+#include "node/sdp_rtp.h"
+#include "tests/interop/gst_driver.h"
+
+#define RECEIVERS 2
+#define DEADLINE_MS 60000
+#define WANT_FRAMES 100
+
+static const char *gst_peer_path;
+
+typedef struct {
+  gst_peer_t peer;
+  mf_router_transport_t *transport;
+  mf_consumer_t *consumers[2];
+  size_t consumer_count;
+  bool answered;
+} receiver_t;
+
+typedef struct {
+  uv_loop_t loop;
+  uv_timer_t deadline;
+  bool timed_out;
+  mf_bufpool_t *pool;
+  mf_dtls_cert_t *cert;
+  char fingerprint[MF_DTLS_FINGERPRINT_MAX];
+  mf_rtc_server_t *server;
+  mf_router_t *router;
+  gst_peer_t publisher;
+  mf_router_transport_t *pub_transport;
+  mf_producer_t *producers[2];
+  size_t producer_count;
+  bool published;
+  receiver_t receivers[RECEIVERS];
+  int producerclose_events;
+} fx_t;
+
+static fx_t fx;
+
+static void on_event(void *ud, const char *event, const char *target, json_t *data) {
+  fx_t *f = ud;
+  if (strcmp(event, "producerclose") == 0) f->producerclose_events++;
+  json_decref(data);
+}
+
+static mf_sdp_candidate_t our_candidate(fx_t *f) {
+  mf_sdp_candidate_t c = {.component = 1, .priority = 2113937151u, .type = "host",
+                          .transport = "udp", .foundation = "udpcandidate",
+                          .address = "127.0.0.1", .port = mf_rtc_server_port(f->server)};
+  return c;
+}
+
+/* The remote's DTLS role from its answer/offer's setup attribute. */
+static mf_dtls_role_t remote_role(mf_sdp_setup_t setup) {
+  return setup == MF_SDP_SETUP_ACTIVE ? MF_DTLS_ROLE_CLIENT
+         : setup == MF_SDP_SETUP_PASSIVE ? MF_DTLS_ROLE_SERVER
+                                         : MF_DTLS_ROLE_AUTO;
+}
+
+static void publish(fx_t *f) {
+  mf_sdp_t *offer = calloc(1, sizeof *offer), *answer = calloc(1, sizeof *answer);
+  if (mf_sdp_parse(f->publisher.sdp, f->publisher.sdp_len, offer) != MF_OK) {
+    print_error("bad offer: %s\n", offer->error);
+    fail();
+  }
+  assert_int_equal(mf_router_create_webrtc_transport(f->router, &f->pub_transport), MF_OK);
+  for (size_t i = 0; i < offer->media_count; i++) {
+    const mf_sdp_media_t *m = &offer->media[i];
+    mf_rtp_parameters_t params;
+    char err[256];
+    assert_int_equal(mf_sdp_rtp_parameters_from_media(m, &params, err, sizeof err), MF_OK);
+    mf_media_kind_t kind = m->kind == MF_SDP_KIND_VIDEO ? MF_MEDIA_KIND_VIDEO : MF_MEDIA_KIND_AUDIO;
+    mf_err_t e = mf_router_produce(f->pub_transport, kind, &params, false, err, sizeof err,
+                                   &f->producers[f->producer_count]);
+    if (e) {
+      print_error("produce(%s) failed: %s\n", m->mid, err);
+      fail();
+    }
+    f->producer_count++;
+  }
+  assert_int_equal(f->producer_count, 2);
+  mf_webrtc_transport_t *wt = mf_router_transport_webrtc(f->pub_transport);
+  const mf_sdp_media_t *m0 = &offer->media[0];
+  assert_int_equal(mf_webrtc_transport_connect(wt, MF_DTLS_ROLE_CLIENT, m0->transport.fingerprint_alg,
+                                               m0->transport.fingerprint), MF_OK);
+  mf_sdp_candidate_t cand = our_candidate(f);
+  static const char *const codecs[] = {"VP8", "opus"};
+  mf_sdp_local_t local = {.ice_ufrag = mf_webrtc_transport_ice_ufrag(wt),
+                          .ice_pwd = mf_webrtc_transport_ice_pwd(wt),
+                          .ice_lite = true, .fingerprint_alg = "sha-256",
+                          .fingerprint = f->fingerprint, .setup = MF_SDP_SETUP_PASSIVE,
+                          .candidates = &cand, .candidate_count = 1, .codecs = codecs,
+                          .codec_count = 2, .session_id = 1, .session_version = 1};
+  assert_int_equal(mf_sdp_make_answer(offer, &local, answer), MF_OK);
+  static char text[65536];
+  assert_int_equal(mf_sdp_write(answer, text, sizeof text, NULL), MF_OK);
+  gst_peer_send_sdp(&f->publisher, "SDP-ANSWER", text);
+  free(offer);
+  free(answer);
+  f->published = true;
+}
+
+/* Consumes both producers on a new transport and offers them to a receiving webrtcbin. */
+static void offer_to_receiver(fx_t *f, receiver_t *r) {
+  assert_int_equal(mf_router_create_webrtc_transport(f->router, &r->transport), MF_OK);
+  mf_webrtc_transport_t *wt = mf_router_transport_webrtc(r->transport);
+  mf_sdp_t *offer = calloc(1, sizeof *offer);
+  offer->ice_lite = true;
+  snprintf(offer->msid_semantic, sizeof offer->msid_semantic, "WMS *");
+  mf_sdp_candidate_t cand = our_candidate(f);
+  for (size_t i = 0; i < f->producer_count; i++) {
+    char err[256];
+    /* The receiver's device capabilities: what the router offers (webrtcbin decodes VP8
+     * and Opus, the producers' codecs). */
+    mf_err_t e = mf_router_consume(r->transport, mf_producer_id(f->producers[i]),
+                                   mf_router_rtp_capabilities(f->router), false, err,
+                                   sizeof err, &r->consumers[r->consumer_count]);
+    if (e) {
+      print_error("consume failed: %s\n", err);
+      fail();
+    }
+    mf_consumer_t *c = r->consumers[r->consumer_count++];
+    mf_sdp_media_t *m = &offer->media[offer->media_count++];
+    assert_int_equal(mf_sdp_media_from_rtp_parameters(mf_consumer_rtp_parameters(c),
+                                                      mf_producer_kind(f->producers[i]),
+                                                      MF_SDP_DIR_SENDONLY, "mafalda", m), MF_OK);
+    snprintf(m->transport.ice_ufrag, sizeof m->transport.ice_ufrag, "%s", mf_webrtc_transport_ice_ufrag(wt));
+    snprintf(m->transport.ice_pwd, sizeof m->transport.ice_pwd, "%s", mf_webrtc_transport_ice_pwd(wt));
+    snprintf(m->transport.fingerprint_alg, sizeof m->transport.fingerprint_alg, "sha-256");
+    snprintf(m->transport.fingerprint, sizeof m->transport.fingerprint, "%s", f->fingerprint);
+    m->transport.setup = MF_SDP_SETUP_ACTPASS;
+    m->candidates[m->candidate_count++] = cand;
+    m->end_of_candidates = true;
+    memcpy(offer->bundle_mids[offer->bundle_count++], m->mid, sizeof m->mid);
+  }
+  static char text[65536];
+  mf_err_t e = mf_sdp_write(offer, text, sizeof text, NULL);
+  free(offer);
+  assert_int_equal(e, MF_OK);
+  gst_peer_send_sdp(&r->peer, "SDP-OFFER", text);
+}
+
+static void on_receiver_answer(receiver_t *r) {
+  mf_sdp_t *answer = calloc(1, sizeof *answer);
+  if (mf_sdp_parse(r->peer.sdp, r->peer.sdp_len, answer) != MF_OK) {
+    print_error("bad answer: %s\n", answer->error);
+    fail();
+  }
+  const mf_sdp_transport_t *tr = &answer->media[0].transport;
+  assert_int_equal(mf_webrtc_transport_connect(mf_router_transport_webrtc(r->transport),
+                                               remote_role(tr->setup), tr->fingerprint_alg,
+                                               tr->fingerprint), MF_OK);
+  free(answer);
+  r->answered = true;
+}
+
+static void on_deadline(uv_timer_t *t) {
+  fx_t *f = t->data;
+  f->timed_out = true;
+  uv_stop(&f->loop);
+}
+
+static bool all_decoding(fx_t *f) {
+  for (int i = 0; i < RECEIVERS; i++) {
+    const gst_peer_t *p = &f->receivers[i].peer;
+    if (p->frames_decoded < WANT_FRAMES || p->audio_buffers <= 0) return false;
+  }
+  return true;
+}
+
+static bool any_error(fx_t *f) {
+  bool e = f->publisher.error || !f->publisher.running;
+  for (int i = 0; i < RECEIVERS; i++) e = e || f->receivers[i].peer.error || !f->receivers[i].peer.running;
+  return e;
+}
+
+static void test_one_publisher_two_receivers(void **state) {
+  fx_t *f = &fx;
+  mf_log_config_t lc = {.level = MF_LOG_LEVEL_INFO, .format = MF_LOG_FORMAT_TEXT, .fd = 2};
+  mf_log_configure(&lc);
+  assert_int_equal(mf_srtp_library_init(), MF_OK);
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  assert_int_equal(mf_bufpool_create(8192, 2048, &f->pool), MF_OK);
+  assert_int_equal(mf_dtls_cert_generate(&f->cert), MF_OK);
+  assert_int_equal(mf_dtls_cert_fingerprint_for(f->cert, "sha-256", f->fingerprint, sizeof f->fingerprint), MF_OK);
+  mf_rtc_server_options_t o = {.listen_ip = "127.0.0.1", .port = 0, .announced_ip = "127.0.0.1",
+                               .pool = f->pool, .cert = f->cert};
+  assert_int_equal(mf_rtc_server_create(&f->loop, &o, &f->server), MF_OK);
+  char err[256];
+  assert_int_equal(mf_router_create(f->server, NULL, 0, on_event, f, err, sizeof err, &f->router), MF_OK);
+
+  char *pub_args[] = {(char *)gst_peer_path, "--mode", "send", "--video", "--audio", "--duration", "70", NULL};
+  assert_int_equal(gst_peer_start(&f->publisher, &f->loop, "publisher", pub_args), 0);
+  static const char *const names[RECEIVERS] = {"receiver-1", "receiver-2"};
+  for (int i = 0; i < RECEIVERS; i++) {
+    char *args[] = {(char *)gst_peer_path, "--mode", "recv", "--video", "--audio", "--duration", "70", NULL};
+    assert_int_equal(gst_peer_start(&f->receivers[i].peer, &f->loop, names[i], args), 0);
+  }
+  uv_timer_init(&f->loop, &f->deadline);
+  f->deadline.data = f;
+  uv_timer_start(&f->deadline, on_deadline, DEADLINE_MS, 0);
+  bool offered = false;
+  while (!all_decoding(f) && !any_error(f) && !f->timed_out) {
+    uv_run(&f->loop, UV_RUN_ONCE);
+    if (f->publisher.sdp_ready && !f->published) {
+      f->publisher.sdp_ready = false;
+      publish(f);
+    }
+    if (f->published && !offered) {
+      offered = true;
+      for (int i = 0; i < RECEIVERS; i++) offer_to_receiver(f, &f->receivers[i]);
+    }
+    for (int i = 0; i < RECEIVERS; i++) {
+      receiver_t *r = &f->receivers[i];
+      if (r->peer.sdp_ready && !r->answered) {
+        r->peer.sdp_ready = false;
+        on_receiver_answer(r);
+      }
+    }
+  }
+  for (int i = 0; i < RECEIVERS; i++) {
+    fprintf(stderr, "%s: frames_decoded=%ld audio_buffers=%ld\n", names[i],
+            f->receivers[i].peer.frames_decoded, f->receivers[i].peer.audio_buffers);
+    for (size_t k = 0; k < f->receivers[i].consumer_count; k++) {
+      json_t *st = mf_consumer_stats_json(f->receivers[i].consumers[k]);
+      char *s = json_dumps(st, JSON_COMPACT);
+      fprintf(stderr, "  consumer stats %s\n", s);
+      free(s);
+      json_decref(st);
+    }
+  }
+  for (size_t k = 0; k < f->producer_count; k++) {
+    json_t *st = mf_producer_stats_json(f->producers[k]);
+    char *s = json_dumps(st, JSON_COMPACT);
+    fprintf(stderr, "producer stats %s\n", s);
+    free(s);
+    json_decref(st);
+  }
+  bool decoding = all_decoding(f);
+  bool timed_out = f->timed_out;
+
+  /* Close cascade: the publisher's transport takes its producers and their consumers. */
+  if (f->pub_transport) mf_router_transport_close(f->pub_transport);
+  int closes = f->producerclose_events;
+  for (int i = 0; i < RECEIVERS; i++) gst_peer_stop(&f->receivers[i].peer, 5000);
+  gst_peer_stop(&f->publisher, 5000);
+  uv_close((uv_handle_t *)&f->deadline, NULL);
+  mf_router_close(f->router);
+  mf_rtc_server_close(f->server, NULL, NULL);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  mf_dtls_cert_free(f->cert);
+  mf_bufpool_stats_t ps;
+  mf_bufpool_get_stats(f->pool, &ps);
+  mf_bufpool_destroy(f->pool);
+
+  assert_false(timed_out);
+  assert_true(decoding);
+  assert_int_equal(closes, RECEIVERS * 2);
+  assert_int_equal(ps.in_use, 0); /* every forwarded and stored buffer came back */
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s path/to/gst_peer\n", argv[0]);
+    return 2;
+  }
+  gst_peer_path = argv[1];
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_one_publisher_two_receivers),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
