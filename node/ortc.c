@@ -916,8 +916,9 @@ mf_err_t mf_ortc_get_consumer_rtp_parameters(const mf_rtp_parameters_t *consumab
     if (consumable->encoding_count > 1) {
       /* simulcast: spatial layers are the encodings */
       mf_scalability_mode_t sm = mf_ortc_parse_scalability_mode(mode);
-      snprintf(e->scalability_mode, sizeof e->scalability_mode, "L%zuT%u",
-               consumable->encoding_count, sm.temporal_layers);
+      unsigned spatial = (unsigned)(consumable->encoding_count & 0xff);
+      snprintf(e->scalability_mode, sizeof e->scalability_mode, "L%uT%u", spatial,
+               sm.temporal_layers % 100u);
     } else if (mode) {
       memcpy(e->scalability_mode, mode, sizeof e->scalability_mode);
     }

@@ -96,10 +96,14 @@ const mf_rtp_capabilities_t *mf_ortc_supported_rtp_capabilities(void);
 const mf_rtp_codec_capability_t *mf_ortc_default_media_codecs(size_t *count);
 
 /* ---- validation (mediasoup's validateRtpCapabilities / validateRtpParameters) ----
- * Check semantics beyond JSON shape and fill mediasoup's defaults in place (codec
- * rtcpFeedback/parameters kept as given; rtcp.reducedSize := true when unset, rtx codecs
- * need an integer `apt`, mimeType "audio/..."|"video/...", kind matches mimeType, ...).
- * MF_ERR_INVALID_ARG with err text on failure. */
+ * Check semantics beyond JSON shape and fill mediasoup's defaults in place: mimeType must
+ * be "audio/<x>" or "video/<x>" ("codecs[1]: invalid codec.mimeType [VP8]"); codec kind
+ * := the mimeType's; audio channels := 1 when unset, video channels dropped; `apt` must
+ * be a number and rtx codecs need one 0..127; rtcpFeedback parameter := "" when unset;
+ * header extension preferredEncrypt/encrypt := false, direction := sendrecv, parameters
+ * := {}; encoding dtx := false; rtcp := {} and rtcp.reducedSize := true (always, like
+ * mediasoup's `if (!rtcp.reducedSize)`). MF_ERR_INVALID_ARG with err text on failure.
+ * Run them on every client-given capabilities/parameters after parsing. */
 mf_err_t mf_ortc_validate_rtp_capabilities(mf_rtp_capabilities_t *caps, char *err,
                                            size_t errsz);
 mf_err_t mf_ortc_validate_rtp_parameters(mf_rtp_parameters_t *params, char *err,
@@ -125,10 +129,13 @@ mf_err_t mf_ortc_generate_router_rtp_capabilities(const mf_rtp_codec_capability_
  * router codec (strict matching); like mediasoup (matchCodecs modify:true) an H264
  * codec's profile-level-id in params is rewritten to the answer's value, so params is
  * not const. No match: MF_ERR_UNSUPPORTED "unsupported codec [mimeType:video/H265,
- * payloadType:102]"); each rtx codec maps to the router's rtx with apt = the mapped media
- * codec (rtx whose apt has no media codec, or no router rtx for it:
- * MF_ERR_UNSUPPORTED). Encodings get distinct random mapped ssrcs and keep
- * ssrc/rid/scalabilityMode. params should have passed mf_ortc_validate_rtp_parameters. */
+ * payloadType:102]". Each rtx codec maps to the router's rtx whose apt is the mapped media
+ * codec (rtx whose apt names no media codec: MF_ERR_INVALID_ARG "missing media codec found
+ * for RTX PT 97"; no router rtx: MF_ERR_UNSUPPORTED "no RTX codec for capability codec PT
+ * 101"). Also MF_ERR_INVALID_ARG for empty codecs/encodings or duplicated payload types.
+ * Mapping order: media codecs, then rtx codecs (mediasoup's). Encodings get consecutive
+ * mapped ssrcs from one random base (distinct) and keep ssrc/rid/scalabilityMode.
+ * params should have passed mf_ortc_validate_rtp_parameters. */
 mf_err_t mf_ortc_get_producer_rtp_parameters_mapping(mf_rtp_parameters_t *params,
                                                      const mf_rtp_capabilities_t *caps,
                                                      mf_rtp_mapping_t *out, char *err,
@@ -149,20 +156,24 @@ mf_err_t mf_ortc_get_consumable_rtp_parameters(mf_media_kind_t kind,
 
 /* ---- consumer ---- */
 
-/* mediasoup's canConsume: true when some media codec of the consumable matches a codec
- * of the remote capabilities. */
+/* mediasoup's canConsume: true when the first consumable codec that the remote
+ * capabilities match (strictly) is a media codec. remote_caps need not be validated
+ * (audio codecs without channels count as 1 channel, as validation would make them). */
 bool mf_ortc_can_consume(const mf_rtp_parameters_t *consumable,
                          const mf_rtp_capabilities_t *remote_caps);
 
 /* mediasoup's getConsumerRtpParameters: codecs the remote supports in the consumable's
- * order (remote rtcpFeedback, router payload types) plus their rtx when the remote has
- * rtx and enable_rtx; header extensions the remote supports for the codecs' kind; fb
- * filtering (transport-cc ext present: drop goog-remb; else abs-send-time present: drop
+ * order (router payload types and parameters, the REMOTE's rtcpFeedback; without
+ * enable_rtx, rtx codecs and plain "nack" are dropped) plus their rtx when the remote has
+ * rtx; header extensions of the consumable the remote lists with the same id and uri
+ * (kind is not compared: mediasoup-client lists extensions for video only); fb
+ * filtering (transport-cc ext kept: drop goog-remb; else abs-send-time kept: drop
  * transport-cc; else drop both). Not pipe: one encoding {ssrc: random, rtx:{ssrc+1} when
- * rtx kept, scalabilityMode (L<encodings>T<temporal> for simulcast), maxBitrate: the
- * highest}. Pipe: the consumable's encodings (rtx only when enable_rtx). rtcp from the
- * consumable. mid is left "" for the caller. MF_ERR_UNSUPPORTED "no compatible media
- * codecs" when nothing matches. */
+ * rtx kept, scalabilityMode (the consumable's, or L<encodings>T<temporal> for simulcast),
+ * maxBitrate: the highest}. Pipe: the consumable's encodings with consecutive random
+ * ssrcs (and rtx ssrcs when rtx kept). rtcp from the consumable. mid is left "" for the
+ * caller. MF_ERR_UNSUPPORTED "no compatible media codecs" when nothing matches (out is
+ * then zeroed). */
 mf_err_t mf_ortc_get_consumer_rtp_parameters(const mf_rtp_parameters_t *consumable,
                                              const mf_rtp_capabilities_t *remote_caps,
                                              bool pipe, bool enable_rtx,

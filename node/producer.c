@@ -182,7 +182,20 @@ static mf_producer_stream_t *mf_producer_learn_stream(mf_router_transport_t *t,
   for (size_t i = 0; i < t->producers.count; i++) {
     mf_producer_t *p = t->producers.items[i];
     if (mid[0] && strcmp(p->params.mid, mid) != 0) continue;
-    if (!mid[0] && !rid[0]) continue;
+    if (!mid[0] && !rid[0]) {
+      /* No MID/RID extensions (e.g. an SDP peer without a=ssrc-group:FID): an RTX payload
+       * type identifies the single stream of the producer that negotiated it. */
+      mf_producer_stream_t *s = &p->streams[0];
+      if (p->stream_count != 1 || s->has_rtx_ssrc || !s->has_ssrc ||
+          p->rtx_apt[pkt->payload_type] == MF_PT_NONE)
+        continue;
+      s->has_rtx_ssrc = true;
+      s->rtx_ssrc = pkt->ssrc;
+      mf_producer_map_ssrc(t, pkt->ssrc, s);
+      MF_LOG_INFO("producer %s: learnt rtx ssrc %u from payload type %u", p->id, pkt->ssrc,
+                  pkt->payload_type);
+      return s;
+    }
     for (size_t k = 0; k < p->stream_count; k++) {
       mf_producer_stream_t *s = &p->streams[k];
       if (rid[0] ? strcmp(s->rid, rid) != 0 : (p->stream_count != 1 || s->rid[0])) continue;

@@ -30,7 +30,8 @@ static void gst_peer_on_line(gst_peer_t *p, const char *line) {
   const char *v;
   if ((v = strstr(line, "frames_decoded="))) p->frames_decoded = strtol(v + 15, NULL, 10);
   if ((v = strstr(line, "audio_buffers="))) p->audio_buffers = strtol(v + 14, NULL, 10);
-  if ((v = strstr(line, "packets_sent="))) p->packets_sent = strtol(v + 13, NULL, 10);
+  if ((v = strstr(line, " packets_sent="))) p->packets_sent = strtol(v + 14, NULL, 10);
+  if ((v = strstr(line, "frames_sent="))) p->frames_sent = strtol(v + 12, NULL, 10);
   if (strncmp(line, "ICE ", 4) == 0) snprintf(p->ice, sizeof p->ice, "%s", line + 4);
   if (strncmp(line, "DTLS ", 5) == 0) snprintf(p->dtls, sizeof p->dtls, "%s", line + 5);
   if (strncmp(line, "ERROR", 5) == 0) p->error = true;

@@ -25,7 +25,7 @@ typedef struct {
   size_t sdp_len;
   bool sdp_ready;   /* a whole SDP arrived; the test clears it after use */
   bool error;       /* the peer printed ERROR */
-  long frames_decoded, audio_buffers, packets_sent;
+  long frames_decoded, audio_buffers, packets_sent, frames_sent;
   char ice[32], dtls[32];
 } gst_peer_t;
 

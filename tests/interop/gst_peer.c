@@ -12,6 +12,7 @@
  *   out: CANDIDATE <mline> <candidate:...>      (local candidates as webrtcbin finds them)
  *   out: ICE <state>  PC <state>  DTLS <state>  GATHERING <state>  SIGNALING <state>
  *   out: STATS video_packets_sent=N audio_packets_sent=N frames_decoded=N audio_buffers=N
+ *              frames_sent=N (VP8 frames out of the encoder)
  *   out: DONE frames_decoded=N audio_buffers=N packets_sent=N   (then exit 0)
  *   out: ERROR <text>                                             (then exit 1)
  *   in:  SDP-OFFER | SDP-ANSWER, the SDP lines, END
@@ -19,6 +20,8 @@
  *                                                remote SDP are applied by webrtcbin too)
  *   in:  QUIT                                   (same as closing stdin)
  * Exit after --duration seconds (default 10) or when stdin closes.
+ * --nack enables NACK and RTX (do-nack) on every transceiver: a sender answers NACKs with
+ * RTX, a receiver sends NACKs for lost packets.
  *
  * --gather prints our SDP only once ICE gathering completes, taken from the
  * local-description, which then holds webrtcbin's a=candidate lines (no trickle needed).
@@ -85,6 +88,8 @@ typedef struct {
 
   gint video_sent, audio_sent;     /* RTP packets handed to webrtcbin */
   gint frames_decoded, audio_buffers;
+  gint frames_sent; /* VP8 frames out of the encoder (send mode) */
+  gboolean nack;    /* --nack: NACK/RTX on every transceiver */
   guint64 stats_video_sent, stats_audio_sent; /* from get-stats outbound-rtp, if any */
 } peer_t;
 
@@ -340,7 +345,7 @@ static void on_negotiation_needed(GstElement *webrtc, gpointer data) {
     g_signal_emit_by_name(g_peer.webrtc, "get-transceivers", &all);
     for (guint i = 0; all && i < all->len; i++)
       g_object_set(g_array_index(all, GstWebRTCRTPTransceiver *, i), "direction",
-                   GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, NULL);
+                   GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "do-nack", g_peer.nack, NULL);
     if (all) g_array_unref(all);
   }
   if (g_peer.mode == MODE_SEND || g_peer.recv_offers) create_offer();
@@ -598,10 +603,11 @@ static gboolean on_tick(gpointer data) {
   GstPromise *promise = gst_promise_new_with_change_func(on_stats, NULL, NULL);
   g_signal_emit_by_name(g_peer.webrtc, "get-stats", NULL, promise);
   out("STATS video_packets_sent=%" G_GUINT64_FORMAT " audio_packets_sent=%" G_GUINT64_FORMAT
-      " frames_decoded=%d audio_buffers=%d",
+      " frames_decoded=%d audio_buffers=%d frames_sent=%d",
       sent_count(g_atomic_int_get(&g_peer.video_sent), &g_peer.stats_video_sent),
       sent_count(g_atomic_int_get(&g_peer.audio_sent), &g_peer.stats_audio_sent),
-      g_atomic_int_get(&g_peer.frames_decoded), g_atomic_int_get(&g_peer.audio_buffers));
+      g_atomic_int_get(&g_peer.frames_decoded), g_atomic_int_get(&g_peer.audio_buffers),
+      g_atomic_int_get(&g_peer.frames_sent));
   return G_SOURCE_CONTINUE;
 }
 
@@ -647,6 +653,8 @@ static gboolean parse_args(int argc, char **argv) {
       g_peer.recv_offers = TRUE;
     } else if (strcmp(a, "--gather") == 0) {
       g_peer.gather = TRUE;
+    } else if (strcmp(a, "--nack") == 0) {
+      g_peer.nack = TRUE;
     } else if (strcmp(a, "--no-loopback") == 0) {
       g_peer.loopback = FALSE;
     } else if (strcmp(a, "--duration") == 0 && i + 1 < argc) {
@@ -663,12 +671,19 @@ static gboolean parse_args(int argc, char **argv) {
   return TRUE;
 }
 
+/* Transceivers webrtcbin makes for a remote offer get NACK/RTX here (--nack). */
+static void on_new_transceiver(GstElement *webrtc, GstWebRTCRTPTransceiver *trans, gpointer data) {
+  (void)webrtc;
+  (void)data;
+  if (g_peer.nack) g_object_set(trans, "do-nack", TRUE, NULL);
+}
+
 static GstElement *build_pipeline(void) {
   GString *desc = g_string_new("webrtcbin name=webrtc bundle-policy=max-bundle ");
   if (g_peer.mode == MODE_SEND && g_peer.video)
     g_string_append_printf(desc,
                            "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,"
-                           "framerate=30/1 ! videoconvert ! vp8enc deadline=1 ! "
+                           "framerate=30/1 ! videoconvert ! vp8enc name=venc deadline=1 ! "
                            "rtpvp8pay name=vpay pt=%d ssrc=%u picture-id-mode=15-bit ! "
                            "application/x-rtp,media=video,encoding-name=VP8,payload=%d,"
                            "clock-rate=90000,ssrc=(uint)%u ! webrtc. ",
@@ -711,7 +726,17 @@ int main(int argc, char **argv) {
   g_peer.webrtc = gst_bin_get_by_name(GST_BIN(g_peer.pipe), "webrtc");
 
   if (g_peer.loopback) setup_loopback();
+  g_signal_connect(g_peer.webrtc, "on-new-transceiver", G_CALLBACK(on_new_transceiver), NULL);
   g_signal_connect(g_peer.webrtc, "on-negotiation-needed", G_CALLBACK(on_negotiation_needed), NULL);
+  {
+    GstElement *venc = gst_bin_get_by_name(GST_BIN(g_peer.pipe), "venc");
+    if (venc) {
+      GstPad *src = gst_element_get_static_pad(venc, "src");
+      gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, count_decoded, &g_peer.frames_sent, NULL);
+      gst_object_unref(src);
+      gst_object_unref(venc);
+    }
+  }
   g_signal_connect(g_peer.webrtc, "on-ice-candidate", G_CALLBACK(on_ice_candidate), NULL);
   g_signal_connect(g_peer.webrtc, "pad-added", G_CALLBACK(on_incoming_pad), NULL);
   g_signal_connect(g_peer.webrtc, "notify::ice-connection-state", G_CALLBACK(on_ice_state), NULL);

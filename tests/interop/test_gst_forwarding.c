@@ -4,7 +4,10 @@
  * the publisher offers (we answer, as mediasoup-client's server side would), and for the
  * receivers we offer the consumers' rtpParameters and they answer. Passes when each
  * receiver decodes >= 100 video frames and receives audio; then closing the publisher's
- * transport must close the consumers with "producerclose". */
+ * transport must close the consumers with "producerclose".
+ * The lossy variant puts a UDP relay written for the test in front of every peer that drops
+ * 5% of RTP in each direction: NACK/RTX (both hops) and PLI must repair it, so that over a
+ * 20 s window every receiver decodes at least 90% of the frames the publisher encoded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "node/router.h"
@@ -24,6 +28,11 @@
 #define RECEIVERS 2
 #define DEADLINE_MS 60000
 #define WANT_FRAMES 100
+#define LOSS_PERCENT 5
+#define WINDOW_MS 20000
+/* Peers report their counters once a second, not in step with each other, so each edge of
+ * the window is uncertain by one report interval: 30 frames at 30 fps. */
+#define STATS_SLACK_FRAMES 30
 
 static const char *gst_peer_path;
 
@@ -35,9 +44,24 @@ typedef struct {
   bool answered;
 } receiver_t;
 
+/* Sits between one peer and the RTC server: the peer sends to `front` (the candidate we
+ * announce to it), the relay forwards through `back`, dropping RTP (not RTCP, STUN or DTLS)
+ * with a fixed-seed pseudo-random 5% chance per packet and direction. */
+typedef struct {
+  uv_udp_t front, back;
+  struct sockaddr_storage peer;
+  bool has_peer;
+  struct sockaddr_in server;
+  uint64_t rng;
+  uint16_t front_port;
+  unsigned long dropped_up, dropped_down, forwarded;
+} relay_t;
+
 typedef struct {
   uv_loop_t loop;
   uv_timer_t deadline;
+  bool lossy;
+  relay_t relays[1 + RECEIVERS];
   bool timed_out;
   mf_bufpool_t *pool;
   mf_dtls_cert_t *cert;
@@ -61,10 +85,78 @@ static void on_event(void *ud, const char *event, const char *target, json_t *da
   json_decref(data);
 }
 
-static mf_sdp_candidate_t our_candidate(fx_t *f) {
+static bool relay_drops(relay_t *r, const uint8_t *d, ssize_t n) {
+  if (n < 2 || d[0] < 128 || d[0] > 191 || (d[1] >= 192 && d[1] <= 223)) return false;
+  r->rng ^= r->rng << 13;
+  r->rng ^= r->rng >> 7;
+  r->rng ^= r->rng << 17;
+  return r->rng % 100 < LOSS_PERCENT;
+}
+
+static void relay_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char storage[2048];
+  *buf = uv_buf_init(storage, sizeof storage);
+}
+
+static void relay_from_peer(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
+                            const struct sockaddr *addr, unsigned flags) {
+  relay_t *r = h->data;
+  if (n <= 0 || !addr) return;
+  memcpy(&r->peer, addr, sizeof(struct sockaddr_in));
+  r->has_peer = true;
+  if (relay_drops(r, (const uint8_t *)buf->base, n)) {
+    r->dropped_up++;
+    return;
+  }
+  uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
+  uv_udp_try_send(&r->back, &b, 1, (const struct sockaddr *)&r->server);
+  r->forwarded++;
+}
+
+static void relay_from_server(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
+                              const struct sockaddr *addr, unsigned flags) {
+  relay_t *r = h->data;
+  if (n <= 0 || !r->has_peer) return;
+  if (relay_drops(r, (const uint8_t *)buf->base, n)) {
+    r->dropped_down++;
+    return;
+  }
+  uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
+  uv_udp_try_send(&r->front, &b, 1, (const struct sockaddr *)&r->peer);
+  r->forwarded++;
+}
+
+static void relay_open(relay_t *r, uv_loop_t *loop, uint16_t server_port, uint64_t seed) {
+  memset(r, 0, sizeof *r);
+  r->rng = seed;
+  uv_ip4_addr("127.0.0.1", server_port, &r->server);
+  struct sockaddr_in any;
+  uv_ip4_addr("127.0.0.1", 0, &any);
+  uv_udp_t *socks[2] = {&r->front, &r->back};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(uv_udp_init(loop, socks[i]), 0);
+    socks[i]->data = r;
+    assert_int_equal(uv_udp_bind(socks[i], (const struct sockaddr *)&any, 0), 0);
+  }
+  struct sockaddr_in bound;
+  int len = sizeof bound;
+  uv_udp_getsockname(&r->front, (struct sockaddr *)&bound, &len);
+  r->front_port = ntohs(bound.sin_port);
+  uv_udp_recv_start(&r->front, relay_alloc, relay_from_peer);
+  uv_udp_recv_start(&r->back, relay_alloc, relay_from_server);
+}
+
+static void relay_close(relay_t *r) {
+  uv_close((uv_handle_t *)&r->front, NULL);
+  uv_close((uv_handle_t *)&r->back, NULL);
+}
+
+/* Peer `index` (0 = publisher) reaches us directly, or through its relay when lossy. */
+static mf_sdp_candidate_t our_candidate(fx_t *f, int index) {
   mf_sdp_candidate_t c = {.component = 1, .priority = 2113937151u, .type = "host",
                           .transport = "udp", .foundation = "udpcandidate",
-                          .address = "127.0.0.1", .port = mf_rtc_server_port(f->server)};
+                          .address = "127.0.0.1",
+                          .port = f->lossy ? f->relays[index].front_port : mf_rtc_server_port(f->server)};
   return c;
 }
 
@@ -75,6 +167,29 @@ static mf_dtls_role_t remote_role(mf_sdp_setup_t setup) {
                                          : MF_DTLS_ROLE_AUTO;
 }
 
+/* Like mediasoup's supported capabilities: RTX only for video. */
+static bool no_audio_rtx(const mf_sdp_media_t *m, const mf_sdp_payload_t *pl, void *ctx) {
+  return !(m->kind == MF_SDP_KIND_AUDIO && strcasecmp(pl->name, "rtx") == 0);
+}
+
+/* Keeps the codecs the answer accepted for this section (the negotiated set). */
+static void keep_negotiated(mf_rtp_parameters_t *params, const mf_sdp_media_t *answered) {
+  size_t n = 0;
+  for (size_t i = 0; i < params->codec_count; i++) {
+    bool kept = false;
+    for (size_t k = 0; k < answered->payload_count; k++)
+      kept = kept || answered->payloads[k].pt == params->codecs[i].payload_type;
+    if (kept) params->codecs[n++] = params->codecs[i];
+  }
+  params->codec_count = n;
+  if (n == 0 || !mf_ortc_is_rtx_mime(params->codecs[n - 1].mime_type))
+    for (size_t e = 0; e < params->encoding_count; e++) {
+      bool has_rtx = false;
+      for (size_t i = 0; i < n; i++) has_rtx = has_rtx || mf_ortc_is_rtx_mime(params->codecs[i].mime_type);
+      if (!has_rtx) params->encodings[e].has_rtx = false;
+    }
+}
+
 static void publish(fx_t *f) {
   mf_sdp_t *offer = calloc(1, sizeof *offer), *answer = calloc(1, sizeof *answer);
   if (mf_sdp_parse(f->publisher.sdp, f->publisher.sdp_len, offer) != MF_OK) {
@@ -82,11 +197,23 @@ static void publish(fx_t *f) {
     fail();
   }
   assert_int_equal(mf_router_create_webrtc_transport(f->router, &f->pub_transport), MF_OK);
+  mf_webrtc_transport_t *wt = mf_router_transport_webrtc(f->pub_transport);
+  mf_sdp_candidate_t cand = our_candidate(f, 0);
+  static const char *const codecs[] = {"VP8", "opus", "rtx"};
+  mf_sdp_local_t local = {.ice_ufrag = mf_webrtc_transport_ice_ufrag(wt),
+                          .ice_pwd = mf_webrtc_transport_ice_pwd(wt),
+                          .ice_lite = true, .fingerprint_alg = "sha-256",
+                          .fingerprint = f->fingerprint, .setup = MF_SDP_SETUP_PASSIVE,
+                          .candidates = &cand, .candidate_count = 1, .codecs = codecs,
+                          .codec_count = 3, .filter = no_audio_rtx, .session_id = 1,
+                          .session_version = 1};
+  assert_int_equal(mf_sdp_make_answer(offer, &local, answer), MF_OK);
   for (size_t i = 0; i < offer->media_count; i++) {
     const mf_sdp_media_t *m = &offer->media[i];
     mf_rtp_parameters_t params;
     char err[256];
     assert_int_equal(mf_sdp_rtp_parameters_from_media(m, &params, err, sizeof err), MF_OK);
+    keep_negotiated(&params, &answer->media[i]);
     mf_media_kind_t kind = m->kind == MF_SDP_KIND_VIDEO ? MF_MEDIA_KIND_VIDEO : MF_MEDIA_KIND_AUDIO;
     mf_err_t e = mf_router_produce(f->pub_transport, kind, &params, false, err, sizeof err,
                                    &f->producers[f->producer_count]);
@@ -97,19 +224,9 @@ static void publish(fx_t *f) {
     f->producer_count++;
   }
   assert_int_equal(f->producer_count, 2);
-  mf_webrtc_transport_t *wt = mf_router_transport_webrtc(f->pub_transport);
   const mf_sdp_media_t *m0 = &offer->media[0];
   assert_int_equal(mf_webrtc_transport_connect(wt, MF_DTLS_ROLE_CLIENT, m0->transport.fingerprint_alg,
                                                m0->transport.fingerprint), MF_OK);
-  mf_sdp_candidate_t cand = our_candidate(f);
-  static const char *const codecs[] = {"VP8", "opus"};
-  mf_sdp_local_t local = {.ice_ufrag = mf_webrtc_transport_ice_ufrag(wt),
-                          .ice_pwd = mf_webrtc_transport_ice_pwd(wt),
-                          .ice_lite = true, .fingerprint_alg = "sha-256",
-                          .fingerprint = f->fingerprint, .setup = MF_SDP_SETUP_PASSIVE,
-                          .candidates = &cand, .candidate_count = 1, .codecs = codecs,
-                          .codec_count = 2, .session_id = 1, .session_version = 1};
-  assert_int_equal(mf_sdp_make_answer(offer, &local, answer), MF_OK);
   static char text[65536];
   assert_int_equal(mf_sdp_write(answer, text, sizeof text, NULL), MF_OK);
   gst_peer_send_sdp(&f->publisher, "SDP-ANSWER", text);
@@ -119,13 +236,13 @@ static void publish(fx_t *f) {
 }
 
 /* Consumes both producers on a new transport and offers them to a receiving webrtcbin. */
-static void offer_to_receiver(fx_t *f, receiver_t *r) {
+static void offer_to_receiver(fx_t *f, receiver_t *r, int index) {
   assert_int_equal(mf_router_create_webrtc_transport(f->router, &r->transport), MF_OK);
   mf_webrtc_transport_t *wt = mf_router_transport_webrtc(r->transport);
   mf_sdp_t *offer = calloc(1, sizeof *offer);
   offer->ice_lite = true;
   snprintf(offer->msid_semantic, sizeof offer->msid_semantic, "WMS *");
-  mf_sdp_candidate_t cand = our_candidate(f);
+  mf_sdp_candidate_t cand = our_candidate(f, index);
   for (size_t i = 0; i < f->producer_count; i++) {
     char err[256];
     /* The receiver's device capabilities: what the router offers (webrtcbin decodes VP8
@@ -192,8 +309,34 @@ static bool any_error(fx_t *f) {
   return e;
 }
 
-static void test_one_publisher_two_receivers(void **state) {
+static void handle_signalling(fx_t *f, bool *offered) {
+  if (f->publisher.sdp_ready && !f->published) {
+    f->publisher.sdp_ready = false;
+    publish(f);
+  }
+  if (f->published && !*offered) {
+    *offered = true;
+    for (int i = 0; i < RECEIVERS; i++) offer_to_receiver(f, &f->receivers[i], i + 1);
+  }
+  for (int i = 0; i < RECEIVERS; i++) {
+    receiver_t *r = &f->receivers[i];
+    if (r->peer.sdp_ready && !r->answered) {
+      r->peer.sdp_ready = false;
+      on_receiver_answer(r);
+    }
+  }
+}
+
+static void window_over(uv_timer_t *t) { *(bool *)t->data = true; }
+
+static json_int_t stat_of(json_t *stats, const char *key) {
+  return json_integer_value(json_object_get(json_array_get(stats, 0), key));
+}
+
+static void run_scenario(bool lossy) {
   fx_t *f = &fx;
+  memset(f, 0, sizeof *f);
+  f->lossy = lossy;
   mf_log_config_t lc = {.level = MF_LOG_LEVEL_INFO, .format = MF_LOG_FORMAT_TEXT, .fd = 2};
   mf_log_configure(&lc);
   assert_int_equal(mf_srtp_library_init(), MF_OK);
@@ -206,12 +349,15 @@ static void test_one_publisher_two_receivers(void **state) {
   assert_int_equal(mf_rtc_server_create(&f->loop, &o, &f->server), MF_OK);
   char err[256];
   assert_int_equal(mf_router_create(f->server, NULL, 0, on_event, f, err, sizeof err, &f->router), MF_OK);
+  if (lossy)
+    for (int i = 0; i <= RECEIVERS; i++)
+      relay_open(&f->relays[i], &f->loop, mf_rtc_server_port(f->server), 0x9e3779b97f4a7c15ULL + (uint64_t)i);
 
-  char *pub_args[] = {(char *)gst_peer_path, "--mode", "send", "--video", "--audio", "--duration", "70", NULL};
+  char *pub_args[] = {(char *)gst_peer_path, "--mode", "send", "--video", "--audio", "--nack", "--duration", "80", NULL};
   assert_int_equal(gst_peer_start(&f->publisher, &f->loop, "publisher", pub_args), 0);
   static const char *const names[RECEIVERS] = {"receiver-1", "receiver-2"};
   for (int i = 0; i < RECEIVERS; i++) {
-    char *args[] = {(char *)gst_peer_path, "--mode", "recv", "--video", "--audio", "--duration", "70", NULL};
+    char *args[] = {(char *)gst_peer_path, "--mode", "recv", "--video", "--audio", "--nack", "--duration", "80", NULL};
     assert_int_equal(gst_peer_start(&f->receivers[i].peer, &f->loop, names[i], args), 0);
   }
   uv_timer_init(&f->loop, &f->deadline);
@@ -220,27 +366,31 @@ static void test_one_publisher_two_receivers(void **state) {
   bool offered = false;
   while (!all_decoding(f) && !any_error(f) && !f->timed_out) {
     uv_run(&f->loop, UV_RUN_ONCE);
-    if (f->publisher.sdp_ready && !f->published) {
-      f->publisher.sdp_ready = false;
-      publish(f);
-    }
-    if (f->published && !offered) {
-      offered = true;
-      for (int i = 0; i < RECEIVERS; i++) offer_to_receiver(f, &f->receivers[i]);
-    }
-    for (int i = 0; i < RECEIVERS; i++) {
-      receiver_t *r = &f->receivers[i];
-      if (r->peer.sdp_ready && !r->answered) {
-        r->peer.sdp_ready = false;
-        on_receiver_answer(r);
-      }
-    }
+    handle_signalling(f, &offered);
   }
+  /* Freeze check: over a fixed window, each receiver decodes >= 90% of what was encoded. */
+  long sent0 = f->publisher.frames_sent, got0[RECEIVERS], sent1 = 0, got1[RECEIVERS];
+  for (int i = 0; i < RECEIVERS; i++) got0[i] = f->receivers[i].peer.frames_decoded;
+  bool window_done = false;
+  uv_timer_t window;
+  uv_timer_init(&f->loop, &window);
+  window.data = &window_done;
+  if (all_decoding(f)) {
+    uv_timer_start(&window, window_over, WINDOW_MS, 0);
+    while (!window_done && !any_error(f) && !f->timed_out) uv_run(&f->loop, UV_RUN_ONCE);
+  }
+  uv_close((uv_handle_t *)&window, NULL);
+  sent1 = f->publisher.frames_sent;
+  for (int i = 0; i < RECEIVERS; i++) got1[i] = f->receivers[i].peer.frames_decoded;
+  json_int_t consumer_nacks = 0, consumer_rtx = 0, producer_nacks = 0, producer_repaired = 0,
+             producer_plis = 0;
   for (int i = 0; i < RECEIVERS; i++) {
     fprintf(stderr, "%s: frames_decoded=%ld audio_buffers=%ld\n", names[i],
             f->receivers[i].peer.frames_decoded, f->receivers[i].peer.audio_buffers);
     for (size_t k = 0; k < f->receivers[i].consumer_count; k++) {
       json_t *st = mf_consumer_stats_json(f->receivers[i].consumers[k]);
+      consumer_nacks += stat_of(st, "nackCount");
+      consumer_rtx += stat_of(st, "packetsRetransmitted");
       char *s = json_dumps(st, JSON_COMPACT);
       fprintf(stderr, "  consumer stats %s\n", s);
       free(s);
@@ -249,6 +399,9 @@ static void test_one_publisher_two_receivers(void **state) {
   }
   for (size_t k = 0; k < f->producer_count; k++) {
     json_t *st = mf_producer_stats_json(f->producers[k]);
+    producer_nacks += stat_of(st, "nackCount");
+    producer_repaired += stat_of(st, "packetsRepaired");
+    producer_plis += stat_of(st, "pliCount");
     char *s = json_dumps(st, JSON_COMPACT);
     fprintf(stderr, "producer stats %s\n", s);
     free(s);
@@ -256,6 +409,15 @@ static void test_one_publisher_two_receivers(void **state) {
   }
   bool decoding = all_decoding(f);
   bool timed_out = f->timed_out;
+  fprintf(stderr, "window: publisher encoded %ld frames;", sent1 - sent0);
+  for (int i = 0; i < RECEIVERS; i++) fprintf(stderr, " %s decoded %ld;", names[i], got1[i] - got0[i]);
+  fprintf(stderr, "\nrepair: consumer nacks %lld rtx %lld, producer nacks %lld repaired %lld plis %lld\n",
+          (long long)consumer_nacks, (long long)consumer_rtx, (long long)producer_nacks,
+          (long long)producer_repaired, (long long)producer_plis);
+  if (lossy)
+    for (int i = 0; i <= RECEIVERS; i++)
+      fprintf(stderr, "relay %d: forwarded %lu, dropped up %lu down %lu\n", i,
+              f->relays[i].forwarded, f->relays[i].dropped_up, f->relays[i].dropped_down);
 
   /* Close cascade: the publisher's transport takes its producers and their consumers. */
   if (f->pub_transport) mf_router_transport_close(f->pub_transport);
@@ -263,6 +425,8 @@ static void test_one_publisher_two_receivers(void **state) {
   for (int i = 0; i < RECEIVERS; i++) gst_peer_stop(&f->receivers[i].peer, 5000);
   gst_peer_stop(&f->publisher, 5000);
   uv_close((uv_handle_t *)&f->deadline, NULL);
+  if (lossy)
+    for (int i = 0; i <= RECEIVERS; i++) relay_close(&f->relays[i]);
   mf_router_close(f->router);
   mf_rtc_server_close(f->server, NULL, NULL);
   uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -276,7 +440,19 @@ static void test_one_publisher_two_receivers(void **state) {
   assert_true(decoding);
   assert_int_equal(closes, RECEIVERS * 2);
   assert_int_equal(ps.in_use, 0); /* every forwarded and stored buffer came back */
+  assert_true(sent1 - sent0 > 0);
+  for (int i = 0; i < RECEIVERS; i++)
+    assert_true((got1[i] - got0[i]) * 10 >= (sent1 - sent0 - STATS_SLACK_FRAMES) * 9);
+  assert_true(producer_plis > 0); /* consumers joining asked for keyframes */
+  if (lossy) {
+    assert_true(consumer_nacks > 0 && consumer_rtx > 0);   /* downlink repaired from our store */
+    assert_true(producer_nacks > 0 && producer_repaired > 0); /* uplink repaired by our NACKs */
+  }
 }
+
+static void test_one_publisher_two_receivers(void **state) { run_scenario(false); }
+
+static void test_loss_is_repaired(void **state) { run_scenario(true); }
 
 int main(int argc, char **argv) {
   if (argc < 2) {
@@ -286,6 +462,7 @@ int main(int argc, char **argv) {
   gst_peer_path = argv[1];
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_publisher_two_receivers),
+      cmocka_unit_test(test_loss_is_repaired),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
