@@ -273,7 +273,15 @@ void mf_producer_on_rtp(mf_router_transport_t *t, mf_buf_t *buf, uint64_t now_ms
   if (mf_rtp_parse(buf->data, buf->len, &pkt) != MF_OK) return;
   mf_producer_stream_t *s = mf_hashmap_get(t->by_ssrc, &pkt.ssrc);
   if (!s) s = mf_producer_learn_stream(t, &pkt);
-  if (!s) return;
+  if (!s) {
+    t->dropped_unknown_ssrc++;
+    if (pkt.ssrc != t->last_unknown_ssrc) {
+      t->last_unknown_ssrc = pkt.ssrc;
+      MF_LOG_WARN("transport %s: RTP ssrc %u pt %u matches no producer stream; dropped",
+                  mf_webrtc_transport_id(t->webrtc), pkt.ssrc, pkt.payload_type);
+    }
+    return;
+  }
   mf_producer_t *p = s->producer;
   bool is_rtx = (s->has_rtx_ssrc && pkt.ssrc == s->rtx_ssrc && !(s->has_ssrc && s->ssrc == pkt.ssrc)) ||
                 p->rtx_apt[pkt.payload_type] != MF_PT_NONE;
@@ -408,6 +416,8 @@ json_t *mf_producer_stats_json(const mf_producer_t *p) {
         "firCount", (json_int_t)st->fir_count, "score", (json_int_t)st->score, "packetCount",
         (json_int_t)st->packets, "byteCount", (json_int_t)st->bytes);
     json_object_set_new(o, "jitter", json_integer(mf_rtp_recv_stats_jitter(st)));
+    json_object_set_new(o, "packetsDuplicated", json_integer((json_int_t)st->packets_duplicated));
+    json_object_set_new(o, "droppedUnknownPayloadType", json_integer((json_int_t)p->dropped_unknown_pt));
     if (s->rid[0]) json_object_set_new(o, "rid", json_string(s->rid));
     if (s->has_rtx_ssrc) json_object_set_new(o, "rtxSsrc", json_integer(s->rtx_ssrc));
     json_array_append_new(arr, o);

@@ -53,6 +53,8 @@ struct mf_router_transport {
   uint8_t mid_ext_id, rid_ext_id, rrid_ext_id; /* the client's ids, learnt at produce() */
   uint32_t next_mid;
   uint32_t rtcp_ssrc; /* sender SSRC of our RR / NACK / PLI */
+  uint64_t dropped_unknown_ssrc; /* RTP no producer stream matched */
+  uint32_t last_unknown_ssrc;    /* logged once per SSRC change */
 };
 
 typedef struct mf_producer_stream {

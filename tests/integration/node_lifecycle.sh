@@ -7,7 +7,7 @@ node=${1:?usage: node_lifecycle.sh path/to/mafalda-node}
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do pkill -9 -P "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -28,6 +28,13 @@ wait_for() {
   echo "timed out waiting for $3 x '$2' in $1:" >&2; cat "$1" >&2; return 1
 }
 
+# Signals the node itself, not the `timeout` wrapper: timeout forwards a signal to its
+# whole process group a second time, which can catch an ASan build inside its exit-time
+# leak check and hang it.
+signal_node() { # signal, pid of the timeout wrapper
+  pkill "-$1" -P "$2"
+}
+
 run_and_stop() { # signal, workers, extra flags...
   local sig=$1 workers=$2; shift 2
   local log=$tmp/node-$sig.log
@@ -36,7 +43,7 @@ run_and_stop() { # signal, workers, extra flags...
   pids+=("$pid")
   wait_for "$log" "node ready: $workers workers running" 1 20 || return 1
   [[ $(grep -c "worker [0-9]* ready" "$log") -eq $workers ]] || { cat "$log" >&2; return 1; }
-  kill "-$sig" "$pid"
+  signal_node "$sig" "$pid"
   local rc=0
   wait "$pid" || rc=$?
   [[ $rc -eq 0 ]] || { echo "exit status $rc" >&2; cat "$log" >&2; return 1; }
@@ -54,7 +61,7 @@ json_lines() {
   local pid=$!
   pids+=("$pid")
   wait_for "$log" '"node ready: 1 workers running"' 1 20 || return 1
-  kill -TERM "$pid"
+  signal_node TERM "$pid"
   wait "$pid"
   python3 -c '
 import json, sys
@@ -75,7 +82,7 @@ default_workers() {
   local cores
   cores=$(nproc)
   wait_for "$log" "node ready: $cores workers running" 1 20 || return 1
-  kill -TERM "$pid"
+  signal_node TERM "$pid"
   wait "$pid"
 }
 check "default is one worker per core" default_workers

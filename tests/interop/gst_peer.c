@@ -555,6 +555,11 @@ static void setup_loopback(void) {
   if (!agent || !nice_address_set_from_string(&addr, "127.0.0.1") ||
       !nice_agent_add_local_address(agent, &addr))
     fail("cannot add 127.0.0.1 to the NiceAgent");
+  /* RFC 7675: an ICE-lite SFU withdraws consent after 30 s without a Binding request, and
+   * libnice keeps a pair alive with Binding indications unless told otherwise. Browsers
+   * send consent checks; so must this peer. */
+  if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "keepalive-conncheck"))
+    g_object_set(agent, "keepalive-conncheck", TRUE, NULL);
   if (agent) g_object_unref(agent);
   g_object_unref(ice);
 }

@@ -74,7 +74,7 @@ typedef struct {
   size_t producer_count;
   bool published;
   receiver_t receivers[RECEIVERS];
-  int producerclose_events;
+  int producerclose_events, producerpause_events, producerresume_events;
 } fx_t;
 
 static fx_t fx;
@@ -82,6 +82,8 @@ static fx_t fx;
 static void on_event(void *ud, const char *event, const char *target, json_t *data) {
   fx_t *f = ud;
   if (strcmp(event, "producerclose") == 0) f->producerclose_events++;
+  if (strcmp(event, "producerpause") == 0) f->producerpause_events++;
+  if (strcmp(event, "producerresume") == 0) f->producerresume_events++;
   json_decref(data);
 }
 
@@ -329,6 +331,88 @@ static void handle_signalling(fx_t *f, bool *offered) {
 
 static void window_over(uv_timer_t *t) { *(bool *)t->data = true; }
 
+/* Runs the loop for ms (signalling and peers keep going). */
+static void run_for(fx_t *f, uint64_t ms) {
+  bool over = false;
+  uv_timer_t t;
+  uv_timer_init(&f->loop, &t);
+  t.data = &over;
+  uv_timer_start(&t, window_over, ms, 0);
+  while (!over && !any_error(f) && !f->timed_out) uv_run(&f->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+static mf_producer_t *video_producer(fx_t *f) {
+  for (size_t i = 0; i < f->producer_count; i++)
+    if (mf_producer_kind(f->producers[i]) == MF_MEDIA_KIND_VIDEO) return f->producers[i];
+  return NULL;
+}
+
+static mf_consumer_t *video_consumer(receiver_t *r) {
+  for (size_t i = 0; i < r->consumer_count; i++)
+    if (strcmp(mf_consumer_rtp_parameters(r->consumers[i])->codecs[0].mime_type, "video/VP8") == 0)
+      return r->consumers[i];
+  return NULL;
+}
+
+/* Waits (up to 8 s) until receiver i has decoded `more` frames beyond `from`. */
+static bool decodes_again(fx_t *f, int i, long from, long more) {
+  for (int waited = 0; waited < 8000; waited += 250) {
+    if (f->receivers[i].peer.frames_decoded - from >= more) return true;
+    run_for(f, 250);
+  }
+  fprintf(stderr, "receiver %d decoded %ld frames since %ld, wanted %ld more\n", i,
+          f->receivers[i].peer.frames_decoded - from, from, more);
+  json_t *pst = mf_producer_stats_json(video_producer(f));
+  char *ptxt = json_dumps(pst, JSON_COMPACT);
+  fprintf(stderr, "  producer %s\n  publisher frames_sent=%ld packets_sent=%ld\n", ptxt,
+          f->publisher.frames_sent, f->publisher.packets_sent);
+  free(ptxt);
+  json_decref(pst);
+  for (size_t k = 0; k < f->receivers[i].consumer_count; k++) {
+    json_t *st = mf_consumer_stats_json(f->receivers[i].consumers[k]);
+    char *txt = json_dumps(st, JSON_COMPACT);
+    fprintf(stderr, "  %s\n", txt);
+    free(txt);
+    json_decref(st);
+  }
+  return false;
+}
+
+/* Producer pause stops video to everyone (with producerpause events) and resume brings it
+ * back; a consumer pause stops only that consumer. Counters arrive once a second, so the
+ * "stopped" checks first let in-flight frames and one report interval pass, and the
+ * "flowing again" checks wait with a deadline (a keyframe has to be requested first). */
+static void check_pause_resume(fx_t *f) {
+  mf_producer_t *vp = video_producer(f);
+  assert_non_null(vp);
+  mf_producer_pause(vp);
+  assert_true(mf_producer_paused(vp));
+  assert_int_equal(f->producerpause_events, RECEIVERS);
+  run_for(f, 1500);
+  long before[RECEIVERS];
+  for (int i = 0; i < RECEIVERS; i++) before[i] = f->receivers[i].peer.frames_decoded;
+  run_for(f, 2500);
+  for (int i = 0; i < RECEIVERS; i++) assert_true(f->receivers[i].peer.frames_decoded - before[i] <= 5);
+  mf_producer_resume(vp);
+  assert_int_equal(f->producerresume_events, RECEIVERS);
+  for (int i = 0; i < RECEIVERS; i++) assert_true(decodes_again(f, i, before[i], 30));
+
+  mf_consumer_t *c = video_consumer(&f->receivers[0]);
+  assert_non_null(c);
+  mf_consumer_pause(c);
+  assert_true(mf_consumer_paused(c));
+  run_for(f, 1500);
+  long r0 = f->receivers[0].peer.frames_decoded, r1 = f->receivers[1].peer.frames_decoded;
+  run_for(f, 2500);
+  assert_true(f->receivers[0].peer.frames_decoded - r0 <= 5);
+  assert_true(decodes_again(f, 1, r1, 30)); /* the other receiver is not affected */
+  mf_consumer_resume(c);
+  assert_false(mf_consumer_paused(c));
+  assert_true(decodes_again(f, 0, f->receivers[0].peer.frames_decoded, 30));
+}
+
 static json_int_t stat_of(json_t *stats, const char *key) {
   return json_integer_value(json_object_get(json_array_get(stats, 0), key));
 }
@@ -384,6 +468,7 @@ static void run_scenario(bool lossy) {
   for (int i = 0; i < RECEIVERS; i++) got1[i] = f->receivers[i].peer.frames_decoded;
   json_int_t consumer_nacks = 0, consumer_rtx = 0, producer_nacks = 0, producer_repaired = 0,
              producer_plis = 0;
+  if (!lossy && all_decoding(f) && !any_error(f)) check_pause_resume(f);
   for (int i = 0; i < RECEIVERS; i++) {
     fprintf(stderr, "%s: frames_decoded=%ld audio_buffers=%ld\n", names[i],
             f->receivers[i].peer.frames_decoded, f->receivers[i].peer.audio_buffers);
