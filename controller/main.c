@@ -1,0 +1,207 @@
+/* mafalda-controller: one Raft replica of the cluster state plus its RPC server, on one
+ * libuv loop. SIGTERM/SIGINT stop it cleanly (RPC first, then Raft, exit 0). */
+#define MF_LOG_MODULE "controller"
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "controller/raft_node.h"
+#include "controller/rpc_server.h"
+
+extern char **environ;
+
+typedef struct {
+  int id;
+  char listen[128];
+  char rpc_listen[128];
+  char peers[2048];
+  char data_dir[512];
+  int snapshot_threshold;
+  int election_timeout_ms;
+  int log_level;
+  int log_format;
+  bool join;
+} ctl_config_t;
+
+static const char *const level_choices[] = {"trace", "debug", "info", "warn",
+                                            "error", "off",   NULL};
+static const char *const format_choices[] = {"text", "json", NULL};
+
+static const mf_config_option_t options[] = {
+    {.name = "id", .type = MF_OPT_INT, .offset = offsetof(ctl_config_t, id), .min = 1,
+     .max = 1000000, .default_value = "1", .help = "This replica's Raft id (1..)."},
+    {.name = "listen", .type = MF_OPT_STRING, .offset = offsetof(ctl_config_t, listen),
+     .size = 128, .default_value = "127.0.0.1:7100",
+     .help = "host:port for Raft traffic; must match this id's entry in --peers."},
+    {.name = "rpc-listen", .type = MF_OPT_STRING,
+     .offset = offsetof(ctl_config_t, rpc_listen), .size = 128,
+     .default_value = "127.0.0.1:7200", .help = "host:port of the protobuf/nng RPC server."},
+    {.name = "peers", .type = MF_OPT_STRING, .offset = offsetof(ctl_config_t, peers),
+     .size = 2048, .default_value = "",
+     .help = "Voters as id@raft_host:port[/rpc_host:port],... (every replica, this one "
+             "included). Empty: a single-voter cluster of this replica."},
+    {.name = "data-dir", .type = MF_OPT_STRING, .offset = offsetof(ctl_config_t, data_dir),
+     .size = 512, .default_value = "./controller-data",
+     .help = "Raft log and snapshots (created if missing)."},
+    {.name = "snapshot-threshold", .type = MF_OPT_INT,
+     .offset = offsetof(ctl_config_t, snapshot_threshold), .min = 2, .max = 1000000000,
+     .default_value = "1024", .help = "Log entries between snapshots."},
+    {.name = "election-timeout", .type = MF_OPT_INT,
+     .offset = offsetof(ctl_config_t, election_timeout_ms), .min = 50, .max = 60000,
+     .default_value = "1000", .help = "Raft election timeout in milliseconds."},
+    {.name = "join", .type = MF_OPT_BOOL, .offset = offsetof(ctl_config_t, join),
+     .default_value = "false",
+     .help = "Start without bootstrapping and wait to be added by the leader "
+             "(controller.AddVoter). --peers must list this replica."},
+    {.name = "log-level", .type = MF_OPT_ENUM, .offset = offsetof(ctl_config_t, log_level),
+     .choices = level_choices, .default_value = "info", .help = "Least severe level logged."},
+    {.name = "log-format", .type = MF_OPT_ENUM, .offset = offsetof(ctl_config_t, log_format),
+     .choices = format_choices, .default_value = "text", .help = "text or json lines."},
+};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+typedef struct {
+  uv_signal_t sigterm, sigint;
+  mf_raft_node_t *raft;
+  mf_rpc_server_t *rpc;
+  bool stopping;
+} app_t;
+
+static int mkdir_p(const char *path) {
+  char tmp[512];
+  snprintf(tmp, sizeof(tmp), "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void raft_closed(void *ud) {
+  app_t *app = ud;
+  app->raft = NULL;
+  uv_close((uv_handle_t *)&app->sigterm, NULL);
+  uv_close((uv_handle_t *)&app->sigint, NULL);
+  /* Closing the handles restores the default action; a repeated signal (`timeout` sends
+   * SIGTERM to the child and again to its process group) would then kill an orderly exit
+   * with status 143. We are stopping anyway: ignore them. */
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  app_t *app = h->data;
+  if (app->stopping) return;
+  app->stopping = true;
+  MF_LOG_INFO("received %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  mf_rpc_server_stop(app->rpc);
+  mf_raft_node_close(app->raft, raft_closed, app);
+}
+
+int main(int argc, char **argv) {
+  ctl_config_t cfg = {0};
+  mf_config_result_t result;
+  if (mf_config_parse(options, N_OPTIONS, &cfg, argc - 1, argv + 1, environ, &result) !=
+      MF_OK) {
+    fprintf(stderr, "mafalda-controller: %s\n", result.error);
+    return 2;
+  }
+  if (result.help_requested) {
+    printf("mafalda-controller %s: a Raft replica of the Mafalda cluster state.\n\n",
+           MF_VERSION);
+    mf_config_usage(options, N_OPTIONS, "mafalda-controller [OPTIONS]", stdout);
+    return 0;
+  }
+  if (result.version_requested) {
+    printf("mafalda-controller %s\n", MF_VERSION);
+    return 0;
+  }
+  mf_log_config_t log = {.level = (mf_log_level_t)cfg.log_level,
+                         .format = (mf_log_format_t)cfg.log_format,
+                         .fd = STDERR_FILENO};
+  mf_log_configure(&log);
+  mf_log_set_thread_name("ctl");
+
+  mf_raft_node_config_t rc;
+  memset(&rc, 0, sizeof(rc));
+  rc.id = (uint64_t)cfg.id;
+  rc.data_dir = cfg.data_dir;
+  rc.snapshot_threshold = (unsigned)cfg.snapshot_threshold;
+  rc.join = cfg.join;
+  rc.election_timeout_ms = (unsigned)cfg.election_timeout_ms;
+  rc.heartbeat_timeout_ms = (unsigned)(cfg.election_timeout_ms / 10 > 10 ? cfg.election_timeout_ms / 10 : 10);
+  char single[512];
+  const char *peers = cfg.peers;
+  if (!peers[0]) {
+    snprintf(single, sizeof(single), "%d@%s/%s", cfg.id, cfg.listen, cfg.rpc_listen);
+    peers = single;
+  }
+  if (mf_raft_node_parse_peers(peers, &rc) != MF_OK) {
+    fprintf(stderr, "mafalda-controller: --peers: expected id@host:port[/host:port],...\n");
+    return 2;
+  }
+  bool found = false;
+  for (unsigned i = 0; i < rc.n_peers; i++) {
+    if (rc.peers[i].id != rc.id) continue;
+    found = true;
+    if (strcmp(rc.peers[i].raft_address, cfg.listen) != 0) {
+      fprintf(stderr, "mafalda-controller: --listen %s differs from peer %d's address %s\n",
+              cfg.listen, cfg.id, rc.peers[i].raft_address);
+      return 2;
+    }
+    if (!rc.peers[i].rpc_address[0])
+      snprintf(rc.peers[i].rpc_address, sizeof(rc.peers[i].rpc_address), "%s", cfg.rpc_listen);
+  }
+  if (!found) {
+    fprintf(stderr, "mafalda-controller: --id %d is not in --peers\n", cfg.id);
+    return 2;
+  }
+  if (mkdir_p(cfg.data_dir) != 0) {
+    fprintf(stderr, "mafalda-controller: cannot create %s: %s\n", cfg.data_dir,
+            strerror(errno));
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  app_t app = {0};
+  int status = 0;
+  if (mf_raft_node_start(&loop, &rc, &app.raft) != MF_OK) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return 1;
+  }
+  char url[160];
+  snprintf(url, sizeof(url), "tcp://%s", cfg.rpc_listen);
+  mf_rpc_server_config_t sc = {.listen_url = url};
+  if (mf_rpc_server_start(&loop, app.raft, &sc, &app.rpc) != MF_OK) {
+    status = 1;
+    mf_raft_node_close(app.raft, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    mf_rpc_server_destroy(app.rpc);
+    uv_loop_close(&loop);
+    return status;
+  }
+  uv_signal_init(&loop, &app.sigterm);
+  uv_signal_init(&loop, &app.sigint);
+  app.sigterm.data = app.sigint.data = &app;
+  uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&app.sigint, on_signal, SIGINT);
+  MF_LOG_INFO("controller %d ready: raft %s, rpc %s, %u voters", cfg.id, cfg.listen,
+              cfg.rpc_listen, rc.n_peers);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  mf_rpc_server_destroy(app.rpc);
+  if (uv_loop_close(&loop) != 0) MF_LOG_WARN("loop closed with handles left");
+  MF_LOG_INFO("controller stopped cleanly");
+  return status;
+}

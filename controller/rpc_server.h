@@ -1,0 +1,69 @@
+/* The controller's RPC endpoint: nng req/rep over TCP carrying mafalda.rpc.Envelope
+ * (proto/rpc.proto), served by the replica on the loop that runs its Raft node.
+ *
+ * Methods (payload -> response payload):
+ *   controller.Apply        Command              -> CommandResult   (write)
+ *   controller.CreateRouter CreateRouter         -> CommandResult   (write)
+ *   cluster.RegisterNode    RegisterNodeRequest  -> RegisterNodeResponse (write)
+ *   cluster.ReportLoad      LoadReport           -> LoadReportResponse (leader only)
+ *   controller.AddVoter     AddVoterRequest      -> CommandResult   (membership, leader)
+ *   controller.RemoveVoter  RemoveVoterRequest   -> CommandResult   (membership, leader)
+ *   controller.Status       StatusRequest        -> StatusResponse  (read, any replica)
+ * Writes on a follower answer STATUS_NOT_LEADER with the leader's RPC address (or
+ * STATUS_UNAVAILABLE when no leader is known). A committed but rejected command answers
+ * STATUS_NOT_FOUND / STATUS_INVALID_ARGUMENT with the CommandResult payload. Malformed
+ * envelopes or payloads, unknown methods and oversize messages get an error status; the
+ * server keeps serving. Load reports are not replicated: the leader keeps the latest one
+ * per node in memory (a new leader starts empty and fills up within one report interval).
+ * Messages above max_message + 64 KiB are dropped by nng itself
+ * (the connection closes).
+ *
+ * Thread affinity: start/stop/destroy on the loop thread; nng's threads only receive and
+ * send, every request is handled on the loop (through a mailbox). */
+#ifndef MF_CONTROLLER_RPC_SERVER_H
+#define MF_CONTROLLER_RPC_SERVER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "common/err.h"
+#include "controller/raft_node.h"
+#include "proto/cluster.pb-c.h"
+
+#define MF_RPC_METHOD_APPLY "controller.Apply"
+#define MF_RPC_METHOD_CREATE_ROUTER "controller.CreateRouter"
+#define MF_RPC_METHOD_REGISTER_NODE "cluster.RegisterNode"
+#define MF_RPC_METHOD_STATUS "controller.Status"
+#define MF_RPC_METHOD_REPORT_LOAD "cluster.ReportLoad"
+#define MF_RPC_METHOD_ADD_VOTER "controller.AddVoter"
+#define MF_RPC_METHOD_REMOVE_VOTER "controller.RemoveVoter"
+
+typedef struct {
+  const char *listen_url;  /* e.g. "tcp://127.0.0.1:9101" */
+  size_t max_message;      /* 0 = MF_PBNNG_MAX_MESSAGE */
+  unsigned contexts;       /* concurrent requests; 0 = 32 */
+} mf_rpc_server_config_t;
+
+typedef struct mf_rpc_server mf_rpc_server_t;
+
+/* raft is borrowed: it must stay open until mf_rpc_server_stop. On error (e.g. the
+ * address is in use) *out is still set to a stopped server: run the loop, then
+ * mf_rpc_server_destroy it. */
+mf_err_t mf_rpc_server_start(uv_loop_t *loop, mf_raft_node_t *raft,
+                             const mf_rpc_server_config_t *config, mf_rpc_server_t **out);
+
+/* Latest load report of a node (leader only; NULL when none). Valid until the next request
+ * is handled on the loop. */
+const Mafalda__Cluster__LoadReport *mf_rpc_server_load(const mf_rpc_server_t *server,
+                                                      const char *node_id);
+
+/* Stops serving: closes the socket and drops requests in flight (clients time out or
+ * retry). Writes already submitted to Raft complete without an answer. Call before
+ * closing the Raft node; then run the loop so the mailbox handle closes. */
+void mf_rpc_server_stop(mf_rpc_server_t *server);
+
+/* Frees the server after mf_rpc_server_stop and after the Raft node has closed (its
+ * pending callbacks refer to the server). */
+void mf_rpc_server_destroy(mf_rpc_server_t *server);
+
+#endif

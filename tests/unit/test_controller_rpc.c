@@ -1,0 +1,322 @@
+/* The controller RPC server in-process: a single-voter Raft node (real raft_uv on a temp
+ * directory, loopback TCP) on a loop thread, a blocking client on the test thread.
+ * Writes, status, rejected commands, and bad input (malformed envelope, malformed payload,
+ * unknown method, wrong version, oversize) all answered while the server keeps serving. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <uv.h>
+
+#include "controller/raft_node.h"
+#include "controller/rpc_client.h"
+#include "controller/rpc_server.h"
+#include "proto/cluster.pb-c.h"
+
+#define MAX_MESSAGE (64 * 1024)
+
+typedef struct {
+  uv_loop_t loop;
+  uv_async_t stop;
+  uv_thread_t thread;
+  mf_raft_node_t *raft;
+  mf_rpc_server_t *rpc;
+  char dir[64];
+  char url[64];
+} fixture_t;
+
+static void raft_closed(void *ud) {
+  fixture_t *f = ud;
+  f->raft = NULL;
+  uv_close((uv_handle_t *)&f->stop, NULL);
+}
+
+static void on_stop(uv_async_t *a) {
+  fixture_t *f = a->data;
+  mf_rpc_server_stop(f->rpc);
+  mf_raft_node_close(f->raft, raft_closed, f);
+}
+
+static void loop_main(void *arg) {
+  fixture_t *f = arg;
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
+/* Ports from the kernel: bind port 0, read it back, release it. */
+static int free_port(void) {
+  uv_loop_t l;
+  uv_loop_init(&l);
+  uv_tcp_t t;
+  uv_tcp_init(&l, &t);
+  struct sockaddr_in a;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  uv_tcp_bind(&t, (const struct sockaddr *)&a, 0);
+  struct sockaddr_in got;
+  int len = sizeof(got);
+  uv_tcp_getsockname(&t, (struct sockaddr *)&got, &len);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&l, UV_RUN_DEFAULT);
+  uv_loop_close(&l);
+  return ntohs(got.sin_port);
+}
+
+static int setup(void **state) {
+  fixture_t *f = calloc(1, sizeof(*f));
+  snprintf(f->dir, sizeof(f->dir), "/tmp/mf-ctl-rpc-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  int raft_port = free_port(), rpc_port = free_port();
+  mf_raft_node_config_t rc;
+  memset(&rc, 0, sizeof(rc));
+  char peers[128];
+  snprintf(peers, sizeof(peers), "1@127.0.0.1:%d/127.0.0.1:%d", raft_port, rpc_port);
+  assert_int_equal(mf_raft_node_parse_peers(peers, &rc), MF_OK);
+  rc.id = 1;
+  rc.data_dir = f->dir;
+  rc.snapshot_threshold = 16;
+  rc.election_timeout_ms = 100;
+  rc.heartbeat_timeout_ms = 20;
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  assert_int_equal(mf_raft_node_start(&f->loop, &rc, &f->raft), MF_OK);
+  snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d", rpc_port);
+  mf_rpc_server_config_t sc = {.listen_url = f->url, .max_message = MAX_MESSAGE,
+                               .contexts = 4};
+  assert_int_equal(mf_rpc_server_start(&f->loop, f->raft, &sc, &f->rpc), MF_OK);
+  uv_async_init(&f->loop, &f->stop, on_stop);
+  f->stop.data = f;
+  assert_int_equal(uv_thread_create(&f->thread, loop_main, f), 0);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture_t *f = *state;
+  uv_async_send(&f->stop);
+  uv_thread_join(&f->thread);
+  mf_rpc_server_destroy(f->rpc);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+  assert_int_equal(system(cmd), 0);
+  free(f);
+  return 0;
+}
+
+/* Waits until the single voter is leader and answers writes. */
+static void create_router(fixture_t *f, const char *id, Mafalda__Rpc__Status want) {
+  Mafalda__Controller__Router r = MAFALDA__CONTROLLER__ROUTER__INIT;
+  r.id = (char *)id;
+  r.codecs_json = (char *)"[]";
+  Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
+  cr.router = &r;
+  const char *urls[] = {f->url};
+  mf_rpc_reply_t reply;
+  assert_int_equal(mf_rpc_call_leader(urls, 1, NULL, MF_RPC_METHOD_CREATE_ROUTER, &cr.base,
+                                      10000, &reply),
+                   MF_OK);
+  assert_int_equal(reply.envelope->status, want);
+  Mafalda__Controller__CommandResult *res = mafalda__controller__command_result__unpack(
+      NULL, reply.envelope->payload.len, reply.envelope->payload.data);
+  assert_non_null(res);
+  assert_int_equal(res->code == MF_OK, want == MAFALDA__RPC__STATUS__STATUS_OK);
+  assert_true(res->index > 0);
+  mafalda__controller__command_result__free_unpacked(res, NULL);
+  mf_rpc_reply_free(&reply);
+}
+
+static char *status_dump(fixture_t *f) {
+  mf_rpc_reply_t reply;
+  Mafalda__Controller__StatusRequest req = MAFALDA__CONTROLLER__STATUS_REQUEST__INIT;
+  req.linearizable = true; /* after a barrier: every acknowledged write is in */
+  assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_STATUS, &req.base, 5000, &reply), MF_OK);
+  assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_OK);
+  Mafalda__Controller__StatusResponse *st = mafalda__controller__status_response__unpack(
+      NULL, reply.envelope->payload.len, reply.envelope->payload.data);
+  assert_non_null(st);
+  assert_int_equal(st->id, 1);
+  char *dump = strdup(st->dump);
+  mafalda__controller__status_response__free_unpacked(st, NULL);
+  mf_rpc_reply_free(&reply);
+  return dump;
+}
+
+static void test_writes_and_status(void **state) {
+  fixture_t *f = *state;
+  create_router(f, "r1", MAFALDA__RPC__STATUS__STATUS_OK);
+  create_router(f, "r1", MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT); /* exists */
+  for (int i = 0; i < 40; i++) { /* past the snapshot threshold */
+    char id[16];
+    snprintf(id, sizeof(id), "bulk%02d", i);
+    create_router(f, id, MAFALDA__RPC__STATUS__STATUS_OK);
+  }
+
+  /* cluster.RegisterNode (the agent's message) */
+  Mafalda__Cluster__WorkerInfo w0 = MAFALDA__CLUSTER__WORKER_INFO__INIT, *wp = &w0;
+  w0.rtc_port = 40000;
+  Mafalda__Cluster__RegisterNodeRequest reg = MAFALDA__CLUSTER__REGISTER_NODE_REQUEST__INIT;
+  reg.node_id = (char *)"node-a";
+  reg.name = (char *)"host-a";
+  reg.rpc_address = (char *)"127.0.0.1:7300";
+  reg.n_workers = 1;
+  reg.workers = &wp;
+  mf_rpc_reply_t reply;
+  assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_REGISTER_NODE, &reg.base, 5000, &reply),
+                   MF_OK);
+  assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_OK);
+  Mafalda__Cluster__RegisterNodeResponse *rr = mafalda__cluster__register_node_response__unpack(
+      NULL, reply.envelope->payload.len, reply.envelope->payload.data);
+  assert_non_null(rr);
+  assert_int_equal(rr->state, MAFALDA__CLUSTER__NODE_STATE__NODE_STATE_JOINING);
+  mafalda__cluster__register_node_response__free_unpacked(rr, NULL);
+  mf_rpc_reply_free(&reply);
+
+  /* controller.Apply with a command referring to an unknown node: NOT_FOUND. */
+  Mafalda__Controller__SetNodeState sns = MAFALDA__CONTROLLER__SET_NODE_STATE__INIT;
+  sns.node_id = (char *)"ghost";
+  sns.state = MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_ACTIVE;
+  Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
+  cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_SET_NODE_STATE;
+  cmd.set_node_state = &sns;
+  assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_APPLY, &cmd.base, 5000, &reply), MF_OK);
+  assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_NOT_FOUND);
+  assert_non_null(strstr(reply.envelope->error_message, "ghost"));
+  mf_rpc_reply_free(&reply);
+  sns.node_id = (char *)"node-a";
+  assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_APPLY, &cmd.base, 5000, &reply), MF_OK);
+  assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_OK);
+  mf_rpc_reply_free(&reply);
+
+  /* cluster.ReportLoad: kept in memory for known nodes only. */
+  const char *nodes[] = {"node-x", "node-a", "node-a"};
+  const bool known[] = {false, true, true};
+  for (int i = 0; i < 3; i++) {
+    Mafalda__Cluster__LoadReport lr = MAFALDA__CLUSTER__LOAD_REPORT__INIT;
+    lr.node_id = (char *)nodes[i];
+    lr.sequence = 5; /* the repeat is ignored as stale */
+    assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_REPORT_LOAD, &lr.base, 5000, &reply),
+                     MF_OK);
+    assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_OK);
+    Mafalda__Cluster__LoadReportResponse *lresp =
+        mafalda__cluster__load_report_response__unpack(NULL, reply.envelope->payload.len,
+                                                       reply.envelope->payload.data);
+    assert_non_null(lresp);
+    assert_int_equal(lresp->known_node, known[i]);
+    mafalda__cluster__load_report_response__free_unpacked(lresp, NULL);
+    mf_rpc_reply_free(&reply);
+  }
+  Mafalda__Controller__StatusRequest sreq = MAFALDA__CONTROLLER__STATUS_REQUEST__INIT;
+  assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_STATUS, &sreq.base, 5000, &reply), MF_OK);
+  Mafalda__Controller__StatusResponse *st = mafalda__controller__status_response__unpack(
+      NULL, reply.envelope->payload.len, reply.envelope->payload.data);
+  assert_non_null(st);
+  assert_true(st->is_leader);
+  assert_int_equal(st->leader_id, 1);
+  assert_int_equal(st->load_reports, 1);
+  mafalda__controller__status_response__free_unpacked(st, NULL);
+  mf_rpc_reply_free(&reply);
+
+  char *dump = status_dump(f);
+  assert_non_null(strstr(dump, "node node-a state=active name=\"host-a\" rpc=127.0.0.1:7300"));
+  assert_non_null(strstr(dump, "router r1 "));
+  assert_non_null(strstr(dump, "router bulk39 "));
+  free(dump);
+}
+
+/* Sends raw bytes on a req socket and decodes the answer envelope. */
+static Mafalda__Rpc__Envelope *raw_call(fixture_t *f, const void *data, size_t len) {
+  nng_socket s;
+  assert_int_equal(nng_req0_open(&s), 0);
+  nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+  assert_int_equal(nng_dial(s, f->url, NULL, 0), 0);
+  assert_int_equal(nng_send(s, (void *)data, len, 0), 0);
+  nng_msg *m;
+  assert_int_equal(nng_recvmsg(s, &m, 0), 0);
+  Mafalda__Rpc__Envelope *env =
+      mafalda__rpc__envelope__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+  assert_non_null(env);
+  nng_msg_free(m);
+  nng_close(s);
+  return env;
+}
+
+static void test_bad_input(void **state) {
+  fixture_t *f = *state;
+  create_router(f, "first", MAFALDA__RPC__STATUS__STATUS_OK);
+
+  /* Not an envelope at all. */
+  static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x07};
+  Mafalda__Rpc__Envelope *env = raw_call(f, junk, sizeof(junk));
+  assert_int_equal(env->status, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT);
+  mafalda__rpc__envelope__free_unpacked(env, NULL);
+
+  /* Envelopes with a bad version, unknown method, undecodable payload. */
+  struct {
+    uint32_t version;
+    const char *method;
+    const char *payload;
+    size_t len;
+    Mafalda__Rpc__Status want;
+  } table[] = {
+      {2, MF_RPC_METHOD_STATUS, "", 0, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
+      {1, "controller.Nope", "", 0, MAFALDA__RPC__STATUS__STATUS_UNKNOWN_METHOD},
+      {1, "", "", 0, MAFALDA__RPC__STATUS__STATUS_UNKNOWN_METHOD},
+      {1, MF_RPC_METHOD_APPLY, "\xff\xff", 2, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
+      {1, MF_RPC_METHOD_CREATE_ROUTER, "\x0a\x09", 2,
+       MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
+      {1, MF_RPC_METHOD_REGISTER_NODE, "\x3a\x05\x08", 3,
+       MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
+      {1, MF_RPC_METHOD_APPLY, "", 0, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT}, /* empty */
+      {1, MF_RPC_METHOD_REPORT_LOAD, "\x22\x7f", 2,
+       MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
+      {1, MF_RPC_METHOD_ADD_VOTER, "\x12\x7f", 2, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
+      {1, MF_RPC_METHOD_ADD_VOTER, "", 0, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT}, /* id 0 */
+      {1, MF_RPC_METHOD_REMOVE_VOTER, "\x08", 1, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
+      {1, MF_RPC_METHOD_STATUS, "\x08", 1, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
+  };
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+    Mafalda__Rpc__Envelope req = MAFALDA__RPC__ENVELOPE__INIT;
+    req.version = table[i].version;
+    req.request_id = 1000 + i;
+    req.method = (char *)table[i].method;
+    req.payload.data = (uint8_t *)table[i].payload;
+    req.payload.len = table[i].len;
+    uint8_t buf[256];
+    size_t n = mafalda__rpc__envelope__pack(&req, buf);
+    env = raw_call(f, buf, n);
+    if (env->status != table[i].want)
+      fail_msg("row %zu: status %d want %d (%s)", i, env->status, table[i].want,
+               env->error_message);
+    assert_int_equal(env->request_id, 1000 + i);
+    mafalda__rpc__envelope__free_unpacked(env, NULL);
+  }
+
+  /* Oversize: above our limit but within nng's margin -> TOO_LARGE. */
+  size_t big = MAX_MESSAGE + 1000;
+  uint8_t *blob = calloc(1, big);
+  env = raw_call(f, blob, big);
+  assert_int_equal(env->status, MAFALDA__RPC__STATUS__STATUS_TOO_LARGE);
+  mafalda__rpc__envelope__free_unpacked(env, NULL);
+  free(blob);
+
+  /* Still serving, state intact. */
+  create_router(f, "second", MAFALDA__RPC__STATUS__STATUS_OK);
+  char *dump = status_dump(f);
+  assert_non_null(strstr(dump, "router first "));
+  assert_non_null(strstr(dump, "router second "));
+  free(dump);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_writes_and_status, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
