@@ -22,7 +22,10 @@
  *    frame) is costly. Pass MF_RTP_RECV_PROBATION_NONE for that; MF_RTP_RECV_PROBATION_RFC
  *    gives the RFC behaviour (packets are rejected until 2 arrive in sequence).
  *  - Unlike the RFC, duplicates are detected (bitmap of the last 2048 sequence numbers) and
- *    are not counted as received, so cumulative loss never goes negative because of them.
+ *    are not counted as received, and a late packet older than the first one received
+ *    moves the base back (it was expected too), so cumulative loss is never negative.
+ *  - Jitter uses the caller's millisecond arrival times converted to the RTP clock (as
+ *    libwebrtc and mediasoup do); the 1 ms granularity adds under 1 ms of noise.
  */
 #ifndef MF_RTP_RECV_STATS_H
 #define MF_RTP_RECV_STATS_H
@@ -157,9 +160,10 @@ void mf_rtp_recv_stats_on_sr(mf_rtp_recv_stats_t *s, uint32_t ntp_sec, uint32_t 
 /* Fills a report block for our RR/SR about this stream and starts a new fraction-lost
  * interval (A.3 expected_prior/received_prior snapshot), so call it once per report sent.
  * cumulative_lost is clamped to the signed 24-bit range; LSR and DLSR are 0 before the
- * first SR; DLSR = (now_ms - SR arrival) in 1/65536 s. Returns false (and fills a block
- * with zero counts for the SSRC) when no valid packet has been received yet; RFC 3550
- * says not to report on such a source, so the caller should usually skip it. */
+ * first SR; DLSR = (now_ms - SR arrival) in 1/65536 s, 0 if now_ms is earlier, saturated
+ * at UINT32_MAX. Returns false (the block then has zero loss fields and sequence number,
+ * and no interval is started) when no valid packet has been received yet, e.g. during
+ * probation; RFC 3550 says not to report on such a source, so the caller should skip it. */
 bool mf_rtp_recv_stats_fill_report_block(mf_rtp_recv_stats_t *s, uint64_t now_ms,
                                          mf_rtcp_report_block_t *out);
 

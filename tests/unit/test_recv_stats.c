@@ -290,7 +290,8 @@ static void test_report_block_all_lost_and_clamp(void **state) {
 
   /* Cumulative loss beyond the 24-bit field is clamped. */
   uint16_t seq = 2999;
-  while (mf_rtp_recv_stats_lost(&s) <= 0x7fffff) {
+  for (int guard = 0; mf_rtp_recv_stats_lost(&s) <= 0x7fffff; guard++) {
+    assert_true(guard < 3000); /* 2998 more lost per packet: ~2800 steps */
     seq = (uint16_t)(seq + 2999);
     assert_int_equal(mf_rtp_recv_stats_on_packet(&s, seq, 0, 1, 0, false), NEW);
   }
@@ -476,6 +477,17 @@ static void test_score(void **state) {
     mf_rtp_recv_stats_on_packet(&s, (uint16_t)(first + i), 0, 100, now, true);
   }
   assert_int_equal(mf_rtp_recv_stats_update_score(&s, now), 7);
+  /* Half the packets lost and all repaired once: w = (1/1.5)^4 = 0.198, lost_eff = 40.1,
+   * 0.599^4 * 10 = 1.29 -> 1 (heavy repair still shows). */
+  now += 1000;
+  s.score_count = 0;
+  first = seq;
+  feed(&s, &seq, 100, 2, now);
+  for (uint32_t i = 0; i < 100; i += 2) {
+    mf_rtp_recv_stats_on_packet(&s, (uint16_t)(first + i), 0, 100, now, true);
+  }
+  assert_int_equal(mf_rtp_recv_stats_lost(&s), 0);
+  assert_int_equal(mf_rtp_recv_stats_update_score(&s, now), 1);
 }
 
 int main(void) {
