@@ -366,6 +366,26 @@ void mf_producer_tick(mf_producer_t *p, uint64_t now_ms) {
   }
 }
 
+void mf_producer_update_scores(mf_producer_t *p, uint64_t now_ms) {
+  bool changed = false;
+  json_t *scores = json_array();
+  for (size_t i = 0; i < p->stream_count; i++) {
+    mf_producer_stream_t *s = &p->streams[i];
+    if (!s->stats_started) continue;
+    uint8_t before = s->stats.score;
+    uint8_t score = mf_rtp_recv_stats_update_score(&s->stats, now_ms);
+    changed = changed || score != before;
+    json_t *o = json_pack("{s:i, s:I, s:i}", "encodingIdx", (int)i, "ssrc", (json_int_t)s->ssrc,
+                          "score", (int)score);
+    if (s->rid[0]) json_object_set_new(o, "rid", json_string(s->rid));
+    json_array_append_new(scores, o);
+  }
+  if (changed)
+    mf_router_emit(p->router, "score", p->id, scores); /* mediasoup's producer "score" */
+  else
+    json_decref(scores);
+}
+
 void mf_producer_detach_consumer(mf_producer_t *p, mf_consumer_t *c) {
   mf_ptr_list_remove(&p->consumers, c);
 }

@@ -127,6 +127,8 @@ void mf_producer_request_keyframe(mf_producer_t *p, uint64_t now_ms);
 /* Appends RR report blocks of this producer's streams (at most *room). */
 void mf_producer_report_blocks(mf_producer_t *p, uint64_t now_ms, mf_rtcp_rr_t *rr);
 void mf_producer_tick(mf_producer_t *p, uint64_t now_ms);
+/* Once per RTCP interval: recomputes stream scores, emits "score" when one changed. */
+void mf_producer_update_scores(mf_producer_t *p, uint64_t now_ms);
 void mf_producer_detach_consumer(mf_producer_t *p, mf_consumer_t *c);
 
 /* consumer.c */
