@@ -1,19 +1,16 @@
 /* mafalda-controller: one Raft replica of the cluster state plus its RPC server, on one
  * libuv loop. SIGTERM/SIGINT stop it cleanly (RPC first, then Raft, exit 0). */
 #define MF_LOG_MODULE "controller"
-#include <errno.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "common/config.h"
 #include "common/log.h"
-#include "controller/raft_node.h"
-#include "controller/rpc_server.h"
+#include "controller/replica.h"
 
 extern char **environ;
 
@@ -69,26 +66,12 @@ static const mf_config_option_t options[] = {
 
 typedef struct {
   uv_signal_t sigterm, sigint;
-  mf_raft_node_t *raft;
-  mf_rpc_server_t *rpc;
+  mf_replica_t *replica;
   bool stopping;
 } app_t;
 
-static int mkdir_p(const char *path) {
-  char tmp[512];
-  snprintf(tmp, sizeof(tmp), "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  return mkdir(tmp, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-static void raft_closed(void *ud) {
+static void replica_stopped(void *ud) {
   app_t *app = ud;
-  app->raft = NULL;
   uv_close((uv_handle_t *)&app->sigterm, NULL);
   uv_close((uv_handle_t *)&app->sigint, NULL);
   /* Closing the handles restores the default action; a repeated signal (`timeout` sends
@@ -103,8 +86,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   if (app->stopping) return;
   app->stopping = true;
   MF_LOG_INFO("received %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-  mf_rpc_server_stop(app->rpc);
-  mf_raft_node_close(app->raft, raft_closed, app);
+  mf_replica_stop(app->replica, replica_stopped, app);
 }
 
 int main(int argc, char **argv) {
@@ -131,77 +113,35 @@ int main(int argc, char **argv) {
   mf_log_configure(&log);
   mf_log_set_thread_name("ctl");
 
-  mf_raft_node_config_t rc;
-  memset(&rc, 0, sizeof(rc));
-  rc.id = (uint64_t)cfg.id;
-  rc.data_dir = cfg.data_dir;
-  rc.snapshot_threshold = (unsigned)cfg.snapshot_threshold;
-  rc.join = cfg.join;
-  rc.election_timeout_ms = (unsigned)cfg.election_timeout_ms;
-  rc.heartbeat_timeout_ms = (unsigned)(cfg.election_timeout_ms / 10 > 10 ? cfg.election_timeout_ms / 10 : 10);
-  char single[512];
-  const char *peers = cfg.peers;
-  if (!peers[0]) {
-    snprintf(single, sizeof(single), "%d@%s/%s", cfg.id, cfg.listen, cfg.rpc_listen);
-    peers = single;
-  }
-  if (mf_raft_node_parse_peers(peers, &rc) != MF_OK) {
-    fprintf(stderr, "mafalda-controller: --peers: expected id@host:port[/host:port],...\n");
-    return 2;
-  }
-  bool found = false;
-  for (unsigned i = 0; i < rc.n_peers; i++) {
-    if (rc.peers[i].id != rc.id) continue;
-    found = true;
-    if (strcmp(rc.peers[i].raft_address, cfg.listen) != 0) {
-      fprintf(stderr, "mafalda-controller: --listen %s differs from peer %d's address %s\n",
-              cfg.listen, cfg.id, rc.peers[i].raft_address);
-      return 2;
-    }
-    if (!rc.peers[i].rpc_address[0])
-      snprintf(rc.peers[i].rpc_address, sizeof(rc.peers[i].rpc_address), "%s", cfg.rpc_listen);
-  }
-  if (!found) {
-    fprintf(stderr, "mafalda-controller: --id %d is not in --peers\n", cfg.id);
-    return 2;
-  }
-  if (mkdir_p(cfg.data_dir) != 0) {
-    fprintf(stderr, "mafalda-controller: cannot create %s: %s\n", cfg.data_dir,
-            strerror(errno));
-    return 1;
-  }
+  mf_replica_config_t rc = {.id = cfg.id,
+                            .snapshot_threshold = cfg.snapshot_threshold,
+                            .election_timeout_ms = cfg.election_timeout_ms,
+                            .join = cfg.join};
+  snprintf(rc.listen, sizeof rc.listen, "%s", cfg.listen);
+  snprintf(rc.rpc_listen, sizeof rc.rpc_listen, "%s", cfg.rpc_listen);
+  snprintf(rc.peers, sizeof rc.peers, "%s", cfg.peers);
+  snprintf(rc.data_dir, sizeof rc.data_dir, "%s", cfg.data_dir);
   signal(SIGPIPE, SIG_IGN);
 
   uv_loop_t loop;
   uv_loop_init(&loop);
   app_t app = {0};
-  int status = 0;
-  if (mf_raft_node_start(&loop, &rc, &app.raft) != MF_OK) {
+  char err[512];
+  mf_err_t e = mf_replica_start(&loop, &rc, err, sizeof err, &app.replica);
+  if (e != MF_OK) {
+    fprintf(stderr, "mafalda-controller: %s\n", err);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    return 1;
-  }
-  char url[160];
-  snprintf(url, sizeof(url), "tcp://%s", cfg.rpc_listen);
-  mf_rpc_server_config_t sc = {.listen_url = url};
-  if (mf_rpc_server_start(&loop, app.raft, &sc, &app.rpc) != MF_OK) {
-    status = 1;
-    mf_raft_node_close(app.raft, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    mf_rpc_server_destroy(app.rpc);
-    uv_loop_close(&loop);
-    return status;
+    return e == MF_ERR_INVALID_ARG ? 2 : 1;
   }
   uv_signal_init(&loop, &app.sigterm);
   uv_signal_init(&loop, &app.sigint);
   app.sigterm.data = app.sigint.data = &app;
   uv_signal_start(&app.sigterm, on_signal, SIGTERM);
   uv_signal_start(&app.sigint, on_signal, SIGINT);
-  MF_LOG_INFO("controller %d ready: raft %s, rpc %s, %u voters", cfg.id, cfg.listen,
-              cfg.rpc_listen, rc.n_peers);
   uv_run(&loop, UV_RUN_DEFAULT);
-  mf_rpc_server_destroy(app.rpc);
+  mf_replica_free(app.replica);
   if (uv_loop_close(&loop) != 0) MF_LOG_WARN("loop closed with handles left");
   MF_LOG_INFO("controller stopped cleanly");
-  return status;
+  return 0;
 }

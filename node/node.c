@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "controller/replica.h"
 #include "node/dtls.h"
 #include "node/srtp.h"
 #include "worker.h"
@@ -20,6 +21,7 @@ typedef struct {
   uint32_t worker_count;
   bool stopping;
   mf_dtls_cert_t *cert;
+  mf_replica_t *replica; /* embedded controller, or NULL */
 } mf_node_t;
 
 /* The cores this process may run on (respects taskset/cgroup cpusets). */
@@ -55,8 +57,14 @@ static void mf_node_on_signal(uv_signal_t *handle, int signum) {
   node->stopping = true;
   MF_LOG_INFO("received %s: stopping %u workers", mf_node_signal_name(signum), node->worker_count);
   mf_node_stop_workers(node);
+  /* Raft closes asynchronously on this loop; uv_run returns once it has. */
+  if (node->replica) mf_replica_stop(node->replica, NULL, NULL);
   uv_close((uv_handle_t *)&node->sigint, NULL);
   uv_close((uv_handle_t *)&node->sigterm, NULL);
+  /* Closing the handles restores the default action: a duplicate signal (e.g. `timeout`
+   * forwarding to its process group) must not turn an orderly stop into status 143. */
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
 }
 
 int mf_node_run(const mf_node_config_t *config) {
@@ -122,12 +130,27 @@ int mf_node_run(const mf_node_config_t *config) {
     }
     node->worker_count++;
   }
-  MF_LOG_INFO("node ready: %u workers running", node->worker_count);
+  if (config->controller) {
+    char why[512];
+    err = mf_replica_start(&node->loop, &config->replica, why, sizeof why, &node->replica);
+    if (err != MF_OK) {
+      MF_LOG_ERROR("embedded controller failed to start: %s", why);
+      node->stopping = true;
+      mf_node_stop_workers(node);
+      uv_close((uv_handle_t *)&node->sigint, NULL);
+      uv_close((uv_handle_t *)&node->sigterm, NULL);
+      uv_run(&node->loop, UV_RUN_DEFAULT);
+      goto out;
+    }
+  }
+  MF_LOG_INFO("node ready: %u workers running%s", node->worker_count,
+              node->replica ? ", embedded controller running" : "");
 
   uv_run(&node->loop, UV_RUN_DEFAULT);
   MF_LOG_INFO("node stopped cleanly");
   status = 0;
 out:
+  mf_replica_free(node->replica);
   uv_loop_close(&node->loop);
   mf_dtls_cert_free(node->cert);
   free(node);

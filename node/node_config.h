@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "common/config.h"
+#include "controller/replica.h"
 #include "common/log.h"
 
 #define MF_NODE_MAX_WORKERS 256
@@ -20,6 +21,8 @@ typedef struct {
   char rtc_listen_ip[MF_NODE_IP_MAX];  /* where worker UDP sockets bind */
   int rtc_port_base;                   /* worker i binds base + i; 0: free ports (tests) */
   char announced_ip[MF_NODE_IP_MAX];   /* address in ICE candidates; "" = pick one */
+  bool controller;                     /* run an embedded controller replica */
+  mf_replica_config_t replica;         /* its settings (--controller-*, --data-dir) */
 } mf_node_config_t;
 
 /* argv excludes the program name. See mf_config_parse for the result contract. */

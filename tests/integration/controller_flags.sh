@@ -40,8 +40,8 @@ exits_with() { # status, expected stderr text, flags...
 check "--help" exits_with 0 "--snapshot-threshold" --help
 check "--version" exits_with 0 "mafalda-controller" --version
 check "unknown flag" exits_with 2 "mafalda-controller:" --no-such-flag
-check "bad peers" exits_with 2 "--peers" --peers "1@" --data-dir "$tmp/x"
-check "id not in peers" exits_with 2 "is not in --peers" --id 4 --peers "1@127.0.0.1:1" \
+check "bad peers" exits_with 2 "expected id@host:port" --peers "1@" --data-dir "$tmp/x"
+check "id not in peers" exits_with 2 "is not in the peer list" --id 4 --peers "1@127.0.0.1:1" \
   --listen 127.0.0.1:1 --data-dir "$tmp/x"
 check "listen differs from peer" exits_with 2 "differs" --id 1 --peers "1@127.0.0.1:1" \
   --listen 127.0.0.1:2 --data-dir "$tmp/x"

@@ -38,7 +38,7 @@ signal_node() { # signal, pid of the timeout wrapper
 run_and_stop() { # signal, workers, extra flags...
   local sig=$1 workers=$2; shift 2
   local log=$tmp/node-$sig.log
-  timeout -s KILL 30 "$node" --workers "$workers" --rtc-port-base 0 "$@" 2>"$log" &
+  timeout -s KILL 30 "$node" --workers "$workers" --rtc-port-base 0 --controller=false "$@" 2>"$log" &
   local pid=$!
   pids+=("$pid")
   wait_for "$log" "node ready: $workers workers running" 1 20 || return 1
@@ -57,7 +57,7 @@ check "SIGINT stops 3 workers cleanly" run_and_stop INT 3 --pin-workers=false
 
 json_lines() {
   local log=$tmp/json.log
-  MAFALDA_LOG_FORMAT=json MAFALDA_RTC_PORT_BASE=0 timeout -s KILL 30 "$node" --workers 1 2>"$log" &
+  MAFALDA_LOG_FORMAT=json MAFALDA_RTC_PORT_BASE=0 MAFALDA_CONTROLLER=false timeout -s KILL 30 "$node" --workers 1 2>"$log" &
   local pid=$!
   pids+=("$pid")
   wait_for "$log" '"node ready: 1 workers running"' 1 20 || return 1
@@ -76,7 +76,7 @@ check "MAFALDA_LOG_FORMAT=json gives one JSON object per line" json_lines
 
 default_workers() {
   local log=$tmp/default.log
-  timeout -s KILL 30 "$node" --rtc-port-base 0 2>"$log" &
+  timeout -s KILL 30 "$node" --rtc-port-base 0 --controller=false 2>"$log" &
   local pid=$!
   pids+=("$pid")
   local cores
@@ -104,7 +104,7 @@ PY
   local port
   port=$(cat "$tmp/port")
   local rc=0
-  timeout -s KILL 30 "$node" --workers 1 --rtc-listen-ip 127.0.0.1 --rtc-port-base "$port" \
+  timeout -s KILL 30 "$node" --workers 1 --rtc-listen-ip 127.0.0.1 --rtc-port-base "$port" --controller=false \
     2>"$log" || rc=$?
   kill "$holder" 2>/dev/null || true
   [[ $rc -eq 1 ]] && grep -q "cannot open WebRTC port 127.0.0.1:$port: already exists" "$log" ||
@@ -116,6 +116,37 @@ ready_line_has_port() {
   grep -q "worker 0 ready (.*WebRTC udp 0.0.0.0:[0-9]* announced as " "$tmp/node-TERM.log"
 }
 check "ready line names the worker's UDP port and announced address" ready_line_has_port
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# The embedded default: the node is also a single-voter controller with its data on disk.
+embedded_controller() { # expected log text
+  local log=$tmp/ctl-$2.log raft rpc
+  raft=$(free_port); rpc=$(free_port)
+  timeout -s KILL 30 "$node" --workers 1 --rtc-port-base 0 --data-dir "$tmp/data" \
+    --controller-listen "127.0.0.1:$raft" --controller-rpc-listen "127.0.0.1:$rpc" 2>"$log" &
+  local pid=$!
+  pids+=("$pid")
+  wait_for "$log" "node ready: 1 workers running, embedded controller running" 1 20 || return 1
+  grep -q -- "$1" "$log" && grep -q "controller 1 ready: raft 127.0.0.1:$raft, rpc 127.0.0.1:$rpc" "$log" ||
+    { cat "$log" >&2; return 1; }
+  signal_node TERM "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  [[ $rc -eq 0 ]] && grep -q "node stopped cleanly" "$log" || { echo "rc=$rc" >&2; cat "$log" >&2; return 1; }
+}
+check "embedded controller bootstraps a single voter" embedded_controller "bootstrapped with 1 voters" first
+check "embedded controller resumes from its data dir" embedded_controller "has state: resuming" second
+
+bad_controller() {
+  local rc=0
+  timeout 10 "$node" --rtc-port-base 0 --controller-id 3 --controller-peers "1@127.0.0.1:1" \
+    --data-dir "$tmp/bad" 2>"$tmp/badctl.err" >/dev/null || rc=$?
+  [[ $rc -eq 1 ]] && grep -q "embedded controller failed to start: id 3 is not in the peer list" "$tmp/badctl.err"
+}
+check "a bad controller peer list fails start-up with a clear error" bad_controller
 
 bad_ip() {
   local rc=0
