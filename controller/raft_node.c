@@ -465,4 +465,5 @@ uint64_t mf_raft_node_leader(mf_raft_node_t *n, const char **rpc_address) {
 
 uint64_t mf_raft_node_id(const mf_raft_node_t *n) { return n->config.id; }
 uint64_t mf_raft_node_last_applied(mf_raft_node_t *n) { return raft_last_applied(&n->raft); }
+uint64_t mf_raft_node_term(mf_raft_node_t *n) { return n->raft.current_term; }
 const mf_fsm_t *mf_raft_node_fsm(const mf_raft_node_t *n) { return n->fsm.fsm; }

@@ -112,6 +112,8 @@ bool mf_raft_node_is_leader(mf_raft_node_t *node);
 uint64_t mf_raft_node_leader(mf_raft_node_t *node, const char **rpc_address);
 uint64_t mf_raft_node_id(const mf_raft_node_t *node);
 uint64_t mf_raft_node_last_applied(mf_raft_node_t *node);
+/* The current Raft term this replica has seen (for status displays). */
+uint64_t mf_raft_node_term(mf_raft_node_t *node);
 const mf_fsm_t *mf_raft_node_fsm(const mf_raft_node_t *node);
 
 #endif

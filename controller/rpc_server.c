@@ -18,7 +18,7 @@
 typedef Mafalda__Rpc__Envelope envelope_t;
 
 enum { W_RECV, W_HANDLE, W_SEND };
-enum { REPLY_COMMAND, REPLY_REGISTER, REPLY_CHANGE };
+enum { REPLY_COMMAND, REPLY_REGISTER, REPLY_CHANGE, REPLY_STATUS, REPLY_STATE };
 
 /* One request slot: an nng context with its aio. A slot serves one request at a time,
  * from receive to send; while its answer waits for Raft, the slot is busy. */
@@ -286,26 +286,67 @@ static void answer_status(slot_t *s, uint64_t request_id) {
   free(dump);
 }
 
+/* controller.State: the status fields without the text dump, the term, and the state as
+ * a structured Snapshot (mafalda-ctl renders tables and JSON from it). */
+static void answer_state(slot_t *s, uint64_t request_id) {
+  mf_raft_node_t *raft = s->server->raft;
+  Mafalda__Controller__StatusResponse st = MAFALDA__CONTROLLER__STATUS_RESPONSE__INIT;
+  const char *addr = "";
+  st.id = mf_raft_node_id(raft);
+  st.leader_id = mf_raft_node_leader(raft, &addr);
+  st.leader_address = (char *)addr;
+  st.is_leader = mf_raft_node_is_leader(raft);
+  st.last_applied = mf_raft_node_last_applied(raft);
+  st.load_reports = s->server->loads ? (uint32_t)mf_hashmap_count(s->server->loads) : 0;
+  uint8_t *packed = NULL;
+  size_t len = 0;
+  Mafalda__Controller__Snapshot *snap = NULL;
+  if (mf_fsm_snapshot(mf_raft_node_fsm(raft), &packed, &len) == MF_OK)
+    snap = mafalda__controller__snapshot__unpack(NULL, len, packed);
+  free(packed);
+  if (!snap) {
+    reply_status(s, request_id, MF_RPC_METHOD_STATE, MAFALDA__RPC__STATUS__STATUS_ERROR,
+                 "out of memory");
+    return;
+  }
+  Mafalda__Controller__StateResponse resp = MAFALDA__CONTROLLER__STATE_RESPONSE__INIT;
+  resp.status = &st;
+  resp.term = mf_raft_node_term(raft);
+  resp.state = snap;
+  reply_payload(s, request_id, MF_RPC_METHOD_STATE, MAFALDA__RPC__STATUS__STATUS_OK, "",
+                &resp.base);
+  mafalda__controller__snapshot__free_unpacked(snap, NULL);
+}
+
+static void answer_read(slot_t *s, uint64_t request_id) {
+  if (s->reply_kind == REPLY_STATE)
+    answer_state(s, request_id);
+  else
+    answer_status(s, request_id);
+}
+
 static void status_barrier_done(void *ud, mf_err_t status) {
   slot_t *s = ud;
   if (s->server->stopped) return;
+  const char *method = s->reply_kind == REPLY_STATE ? MF_RPC_METHOD_STATE : MF_RPC_METHOD_STATUS;
   if (status == MF_ERR_STATE)
-    reply_not_leader(s, s->request_id, MF_RPC_METHOD_STATUS);
+    reply_not_leader(s, s->request_id, method);
   else if (status != MF_OK)
-    reply_status(s, s->request_id, MF_RPC_METHOD_STATUS,
-                 MAFALDA__RPC__STATUS__STATUS_UNAVAILABLE, mf_strerror(status));
+    reply_status(s, s->request_id, method, MAFALDA__RPC__STATUS__STATUS_UNAVAILABLE,
+                 mf_strerror(status));
   else
-    answer_status(s, s->request_id);
+    answer_read(s, s->request_id);
 }
 
-static void handle_status(slot_t *s, const envelope_t *req) {
+static void handle_status(slot_t *s, const envelope_t *req, int kind) {
   Mafalda__Controller__StatusRequest *sr = (Mafalda__Controller__StatusRequest *)
       decode_payload(&mafalda__controller__status_request__descriptor, req);
   if (!sr) return bad_payload(s, req);
   bool linearizable = sr->linearizable;
   protobuf_c_message_free_unpacked(&sr->base, NULL);
+  s->reply_kind = kind;
   if (!linearizable) {
-    answer_status(s, req->request_id);
+    answer_read(s, req->request_id);
     return;
   }
   if (!mf_raft_node_is_leader(s->server->raft)) {
@@ -472,7 +513,9 @@ static void handle_request(mf_mailbox_msg_t *mb, void *owner) {
   } else if (strcmp(m, MF_RPC_METHOD_REGISTER_NODE) == 0) {
     handle_register_node(s, req);
   } else if (strcmp(m, MF_RPC_METHOD_STATUS) == 0) {
-    handle_status(s, req);
+    handle_status(s, req, REPLY_STATUS);
+  } else if (strcmp(m, MF_RPC_METHOD_STATE) == 0) {
+    handle_status(s, req, REPLY_STATE);
   } else if (strcmp(m, MF_RPC_METHOD_REPORT_LOAD) == 0) {
     handle_report_load(s, req);
   } else if (strcmp(m, MF_RPC_METHOD_ADD_VOTER) == 0) {

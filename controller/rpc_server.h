@@ -9,6 +9,8 @@
  *   controller.AddVoter     AddVoterRequest      -> CommandResult   (membership, leader)
  *   controller.RemoveVoter  RemoveVoterRequest   -> CommandResult   (membership, leader)
  *   controller.Status       StatusRequest        -> StatusResponse  (read, any replica)
+ *   controller.State        StatusRequest        -> StateResponse   (read: status, term and
+ *                                                   the whole state, for mafalda-ctl)
  * Writes on a follower answer STATUS_NOT_LEADER with the leader's RPC address (or
  * STATUS_UNAVAILABLE when no leader is known). A committed but rejected command answers
  * STATUS_NOT_FOUND / STATUS_INVALID_ARGUMENT with the CommandResult payload. Malformed
@@ -37,6 +39,7 @@
 #define MF_RPC_METHOD_REPORT_LOAD "cluster.ReportLoad"
 #define MF_RPC_METHOD_ADD_VOTER "controller.AddVoter"
 #define MF_RPC_METHOD_REMOVE_VOTER "controller.RemoveVoter"
+#define MF_RPC_METHOD_STATE "controller.State"
 
 typedef struct {
   const char *listen_url;  /* e.g. "tcp://127.0.0.1:9101" */
