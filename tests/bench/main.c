@@ -27,6 +27,7 @@
 #include "controller/rpc_client.h"
 #include "controller/rpc_server.h"
 #include "proto/controller.pb-c.h"
+#include "tests/support/test_proc.h"
 
 #ifndef MF_BENCH_CONTROLLER
 #define MF_BENCH_CONTROLLER "mafalda-controller"
@@ -45,35 +46,12 @@ static int raft_port[VOTERS], rpc_port[VOTERS];
 static char url_buf[VOTERS][64];
 static const char *urls[VOTERS];
 
-static pid_t child_of(pid_t parent) {
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/%d/task/%d/children", parent, parent);
-  FILE *f = fopen(path, "r");
-  int child = 0;
-  if (f) {
-    if (fscanf(f, "%d", &child) != 1) child = 0;
-    fclose(f);
-  }
-  return child;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* SIGTERM to each controller (clean stop), a short grace, then SIGKILL whatever is left;
  * the `timeout` wrappers are only killed after their child (else it would be orphaned). */
 static void stop_cluster(void) {
   for (int i = 0; i < VOTERS; i++) {
     if (timeout_pid[i] <= 0) continue;
-    pid_t c = child_of(timeout_pid[i]);
+    pid_t c = mf_test_child_of(timeout_pid[i]);
     if (c > 0) kill(c, SIGTERM);
   }
   for (int i = 0; i < VOTERS; i++) {
@@ -83,10 +61,10 @@ static void stop_cluster(void) {
         timeout_pid[i] = 0;
         break;
       }
-      sleep_ms(20);
+      mf_test_sleep_ms(20);
     }
     if (timeout_pid[i] > 0) {
-      pid_t c = child_of(timeout_pid[i]);
+      pid_t c = mf_test_child_of(timeout_pid[i]);
       if (c > 0) kill(c, SIGKILL);
       kill(timeout_pid[i], SIGKILL);
       waitpid(timeout_pid[i], NULL, 0);
@@ -101,23 +79,6 @@ static void stop_cluster(void) {
   }
 }
 
-static int free_port(void) {
-  uv_loop_t l;
-  uv_loop_init(&l);
-  uv_tcp_t t;
-  uv_tcp_init(&l, &t);
-  struct sockaddr_in a;
-  uv_ip4_addr("127.0.0.1", 0, &a);
-  uv_tcp_bind(&t, (const struct sockaddr *)&a, 0);
-  struct sockaddr_in got;
-  int len = sizeof(got);
-  uv_tcp_getsockname(&t, (struct sockaddr *)&got, &len);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&l, UV_RUN_DEFAULT);
-  uv_loop_close(&l);
-  return ntohs(got.sin_port);
-}
-
 static bool start_cluster(const char *bin) {
   snprintf(dir, sizeof(dir), "/tmp/mf-bench-XXXXXX");
   if (!mkdtemp(dir)) {
@@ -126,8 +87,8 @@ static bool start_cluster(const char *bin) {
     return false;
   }
   for (int i = 0; i < VOTERS; i++) {
-    raft_port[i] = free_port();
-    rpc_port[i] = free_port();
+    raft_port[i] = mf_test_free_port();
+    rpc_port[i] = mf_test_free_port();
     snprintf(url_buf[i], sizeof(url_buf[i]), "tcp://127.0.0.1:%d", rpc_port[i]);
     urls[i] = url_buf[i];
   }
@@ -165,8 +126,8 @@ static bool start_cluster(const char *bin) {
 }
 
 static int find_leader(int timeout_ms) {
-  double deadline = now_s() + timeout_ms / 1000.0;
-  while (now_s() < deadline) {
+  double deadline = mf_test_now_s() + timeout_ms / 1000.0;
+  while (mf_test_now_s() < deadline) {
     for (int i = 0; i < VOTERS; i++) {
       Mafalda__Controller__StatusRequest req = MAFALDA__CONTROLLER__STATUS_REQUEST__INIT;
       mf_rpc_reply_t reply;
@@ -182,7 +143,7 @@ static int find_leader(int timeout_ms) {
       mf_rpc_reply_free(&reply);
       if (leader) return i;
     }
-    sleep_ms(50);
+    mf_test_sleep_ms(50);
   }
   return -1;
 }
@@ -200,10 +161,10 @@ static double write_router(const char *id, size_t *hint) {
   cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_CREATE_ROUTER;
   cmd.create_router = &cr;
   mf_rpc_reply_t reply;
-  double t0 = now_s();
+  double t0 = mf_test_now_s();
   mf_err_t err = mf_rpc_call_leader(urls, VOTERS, hint, MF_RPC_METHOD_APPLY, &cmd.base, 10000,
                                     &reply);
-  double dt = now_s() - t0;
+  double dt = mf_test_now_s() - t0;
   if (err != MF_OK) return -1;
   bool ok = reply.envelope->status == MAFALDA__RPC__STATUS__STATUS_OK;
   if (!ok) fprintf(stderr, "mafalda-bench: write %s refused: %s\n", id,
@@ -278,18 +239,18 @@ static int bench_controller(int writes, int clients, const char *bin) {
     return 1;
   }
 
-  double t0 = now_s();
+  double t0 = mf_test_now_s();
   for (int k = 0; k < writes; k++) {
     char id[32];
     snprintf(id, sizeof(id), "s-%d", k);
     seq[k] = write_router(id, &hint);
   }
-  double seq_s = now_s() - t0;
+  double seq_s = mf_test_now_s() - t0;
   size_t seq_ok = successes(seq, (size_t)writes);
 
   int per = writes / clients > 0 ? writes / clients : 1;
   int started = 0;
-  t0 = now_s();
+  t0 = mf_test_now_s();
   for (int i = 0; i < clients; i++) {
     cl[i].index = i;
     cl[i].writes = per;
@@ -299,7 +260,7 @@ static int bench_controller(int writes, int clients, const char *bin) {
     started++;
   }
   for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-  double conc_s = now_s() - t0;
+  double conc_s = mf_test_now_s() - t0;
   size_t conc_n = 0;
   for (int i = 0; i < started; i++) {
     for (int k = 0; k < per; k++) conc[conc_n++] = cl[i].latency[k];

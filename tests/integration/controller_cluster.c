@@ -24,6 +24,7 @@
 #include "controller/rpc_client.h"
 #include "controller/rpc_server.h"
 #include "proto/controller.pb-c.h"
+#include "tests/support/test_proc.h"
 
 #define N 3    /* the bootstrapped voters */
 #define NMAX 4 /* plus one that joins */
@@ -49,23 +50,11 @@ static int failures;
     }                                                          \
   } while (0)
 
-static pid_t child_of(pid_t parent) {
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/%d/task/%d/children", parent, parent);
-  FILE *f = fopen(path, "r");
-  int child = 0;
-  if (f) {
-    if (fscanf(f, "%d", &child) != 1) child = 0;
-    fclose(f);
-  }
-  return child;
-}
-
 /* SIGKILL on `timeout` would orphan the controller: kill the controller first. */
 static void kill_all(void) {
   for (int i = 0; i < NMAX; i++) {
     if (timeout_pid[i] <= 0) continue;
-    pid_t c = child_of(timeout_pid[i]);
+    pid_t c = mf_test_child_of(timeout_pid[i]);
     if (c > 0) kill(c, SIGKILL);
     kill(timeout_pid[i], SIGKILL);
   }
@@ -92,28 +81,6 @@ static void exit_now(void) {
   snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
   exit(1);
-}
-
-static int free_port(void) {
-  uv_loop_t l;
-  uv_loop_init(&l);
-  uv_tcp_t t;
-  uv_tcp_init(&l, &t);
-  struct sockaddr_in a;
-  uv_ip4_addr("127.0.0.1", 0, &a);
-  uv_tcp_bind(&t, (const struct sockaddr *)&a, 0);
-  struct sockaddr_in got;
-  int len = sizeof(got);
-  uv_tcp_getsockname(&t, (struct sockaddr *)&got, &len);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&l, UV_RUN_DEFAULT);
-  uv_loop_close(&l);
-  return ntohs(got.sin_port);
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
 }
 
 static void start_replica(int i, bool join) {
@@ -150,9 +117,9 @@ static void start(int i) { start_replica(i, false); }
 /* The controller process under `timeout` (kill -9 must hit it, not the wrapper). */
 static pid_t controller_pid(int i) {
   for (int tries = 0; tries < 100; tries++) {
-    pid_t child = child_of(timeout_pid[i]);
+    pid_t child = mf_test_child_of(timeout_pid[i]);
     if (child > 0) return child;
-    sleep_ms(20);
+    mf_test_sleep_ms(20);
   }
   return -1;
 }
@@ -200,7 +167,7 @@ static int find_leader(int timeout_ms) {
       free(s.dump);
       if (s.ok && s.is_leader) return i;
     }
-    sleep_ms(50);
+    mf_test_sleep_ms(50);
   }
   return -1;
 }
@@ -254,7 +221,7 @@ static bool converges(int i, const char *want, int timeout_ms) {
     bool eq = s.ok && strcmp(s.dump, want) == 0;
     free(s.dump);
     if (eq) return true;
-    sleep_ms(50);
+    mf_test_sleep_ms(50);
   }
   return false;
 }
@@ -289,8 +256,8 @@ int main(int argc, char **argv) {
   snprintf(dir, sizeof(dir), "/tmp/mf-ctl-cluster-XXXXXX");
   if (!mkdtemp(dir)) return 1;
   for (int i = 0; i < N; i++) {
-    raft_port[i] = free_port();
-    rpc_port[i] = free_port();
+    raft_port[i] = mf_test_free_port();
+    rpc_port[i] = mf_test_free_port();
     snprintf(urls_buf[i], sizeof(urls_buf[i]), "tcp://127.0.0.1:%d", rpc_port[i]);
     urls[i] = urls_buf[i];
   }
@@ -379,8 +346,8 @@ int main(int argc, char **argv) {
   free(dump);
 
   /* a fourth replica joins */
-  raft_port[N] = free_port();
-  rpc_port[N] = free_port();
+  raft_port[N] = mf_test_free_port();
+  rpc_port[N] = mf_test_free_port();
   snprintf(urls_buf[N], sizeof(urls_buf[N]), "tcp://127.0.0.1:%d", rpc_port[N]);
   urls[N] = urls_buf[N];
   start_replica(N, true);

@@ -23,6 +23,7 @@
 #include "controller/rpc_client.h"
 #include "controller/rpc_server.h"
 #include "proto/controller.pb-c.h"
+#include "tests/support/test_proc.h"
 
 extern char **environ;
 
@@ -45,28 +46,11 @@ static char out[65536], err_text[65536];
     }                                                      \
   } while (0)
 
-static pid_t child_of(pid_t parent) {
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/%d/task/%d/children", parent, parent);
-  FILE *f = fopen(path, "r");
-  int child = 0;
-  if (f) {
-    if (fscanf(f, "%d", &child) != 1) child = 0;
-    fclose(f);
-  }
-  return child;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* Kill the controller, then its `timeout` wrapper (killing only the wrapper would orphan
  * the controller). */
 static void kill_replica(int i) {
   if (timeout_pid[i] <= 0) return;
-  pid_t c = child_of(timeout_pid[i]);
+  pid_t c = mf_test_child_of(timeout_pid[i]);
   if (c > 0) kill(c, SIGKILL);
   kill(timeout_pid[i], SIGKILL);
   waitpid(timeout_pid[i], NULL, 0);
@@ -92,23 +76,6 @@ static void fatal(const char *what) {
   }
   cleanup();
   exit(1);
-}
-
-static int free_port(void) {
-  uv_loop_t l;
-  uv_loop_init(&l);
-  uv_tcp_t t;
-  uv_tcp_init(&l, &t);
-  struct sockaddr_in a;
-  uv_ip4_addr("127.0.0.1", 0, &a);
-  uv_tcp_bind(&t, (const struct sockaddr *)&a, 0);
-  struct sockaddr_in got;
-  int len = sizeof(got);
-  uv_tcp_getsockname(&t, (struct sockaddr *)&got, &len);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&l, UV_RUN_DEFAULT);
-  uv_loop_close(&l);
-  return ntohs(got.sin_port);
 }
 
 static void start_replica(int i, const char *peers, bool join) {
@@ -154,7 +121,7 @@ static bool wait_leader(void) {
       mf_rpc_reply_free(&reply);
       if (leader) return true;
     }
-    sleep_ms(50);
+    mf_test_sleep_ms(50);
   }
   return false;
 }
@@ -380,7 +347,7 @@ static void test_reads(const char *c) {
 
   /* MAFALDA_CONTROLLER from the environment, with a dead replica listed first. */
   char env[160], both[96];
-  snprintf(both, sizeof(both), "127.0.0.1:%d,%s", free_port(), c);
+  snprintf(both, sizeof(both), "127.0.0.1:%d,%s", mf_test_free_port(), c);
   snprintf(env, sizeof(env), "MAFALDA_CONTROLLER=%s", both);
   rc = ctl(env, "status", NULL);
   CHECK(rc == 0 && has(out, "nodes:         2"), "MAFALDA_CONTROLLER, first replica down");
@@ -425,8 +392,8 @@ static void test_writes(const char *c) {
 }
 
 static void test_membership(const char *c) {
-  raft_port[1] = free_port();
-  rpc_port[1] = free_port();
+  raft_port[1] = mf_test_free_port();
+  rpc_port[1] = mf_test_free_port();
   char peers[256], raft2[32], rpc2[32], c2[64];
   snprintf(peers, sizeof(peers), "1@127.0.0.1:%d/%s,2@127.0.0.1:%d/127.0.0.1:%d",
            raft_port[0], c, raft_port[1], rpc_port[1]);
@@ -444,7 +411,7 @@ static void test_membership(const char *c) {
       mf_rpc_reply_free(&reply);
       break;
     }
-    sleep_ms(50);
+    mf_test_sleep_ms(50);
   }
   int rc = ctl(NULL, "--controller", c, "--timeout", "20000", "controller", "add", "2", raft2,
                rpc2, NULL);
@@ -469,7 +436,7 @@ static void test_membership(const char *c) {
 
 static void test_bad_input(const char *c) {
   char dead[64];
-  snprintf(dead, sizeof(dead), "127.0.0.1:%d", free_port());
+  snprintf(dead, sizeof(dead), "127.0.0.1:%d", mf_test_free_port());
   struct {
     int want;
     const char *text;
@@ -531,8 +498,8 @@ int main(int argc, char **argv) {
     perror("mkdtemp");
     return 1;
   }
-  raft_port[0] = free_port();
-  rpc_port[0] = free_port();
+  raft_port[0] = mf_test_free_port();
+  rpc_port[0] = mf_test_free_port();
   snprintf(rpc_url, sizeof(rpc_url), "tcp://127.0.0.1:%d", rpc_port[0]);
   char c[64];
   snprintf(c, sizeof(c), "127.0.0.1:%d", rpc_port[0]);

@@ -20,6 +20,7 @@
 #include "controller/rpc_client.h"
 #include "controller/rpc_server.h"
 #include "proto/cluster.pb-c.h"
+#include "tests/support/test_proc.h"
 
 #define MAX_MESSAGE (64 * 1024)
 
@@ -50,29 +51,11 @@ static void loop_main(void *arg) {
   uv_run(&f->loop, UV_RUN_DEFAULT);
 }
 
-/* Ports from the kernel: bind port 0, read it back, release it. */
-static int free_port(void) {
-  uv_loop_t l;
-  uv_loop_init(&l);
-  uv_tcp_t t;
-  uv_tcp_init(&l, &t);
-  struct sockaddr_in a;
-  uv_ip4_addr("127.0.0.1", 0, &a);
-  uv_tcp_bind(&t, (const struct sockaddr *)&a, 0);
-  struct sockaddr_in got;
-  int len = sizeof(got);
-  uv_tcp_getsockname(&t, (struct sockaddr *)&got, &len);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&l, UV_RUN_DEFAULT);
-  uv_loop_close(&l);
-  return ntohs(got.sin_port);
-}
-
 static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof(*f));
   snprintf(f->dir, sizeof(f->dir), "/tmp/mf-ctl-rpc-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
-  int raft_port = free_port(), rpc_port = free_port();
+  int raft_port = mf_test_free_port(), rpc_port = mf_test_free_port();
   mf_raft_node_config_t rc;
   memset(&rc, 0, sizeof(rc));
   char peers[128];
