@@ -1,7 +1,8 @@
 # Thin wrapper over CMake so the README's two commands are all a newcomer needs.
 #   make run    install missing deps, build Release, start an embedded single-node Mafalda
 #   make test   install missing deps, build Debug (-Werror) and run every test, then the same
-#               with ASan+UBSan
+#               with ASan+UBSan, then check that the Release build (what `make run` uses,
+#               where -O2 enables more warnings) compiles
 #   make bench  benchmarks (figures printed, nothing asserted)
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
@@ -38,7 +39,7 @@ test-asan: asan
 	cd $(BUILD_DIR)/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
-test: test-debug test-asan
+test: test-debug test-asan release
 
 bench: release
 	@if [ -x $(BUILD_DIR)/release/tests/bench/mafalda-bench ]; then \

@@ -20,8 +20,9 @@ static void gst_peer_on_line(gst_peer_t *p, const char *line) {
     }
     return;
   }
-  if (strcmp(line, "SDP-OFFER") == 0 || strcmp(line, "SDP-ANSWER") == 0) {
-    snprintf(p->sdp_tag, sizeof p->sdp_tag, "%s", line);
+  bool offer = strcmp(line, "SDP-OFFER") == 0;
+  if (offer || strcmp(line, "SDP-ANSWER") == 0) {
+    snprintf(p->sdp_tag, sizeof p->sdp_tag, "%s", offer ? "SDP-OFFER" : "SDP-ANSWER");
     p->in_sdp = true;
     p->sdp_len = 0;
     p->sdp[0] = '\0';
