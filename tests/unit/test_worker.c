@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <uv.h>
 
 #include "node/srtp.h"
@@ -50,7 +51,8 @@ static void test_commands_run_on_worker_thread(void **state) {
   assert_int_equal(mf_worker_index(w), 2);
   assert_int_equal(mf_worker_cpu(w), -1);
   assert_true(mf_worker_rtc_port(w) > 0);
-  probe_t p = {0};
+  probe_t p;
+  memset(&p, 0, sizeof p);
   uv_sem_init(&p.done, 0);
   assert_int_equal(mf_worker_post(w, &p.link, on_probe), MF_OK);
   uv_sem_wait(&p.done);
