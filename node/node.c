@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "controller/replica.h"
 #include "node/dtls.h"
+#include "node/gateway.h"
 #include "node/srtp.h"
 #include "worker.h"
 
@@ -22,6 +23,7 @@ typedef struct {
   bool stopping;
   mf_dtls_cert_t *cert;
   mf_replica_t *replica; /* embedded controller, or NULL */
+  mf_gateway_t *gateway; /* public API, or NULL */
 } mf_node_t;
 
 /* The cores this process may run on (respects taskset/cgroup cpusets). */
@@ -56,6 +58,9 @@ static void mf_node_on_signal(uv_signal_t *handle, int signum) {
   }
   node->stopping = true;
   MF_LOG_INFO("received %s: stopping %u workers", mf_node_signal_name(signum), node->worker_count);
+  /* API sessions first: their transports and routers close on the still-running workers. */
+  mf_gateway_stop(node->gateway);
+  node->gateway = NULL;
   mf_node_stop_workers(node);
   /* Raft closes asynchronously on this loop; uv_run returns once it has. */
   if (node->replica) mf_replica_stop(node->replica, NULL, NULL);
@@ -137,6 +142,21 @@ int mf_node_run(const mf_node_config_t *config) {
       MF_LOG_ERROR("embedded controller failed to start: %s", why);
       node->stopping = true;
       mf_node_stop_workers(node);
+      uv_close((uv_handle_t *)&node->sigint, NULL);
+      uv_close((uv_handle_t *)&node->sigterm, NULL);
+      uv_run(&node->loop, UV_RUN_DEFAULT);
+      goto out;
+    }
+  }
+  if (config->api_listen[0]) {
+    mf_gateway_options_t go = {.listen = config->api_listen, .secret = config->api_secret,
+                               .static_dir = config->web_dir};
+    err = mf_gateway_start(&go, node->workers, node->worker_count, &node->gateway);
+    if (err != MF_OK) {
+      MF_LOG_ERROR("API failed to start on %s: %s", config->api_listen, mf_strerror(err));
+      node->stopping = true;
+      mf_node_stop_workers(node);
+      if (node->replica) mf_replica_stop(node->replica, NULL, NULL);
       uv_close((uv_handle_t *)&node->sigint, NULL);
       uv_close((uv_handle_t *)&node->sigterm, NULL);
       uv_run(&node->loop, UV_RUN_DEFAULT);

@@ -21,6 +21,9 @@ typedef struct {
   char rtc_listen_ip[MF_NODE_IP_MAX];  /* where worker UDP sockets bind */
   int rtc_port_base;                   /* worker i binds base + i; 0: free ports (tests) */
   char announced_ip[MF_NODE_IP_MAX];   /* address in ICE candidates; "" = pick one */
+  char api_listen[MF_NODE_IP_MAX];     /* public API host:port; "" = no API */
+  char api_secret[256];                /* HS256 token key; "" = dev mode (loopback only) */
+  char web_dir[512];                   /* demo page files served under /app; "" = none */
   bool controller;                     /* run an embedded controller replica */
   mf_replica_config_t replica;         /* its settings (--controller-*, --data-dir) */
 } mf_node_config_t;

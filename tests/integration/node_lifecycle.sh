@@ -38,7 +38,7 @@ signal_node() { # signal, pid of the timeout wrapper
 run_and_stop() { # signal, workers, extra flags...
   local sig=$1 workers=$2; shift 2
   local log=$tmp/node-$sig.log
-  timeout -s KILL 30 "$node" --workers "$workers" --rtc-port-base 0 --controller=false "$@" 2>"$log" &
+  timeout -s KILL 30 "$node" --workers "$workers" --rtc-port-base 0 --controller=false --api-listen= "$@" 2>"$log" &
   local pid=$!
   pids+=("$pid")
   wait_for "$log" "node ready: $workers workers running" 1 20 || return 1
@@ -57,7 +57,7 @@ check "SIGINT stops 3 workers cleanly" run_and_stop INT 3 --pin-workers=false
 
 json_lines() {
   local log=$tmp/json.log
-  MAFALDA_LOG_FORMAT=json MAFALDA_RTC_PORT_BASE=0 MAFALDA_CONTROLLER=false timeout -s KILL 30 "$node" --workers 1 2>"$log" &
+  MAFALDA_LOG_FORMAT=json MAFALDA_RTC_PORT_BASE=0 MAFALDA_CONTROLLER=false MAFALDA_API_LISTEN= timeout -s KILL 30 "$node" --workers 1 2>"$log" &
   local pid=$!
   pids+=("$pid")
   wait_for "$log" '"node ready: 1 workers running"' 1 20 || return 1
@@ -76,7 +76,7 @@ check "MAFALDA_LOG_FORMAT=json gives one JSON object per line" json_lines
 
 default_workers() {
   local log=$tmp/default.log
-  timeout -s KILL 30 "$node" --rtc-port-base 0 --controller=false 2>"$log" &
+  timeout -s KILL 30 "$node" --rtc-port-base 0 --controller=false --api-listen= 2>"$log" &
   local pid=$!
   pids+=("$pid")
   local cores
@@ -104,7 +104,7 @@ PY
   local port
   port=$(cat "$tmp/port")
   local rc=0
-  timeout -s KILL 30 "$node" --workers 1 --rtc-listen-ip 127.0.0.1 --rtc-port-base "$port" --controller=false \
+  timeout -s KILL 30 "$node" --workers 1 --rtc-listen-ip 127.0.0.1 --rtc-port-base "$port" --controller=false --api-listen= \
     2>"$log" || rc=$?
   kill "$holder" 2>/dev/null || true
   [[ $rc -eq 1 ]] && grep -q "cannot open WebRTC port 127.0.0.1:$port: already exists" "$log" ||
@@ -125,7 +125,7 @@ free_port() {
 embedded_controller() { # expected log text
   local log=$tmp/ctl-$2.log raft rpc
   raft=$(free_port); rpc=$(free_port)
-  timeout -s KILL 30 "$node" --workers 1 --rtc-port-base 0 --data-dir "$tmp/data" \
+  timeout -s KILL 30 "$node" --workers 1 --rtc-port-base 0 --data-dir "$tmp/data" --api-listen= \
     --controller-listen "127.0.0.1:$raft" --controller-rpc-listen "127.0.0.1:$rpc" 2>"$log" &
   local pid=$!
   pids+=("$pid")
@@ -142,11 +142,36 @@ check "embedded controller resumes from its data dir" embedded_controller "has s
 
 bad_controller() {
   local rc=0
-  timeout 10 "$node" --rtc-port-base 0 --controller-id 3 --controller-peers "1@127.0.0.1:1" \
+  timeout 10 "$node" --rtc-port-base 0 --api-listen= --controller-id 3 --controller-peers "1@127.0.0.1:1" \
     --data-dir "$tmp/bad" 2>"$tmp/badctl.err" >/dev/null || rc=$?
   [[ $rc -eq 1 ]] && grep -q "embedded controller failed to start: id 3 is not in the peer list" "$tmp/badctl.err"
 }
 check "a bad controller peer list fails start-up with a clear error" bad_controller
+
+# The public API: /healthz answers on the port given, and a non-loopback address without a
+# secret is refused (dev mode is loopback only).
+api_up() {
+  local log=$tmp/api.log port
+  port=$(free_port)
+  timeout -s KILL 30 "$node" --workers 1 --rtc-port-base 0 --controller=false \
+    --api-listen "127.0.0.1:$port" 2>"$log" &
+  local pid=$!
+  pids+=("$pid")
+  wait_for "$log" "node ready" 1 20 || return 1
+  local body
+  body=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=5).read().decode())")
+  signal_node TERM "$pid"
+  wait "$pid" || return 1
+  [[ $body == ok* ]] || { echo "healthz said '$body'" >&2; return 1; }
+}
+check "API serves /healthz on --api-listen" api_up
+
+api_refuses_public_dev_mode() {
+  local rc=0
+  timeout 10 "$node" --rtc-port-base 0 --controller=false --api-listen 0.0.0.0:0 2>"$tmp/apipub.err" >/dev/null || rc=$?
+  [[ $rc -eq 1 ]] && grep -q "API failed to start on 0.0.0.0:0" "$tmp/apipub.err"
+}
+check "API without a secret refuses a public address" api_refuses_public_dev_mode
 
 bad_ip() {
   local rc=0

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "node/api/http_server.h"
+#include "tests/support/ws_client.h"
 
 static const uint8_t SECRET[] = "integration-test-secret-0123456789";
 #define SECRET_LEN (sizeof SECRET - 1)
@@ -163,23 +164,7 @@ static char *valid_token(void) {
 }
 
 static nng_stream *ws_dial_host(const char *host, uint16_t p, const char *query) {
-  char url[MF_JWT_TOKEN_MAX + 128];
-  snprintf(url, sizeof url, "ws://%s:%u/v1/ws%s", host, (unsigned)p, query);
-  nng_stream_dialer *d = NULL;
-  assert_int_equal(nng_stream_dialer_alloc(&d, url), 0);
-  assert_int_equal(nng_stream_dialer_set_bool(d, "ws:msgmode", true), 0);
-  assert_int_equal(nng_stream_dialer_set_bool(d, NNG_OPT_WS_SEND_TEXT, true), 0);
-  assert_int_equal(nng_stream_dialer_set_bool(d, NNG_OPT_WS_RECV_TEXT, true), 0);
-  assert_int_equal(nng_stream_dialer_set_size(d, NNG_OPT_WS_SENDMAXFRAME, 1 << 20), 0);
-  nng_aio *aio = NULL;
-  assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
-  nng_aio_set_timeout(aio, IO_TIMEOUT_MS);
-  nng_stream_dialer_dial(d, aio);
-  nng_aio_wait(aio);
-  nng_stream *s = nng_aio_result(aio) == 0 ? nng_aio_get_output(aio, 0) : NULL;
-  nng_aio_free(aio);
-  nng_stream_dialer_free(d); /* the stream outlives its dialer */
-  return s;
+  return mf_test_ws_dial(host, p, query, IO_TIMEOUT_MS);
 }
 
 static nng_stream *ws_dial(const char *query) { return ws_dial_host("127.0.0.1", port, query); }
@@ -191,19 +176,7 @@ static nng_stream *ws_dial_token(const char *token) {
 }
 
 static int ws_send_len(nng_stream *s, const char *text, size_t len) {
-  nng_msg *msg = NULL;
-  assert_int_equal(nng_msg_alloc(&msg, 0), 0);
-  assert_int_equal(nng_msg_append(msg, text, len), 0);
-  nng_aio *aio = NULL;
-  assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
-  nng_aio_set_timeout(aio, IO_TIMEOUT_MS);
-  nng_aio_set_msg(aio, msg);
-  nng_stream_send(s, aio);
-  nng_aio_wait(aio);
-  int rv = nng_aio_result(aio);
-  if (rv != 0) nng_msg_free(nng_aio_get_msg(aio));
-  nng_aio_free(aio);
-  return rv;
+  return mf_test_ws_send(s, text, len, IO_TIMEOUT_MS);
 }
 
 static void ws_send(nng_stream *s, const char *text) {
@@ -211,23 +184,7 @@ static void ws_send(nng_stream *s, const char *text) {
 }
 
 /* Next message as JSON, NULL when the connection ended (or timed out). */
-static json_t *ws_recv(nng_stream *s) {
-  nng_aio *aio = NULL;
-  assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
-  nng_aio_set_timeout(aio, IO_TIMEOUT_MS);
-  nng_stream_recv(s, aio);
-  nng_aio_wait(aio);
-  json_t *j = NULL;
-  if (nng_aio_result(aio) == 0) {
-    nng_msg *msg = nng_aio_get_msg(aio);
-    json_error_t e;
-    j = json_loadb(nng_msg_body(msg), nng_msg_len(msg), 0, &e);
-    assert_non_null(j);
-    nng_msg_free(msg);
-  }
-  nng_aio_free(aio);
-  return j;
-}
+static json_t *ws_recv(nng_stream *s) { return mf_test_ws_recv(s, IO_TIMEOUT_MS); }
 
 /* True once the server has closed the connection. nng's client marks the stream closed
  * when the close frame arrives but does not fail a recv posted after that, so probe with
@@ -240,10 +197,7 @@ static bool ws_wait_closed(nng_stream *s) {
   return false;
 }
 
-static void ws_free(nng_stream *s) {
-  nng_stream_close(s);
-  nng_stream_free(s);
-}
+static void ws_free(nng_stream *s) { mf_test_ws_free(s); }
 
 /* Checks {"id":id|null,"ok":false,"error":{"code":code,...}} and returns the message. */
 static const char *expect_error(json_t *j, long long id, const char *code) {
