@@ -2,15 +2,18 @@
  * process-wide mutable state), and hands over to mf_node_run. */
 #define MF_LOG_MODULE "main"
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "node.h"
 #include "node_config.h"
+#include "token_cmd.h"
 
 extern char **environ;
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "token") == 0) return mf_token_cmd_run(argc - 2, argv + 2, environ);
   mf_node_config_t config = {0};
   mf_config_result_t result;
   if (mf_node_config_parse(&config, argc - 1, argv + 1, environ, &result) != MF_OK) {
