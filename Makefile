@@ -7,6 +7,9 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 ARGS ?=
+# The demo page (built by CMake's mf_web target) served under /app/; a --web-dir in ARGS
+# wins (the last flag counts), --web-dir= turns it off.
+WEB_DIR ?= $(CURDIR)/node/web
 CMAKE_FLAGS ?=
 
 .PHONY: all deps release debug asan run test test-debug test-asan bench fuzz clean
@@ -29,7 +32,7 @@ asan: deps
 	cmake --build $(BUILD_DIR)/asan -j $(JOBS)
 
 run: release
-	exec $(BUILD_DIR)/release/node/mafalda-node $(ARGS)
+	exec $(BUILD_DIR)/release/node/mafalda-node --web-dir $(WEB_DIR) $(ARGS)
 
 test-debug: debug
 	cd $(BUILD_DIR)/debug && ctest --output-on-failure -j $(JOBS)

@@ -14,7 +14,12 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-nice libgstreamer-plugins-bad1.0-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  # demo page build (npm: mediasoup-client + esbuild) and the browser test (playwright-core)
+  nodejs chromium
 )
+# Debian's npm conflicts with a nodejs that already bundles npm (e.g. NodeSource's):
+# ask for it only when the command is missing.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,6 +3,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -44,6 +45,26 @@ static void mf_node_stop_workers(mf_node_t *node) {
     mf_worker_stop(node->workers[node->worker_count]);
     node->workers[node->worker_count] = NULL;
   }
+}
+
+/* The URL a person opens after `make run`: a wildcard or empty host is reachable on
+ * loopback; an IPv6 literal needs brackets. */
+static void mf_node_log_demo_url(const char *listen, uint16_t port) {
+  char host[MF_NODE_IP_MAX];
+  snprintf(host, sizeof host, "%s", listen);
+  char *colon = strrchr(host, ':');
+  if (colon) *colon = '\0';
+  if (host[0] == '[') {
+    size_t n = strlen(host);
+    memmove(host, host + 1, n);
+    if (n > 1 && host[n - 2] == ']') host[n - 2] = '\0';
+  }
+  const char *h = host;
+  if (!h[0] || strcmp(h, "0.0.0.0") == 0) h = "127.0.0.1";
+  if (strcmp(h, "::") == 0) h = "::1";
+  bool v6 = strchr(h, ':') != NULL;
+  MF_LOG_INFO("demo room: open http://%s%s%s:%u/app/?room=demo", v6 ? "[" : "", h,
+              v6 ? "]" : "", (unsigned)port);
 }
 
 static const char *mf_node_signal_name(int signum) {
@@ -165,6 +186,8 @@ int mf_node_run(const mf_node_config_t *config) {
   }
   MF_LOG_INFO("node ready: %u workers running%s", node->worker_count,
               node->replica ? ", embedded controller running" : "");
+  if (node->gateway && config->web_dir[0])
+    mf_node_log_demo_url(config->api_listen, mf_gateway_port(node->gateway));
 
   uv_run(&node->loop, UV_RUN_DEFAULT);
   MF_LOG_INFO("node stopped cleanly");

@@ -2,6 +2,7 @@
 #include "node/api/http_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 #include <openssl/crypto.h>
@@ -11,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -55,6 +58,7 @@ struct mf_api_server {
   bool dev_mode;
   char static_prefix[128];
   char redirect_target[136];
+  char static_dir[1024]; /* copy: the caller's string need not outlive create */
 
   nng_http_server *http;
   bool http_started; /* nng shares one server per address in a process: stop only ours */
@@ -512,6 +516,87 @@ static void healthz_cb(nng_aio *aio) {
   http_reply(aio, NNG_HTTP_STATUS_OK, "text/plain; charset=utf-8", "ok\n", 3);
 }
 
+/* Static files of the demo page. nng 1.5's directory handler keeps the query string in
+ * the file name (`/app/?room=x` → 404), and the page is opened with one, so this maps
+ * the path itself: query and fragment dropped, no "..", no hidden files, regular files
+ * only, `index.html` for a directory. Files are small: read whole, blocking like nng's. */
+#define STATIC_FILE_MAX (16u * 1024 * 1024)
+
+static const char *static_type(const char *path) {
+  static const char *const map[][2] = {
+      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},   {".json", "application/json"},
+      {".map", "application/json"},          {".svg", "image/svg+xml"},
+      {".png", "image/png"},                 {".ico", "image/x-icon"},
+      {".txt", "text/plain; charset=utf-8"},
+  };
+  const char *dot = strrchr(path, '.');
+  if (dot && !strchr(dot, '/'))
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+      if (strcmp(dot, map[i][0]) == 0) return map[i][1];
+  return "application/octet-stream";
+}
+
+static void static_cb(nng_aio *aio) {
+  nng_http_req *req = nng_aio_get_input(aio, 0);
+  nng_http_handler *h = nng_aio_get_input(aio, 1);
+  mf_api_server_t *sv = nng_http_handler_get_data(h);
+  const char *uri = nng_http_req_get_uri(req);
+  size_t plen = strlen(sv->static_prefix);
+  char rel[1024];
+  size_t n = strcspn(uri, "?#");
+  if (strncmp(uri, sv->static_prefix, plen) != 0 || n < plen || n - plen >= sizeof rel - 16)
+    goto not_found;
+  memcpy(rel, uri + plen, n - plen);
+  rel[n - plen] = '\0';
+  if (rel[0] == '\0') { /* "/app" without the slash: relative links need it */
+    nng_http_res *res = NULL;
+    char location[sizeof sv->redirect_target + 1024];
+    snprintf(location, sizeof location, "%s%.1000s", sv->redirect_target, uri + n);
+    if (nng_http_res_alloc_error(&res, NNG_HTTP_STATUS_FOUND) != 0 ||
+        nng_http_res_set_header(res, "Location", location) != 0) {
+      if (res) nng_http_res_free(res);
+      nng_aio_finish(aio, NNG_ENOMEM);
+      return;
+    }
+    nng_aio_set_output(aio, 0, res);
+    nng_aio_finish(aio, 0);
+    return;
+  }
+  if (rel[0] != '/' || strstr(rel, "/.") || strchr(rel, '\\') || strchr(rel, '%'))
+    goto not_found;
+  if (rel[strlen(rel) - 1] == '/') strcat(rel, "index.html");
+  char path[2048];
+  if ((size_t)snprintf(path, sizeof path, "%s%s", sv->static_dir, rel) >= sizeof path)
+    goto not_found;
+  /* O_NONBLOCK: a FIFO in the directory must not hang an nng thread in open(). */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+  if (!f) {
+    if (fd >= 0) close(fd);
+    goto not_found;
+  }
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > STATIC_FILE_MAX) {
+    fclose(f);
+    goto not_found;
+  }
+  size_t size = (size_t)st.st_size;
+  char *body = malloc(size ? size : 1);
+  size_t got = body ? fread(body, 1, size, f) : 0;
+  fclose(f);
+  if (!body || got != size) {
+    free(body);
+    nng_aio_finish(aio, NNG_ENOMEM);
+    return;
+  }
+  http_reply(aio, NNG_HTTP_STATUS_OK, static_type(rel), body, size);
+  free(body);
+  return;
+not_found:
+  http_reply(aio, NNG_HTTP_STATUS_NOT_FOUND, "text/plain; charset=utf-8", "not found\n", 10);
+}
+
 static size_t own_metrics(mf_api_server_t *sv, char *buf, size_t cap) {
   pthread_mutex_lock(&sv->mu);
   size_t live = sv->live;
@@ -584,8 +669,9 @@ static mf_err_t setup_http(mf_api_server_t *sv, const char *url_text) {
   nng_http_handler_set_data(h, sv, NULL);
   if (add_handler(sv, h, "/metrics")) return MF_ERR_IO;
   if (sv->cfg.static_dir) {
-    if (nng_http_handler_alloc_directory(&h, sv->static_prefix, sv->cfg.static_dir) != 0)
-      return MF_ERR_NO_MEMORY;
+    if (nng_http_handler_alloc(&h, sv->static_prefix, static_cb) != 0) return MF_ERR_NO_MEMORY;
+    nng_http_handler_set_tree(h);
+    nng_http_handler_set_data(h, sv, NULL);
     if (add_handler(sv, h, "static files")) return MF_ERR_IO;
     if (nng_http_handler_alloc_redirect(&h, "/", NNG_HTTP_STATUS_FOUND, sv->redirect_target) != 0)
       return MF_ERR_NO_MEMORY;
@@ -674,6 +760,16 @@ mf_err_t mf_api_server_create(const mf_api_server_config_t *config, mf_api_serve
   }
   memcpy(sv->static_prefix, prefix, plen);
   snprintf(sv->redirect_target, sizeof sv->redirect_target, "%s/", sv->static_prefix);
+  if (config->static_dir) {
+    size_t dlen = strlen(config->static_dir);
+    while (dlen > 1 && config->static_dir[dlen - 1] == '/') dlen--;
+    if (dlen == 0 || dlen >= sizeof sv->static_dir) {
+      MF_LOG_ERROR("static directory '%s' is empty or too long", config->static_dir);
+      err = MF_ERR_INVALID_ARG;
+      goto fail;
+    }
+    memcpy(sv->static_dir, config->static_dir, dlen);
+  }
 
   /* The URL keeps the caller's spelling of the host (brackets for IPv6). */
   char host_in_url[260];

@@ -329,6 +329,15 @@ static void test_static_files(void **state) {
   assert_int_equal(http_get(port, "/app/", &body, NULL), 200);
   assert_string_equal(body, "<html>room</html>\n");
   free(body);
+  /* The demo page is opened as /app/?room=x: the query is not part of the file name. */
+  assert_int_equal(http_get(port, "/app/?room=x&name=y", &body, NULL), 200);
+  assert_string_equal(body, "<html>room</html>\n");
+  free(body);
+  assert_int_equal(http_get(port, "/app/hello.txt?v=1", &body, NULL), 200);
+  assert_string_equal(body, "hello static\n");
+  free(body);
+  assert_int_equal(http_get(port, "/app?room=x", NULL, NULL), 302);
+  assert_int_equal(http_get(port, "/app/.hidden", NULL, NULL), 404);
   assert_int_equal(http_get(port, "/app/missing.js", NULL, NULL), 404);
   assert_int_equal(http_get(port, "/", NULL, NULL), 302);
   /* Nothing outside the directory. */

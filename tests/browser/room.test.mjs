@@ -1,0 +1,173 @@
+// Browser interop test: Debian's chromium (driven by playwright-core) runs the demo page
+// (node/web, mediasoup-client unmodified) against a real mafalda-node on loopback.
+// Usage: node room.test.mjs <path/to/mafalda-node> <repo>/node/web
+// Two pages join one room and must decode each other's video and receive audio; a third
+// joins late and receives both; closing one page must remove its tiles in the others.
+import { spawn } from 'node:child_process';
+import { chromium } from 'playwright-core';
+
+const [nodeBin, webDir] = process.argv.slice(2);
+if (!nodeBin || !webDir) {
+  console.error('usage: node room.test.mjs <mafalda-node> <web-dir>');
+  process.exit(2);
+}
+const CHROMIUM = process.env.MF_CHROMIUM || '/usr/bin/chromium';
+const FRAMES_MIN = 100;
+const t0 = Date.now();
+const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+
+let node = null;
+let browser = null;
+let nodeLog = '';
+
+function startNode() {
+  return new Promise((resolve, reject) => {
+    // Port 0 everywhere: the node picks free loopback ports and logs the demo URL.
+    node = spawn(nodeBin, ['--workers', '1', '--rtc-listen-ip', '127.0.0.1',
+      '--announced-ip', '127.0.0.1', '--rtc-port-base', '0', '--controller=false',
+      '--api-listen', '127.0.0.1:0', '--web-dir', webDir, '--log-level', 'info'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => reject(new Error('node did not log its demo URL in 20 s')), 20000);
+    const onData = (chunk) => {
+      nodeLog += chunk.toString();
+      const m = nodeLog.match(/open (http:\/\/127\.0\.0\.1:\d+)\/app\//);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    };
+    node.stdout.on('data', onData);
+    node.stderr.on('data', onData);
+    node.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`mafalda-node exited early (code ${code}, signal ${sig})`));
+    });
+  });
+}
+
+// SIGTERM, then SIGKILL after 10 s; resolves to the exit status ('0' = clean shutdown).
+async function stopNode() {
+  if (!node) return 'not started';
+  if (node.exitCode !== null || node.signalCode !== null) return `${node.exitCode ?? node.signalCode}`;
+  const exited = new Promise((r) => node.once('exit', (code, sig) => r(`${code ?? sig}`)));
+  node.kill('SIGTERM');
+  const t = setTimeout(() => node.kill('SIGKILL'), 10000);
+  const status = await exited;
+  clearTimeout(t);
+  return status;
+}
+
+async function waitFor(what, fn, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last.ok) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify(last)}`);
+}
+
+async function counters(page) {
+  return page.evaluate(async () => {
+    const m = window.mafalda;
+    if (!m) return { loaded: false };
+    return { loaded: true, ready: m.ready, error: m.error, tiles: m.tiles(),
+             framesDecoded: await m.framesDecoded(),
+             audioPacketsReceived: await m.audioPacketsReceived(),
+             perConsumer: await m.perConsumer() };
+  });
+}
+
+// Every remote video consumer of the page has decoded FRAMES_MIN frames and every remote
+// audio consumer received packets, from `peers` publishers (2 consumers each).
+async function waitReceiving(name, page, peers) {
+  const c = await waitFor(`${name} to receive ${peers} peer(s)`, async () => {
+    const s = await counters(page);
+    if (s.error) throw new Error(`${name}: page error: ${s.error}`);
+    const list = s.perConsumer || [];
+    const video = list.filter((x) => x.kind === 'video');
+    const audio = list.filter((x) => x.kind === 'audio');
+    const ok = s.ready && video.length === peers && audio.length === peers &&
+      video.every((x) => x.framesDecoded >= FRAMES_MIN) &&
+      audio.every((x) => x.packetsReceived > 0) && s.tiles === peers;
+    return { ok, ...s };
+  }, 60000);
+  const v = c.perConsumer.filter((x) => x.kind === 'video').map((x) => x.framesDecoded);
+  const a = c.perConsumer.filter((x) => x.kind === 'audio').map((x) => x.packetsReceived);
+  log(`${name}: ${c.tiles} tile(s), framesDecoded per video stream [${v}], audio packetsReceived [${a}]`);
+  return c;
+}
+
+async function openPage(context, base, room, name) {
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') log(`${name} console: ${m.text()}`); });
+  page.on('pageerror', (e) => log(`${name} page error: ${e.message}`));
+  await page.goto(`${base}/app/?room=${room}&name=${name}`);
+  return page;
+}
+
+async function main() {
+  const base = await startNode();
+  log(`mafalda-node up at ${base}`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run',
+      '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
+      '--disable-dev-shm-usage'],
+  });
+  log(`chromium ${browser.version()}`);
+  const room = `t${process.pid}`;
+  // One context per participant: separate pages as separate users.
+  const ctx = [];
+  for (let i = 0; i < 3; i++) ctx.push(await browser.newContext({ permissions: ['camera', 'microphone'] }));
+
+  const alice = await openPage(ctx[0], base, room, 'alice');
+  const bob = await openPage(ctx[1], base, room, 'bob');
+  await waitReceiving('alice', alice, 1);
+  await waitReceiving('bob', bob, 1);
+
+  const carol = await openPage(ctx[2], base, room, 'carol');
+  await waitReceiving('carol (late)', carol, 2);
+  await waitReceiving('alice', alice, 2);
+  await waitReceiving('bob', bob, 2);
+
+  // The per-stream bitrate the tiles show (updated every second from getStats).
+  const rates = await alice.evaluate(() => [...document.querySelectorAll('.tile.remote .rate')]
+    .map((e) => e.textContent));
+  log(`alice's tiles show: ${rates.join(' | ')}`);
+
+  const closedAt = Date.now();
+  await ctx[1].close(); // bob leaves: his page (and WebSocket) goes away
+  for (const [name, page] of [['alice', alice], ['carol', carol]]) {
+    await waitFor(`${name} to drop bob's tile`, async () => {
+      const s = await counters(page);
+      const audio = (s.perConsumer || []).filter((x) => x.kind === 'audio').length;
+      return { ok: s.tiles === 1 && audio === 1, tiles: s.tiles, audio };
+    }, 5000 - (Date.now() - closedAt));
+  }
+  log(`bob's tiles gone in alice and carol ${Date.now() - closedAt} ms after closing his page`);
+  log('PASS');
+}
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  console.error(`FAIL: ${e.stack || e}`);
+  console.error('--- mafalda-node log (tail) ---');
+  console.error(nodeLog.split('\n').slice(-60).join('\n'));
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  const status = await stopNode();
+  if (status !== '0' && status !== 'not started') {
+    // A sanitizer report or a hung shutdown shows here.
+    failed = true;
+    console.error(`FAIL: mafalda-node did not shut down cleanly on SIGTERM (status ${status})`);
+    console.error(nodeLog.split('\n').slice(-80).join('\n'));
+  } else if (status === '0') {
+    log('mafalda-node stopped cleanly');
+  }
+}
+process.exit(failed ? 1 : 0);
