@@ -42,6 +42,14 @@ struct mf_gateway {
   mf_hashmap_t *objs; /* id (37 bytes) -> gw_obj_t */
 };
 
+/* One worker's figures for /metrics, filled on the worker thread. */
+typedef struct {
+  mf_mailbox_msg_t link;
+  uv_sem_t done;
+  mf_udp_stats_t udp;
+  mf_rtc_server_stats_t rtc;
+} gw_metrics_t;
+
 typedef enum {
   OP_JOIN, OP_CREATE_TRANSPORT, OP_CONNECT, OP_PRODUCE, OP_CONSUME, OP_CAN_CONSUME,
   OP_CLOSE_TRANSPORT, OP_PRODUCER, OP_CONSUMER, OP_CLOSE_ROOM
@@ -543,6 +551,89 @@ static void gw_on_session_close(void *ctx, mf_api_session_t *s) {
   free(c.ids);
 }
 
+static void gw_on_metrics(mf_mailbox_msg_t *msg, void *owner) {
+  gw_metrics_t *m = MF_CONTAINER_OF(msg, gw_metrics_t, link);
+  mf_rtc_server_t *rtc = mf_worker_rtc_server(owner);
+  mf_udp_socket_get_stats(mf_rtc_server_socket(rtc), &m->udp);
+  mf_rtc_server_get_stats(rtc, &m->rtc);
+  uv_sem_post(&m->done);
+}
+
+typedef struct {
+  mf_gateway_t *gw;
+  uint64_t (*counts)[3]; /* per worker: transports, producers, consumers */
+} gw_count_t;
+
+static void gw_count_fn(const void *key, void *value, void *ud) {
+  gw_count_t *c = ud;
+  gw_obj_t *o = value;
+  c->counts[o->room->worker][o->kind]++;
+}
+
+/* Prometheus text: per-worker gauges (routers, transports, producers, consumers) and
+ * counters (packets/bytes in/out, drops). Each worker fills its figures on its own thread;
+ * this nng thread waits for them (control path, a few microseconds per worker). */
+static size_t gw_metrics(void *ctx, char *buf, size_t cap) {
+  mf_gateway_t *gw = ctx;
+  uint32_t n = gw->worker_count;
+  gw_metrics_t *m = calloc(n, sizeof *m);
+  uint64_t (*counts)[3] = calloc(n, sizeof *counts);
+  uint64_t *routers = calloc(n, sizeof *routers);
+  if (!m || !counts || !routers) {
+    free(m);
+    free(counts);
+    free(routers);
+    return (size_t)snprintf(buf, cap, "# metrics unavailable: out of memory\n");
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    uv_sem_init(&m[i].done, 0);
+    if (mf_worker_post(gw->workers[i], &m[i].link, gw_on_metrics) == MF_OK) uv_sem_wait(&m[i].done);
+    uv_sem_destroy(&m[i].done);
+  }
+  gw_count_t c = {.gw = gw, .counts = counts};
+  uv_mutex_lock(&gw->mu);
+  mf_hashmap_foreach(gw->objs, gw_count_fn, &c);
+  for (gw_room_t *r = gw->rooms; r; r = r->next)
+    if (r->router_id[0]) routers[r->worker]++;
+  uv_mutex_unlock(&gw->mu);
+
+  size_t used = 0;
+#define GW_OUT(...)                                                                   \
+  do {                                                                                \
+    int w_ = snprintf(buf + (used < cap ? used : cap), used < cap ? cap - used : 0, __VA_ARGS__); \
+    if (w_ > 0) used += (size_t)w_;                                                   \
+  } while (0)
+  GW_OUT("# TYPE mafalda_workers gauge\nmafalda_workers %u\n", n);
+  static const struct {
+    const char *name, *type;
+  } series[] = {{"routers", "gauge"},          {"transports", "gauge"},
+                {"producers", "gauge"},        {"consumers", "gauge"},
+                {"packets_in_total", "counter"}, {"bytes_in_total", "counter"},
+                {"packets_out_total", "counter"}, {"bytes_out_total", "counter"},
+                {"packets_dropped_total", "counter"}};
+  for (size_t k = 0; k < sizeof series / sizeof series[0]; k++) {
+    GW_OUT("# TYPE mafalda_worker_%s %s\n", series[k].name, series[k].type);
+    for (uint32_t i = 0; i < n; i++) {
+      uint64_t v = k == 0 ? routers[i]
+                   : k <= 3 ? counts[i][k - 1]
+                   : k == 4 ? m[i].udp.packets_in
+                   : k == 5 ? m[i].udp.bytes_in
+                   : k == 6 ? m[i].udp.packets_out
+                   : k == 7 ? m[i].udp.bytes_out
+                            : m[i].udp.dropped_no_buffer + m[i].udp.dropped_truncated +
+                                  m[i].udp.dropped_send + m[i].rtc.dropped_unknown_type +
+                                  m[i].rtc.dropped_unknown_ufrag + m[i].rtc.dropped_unknown_tuple +
+                                  m[i].rtc.dropped_malformed;
+      GW_OUT("mafalda_worker_%s{worker=\"%u\"} %llu\n", series[k].name, i, (unsigned long long)v);
+    }
+  }
+#undef GW_OUT
+  free(m);
+  free(counts);
+  free(routers);
+  return used;
+}
+
 mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *workers,
                           uint32_t worker_count, mf_gateway_t **out) {
   if (worker_count == 0) return MF_ERR_INVALID_ARG;
@@ -558,7 +649,8 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
                                .static_dir = o->static_dir[0] ? o->static_dir : NULL,
                                .methods = gw_methods,
                                .ctx = gw,
-                               .on_close = gw_on_session_close};
+                               .on_close = gw_on_session_close,
+                               .metrics = gw_metrics};
   if (!e) e = mf_api_server_create(&sc, &gw->server);
   if (e) {
     mf_hashmap_destroy(gw->objs);

@@ -7,8 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "node/gateway.h"
@@ -116,6 +119,42 @@ static json_t *wait_event(nng_stream *s, json_t *events, const char *event) {
   return NULL;
 }
 
+/* GET path over plain HTTP/1.0; returns the whole response (free it). */
+static char *http_get(uint16_t port, const char *path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return NULL;
+  }
+  char req[256];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+  if (write(fd, req, (size_t)n) != n) {
+    close(fd);
+    return NULL;
+  }
+  size_t cap = 65536, len = 0;
+  char *buf = malloc(cap);
+  ssize_t r;
+  while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0) len += (size_t)r;
+  buf[len] = '\0';
+  close(fd);
+  return buf;
+}
+
+/* Sum of a per-worker series over every worker. */
+static long long metric_sum(const char *text, const char *series) {
+  long long sum = 0;
+  char prefix[128];
+  snprintf(prefix, sizeof prefix, "%s{worker=", series);
+  for (const char *p = strstr(text, prefix); p; p = strstr(p + 1, prefix)) {
+    const char *v = strchr(p, ' ');
+    if (v) sum += strtoll(v + 1, NULL, 10);
+  }
+  return sum;
+}
+
 static const char *const vp8_params =
     "{\"mid\":\"0\",\"codecs\":[{\"mimeType\":\"video/VP8\",\"payloadType\":96,\"clockRate\":90000,"
     "\"rtcpFeedback\":[{\"type\":\"nack\"},{\"type\":\"nack\",\"parameter\":\"pli\"}]},"
@@ -214,6 +253,16 @@ static void test_mediasoup_client_flow(void **state) {
   json_t *st = call_ok(f, b, "consumer.getStats", json_pack("{s:s}", "consumerId", consumer_id), eb, &d);
   assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(d, "stats"), 0), "type")), "outbound-rtp");
   json_decref(st);
+  /* /metrics counts the objects per worker */
+  char *m = http_get(mf_gateway_port(f->gw), "/metrics");
+  assert_non_null(m);
+  assert_non_null(strstr(m, "mafalda_workers 2"));
+  assert_int_equal(metric_sum(m, "mafalda_worker_routers"), 1);
+  assert_int_equal(metric_sum(m, "mafalda_worker_transports"), 2);
+  assert_int_equal(metric_sum(m, "mafalda_worker_producers"), 1);
+  assert_int_equal(metric_sum(m, "mafalda_worker_consumers"), 1);
+  assert_non_null(strstr(m, "# TYPE mafalda_worker_packets_in_total counter"));
+  free(m);
   /* b may not touch a's producer */
   expect_error(call(f, b, "producer.pause", json_pack("{s:s}", "producerId", producer_id), eb), "not_found", "this session");
 
