@@ -21,6 +21,8 @@ typedef struct gw_room {
   char name[GW_ROOM_MAX + 1];
   uint32_t worker;
   mf_router_t *router; /* worker thread only */
+  mf_rtp_codec_capability_t *codecs; /* from router.create; NULL = the default list */
+  size_t codec_count;
   char router_id[MF_ID_LEN + 1]; /* set on the worker, read under the mutex */
 } gw_room_t;
 
@@ -52,7 +54,7 @@ typedef struct {
 
 typedef enum {
   OP_JOIN, OP_CREATE_TRANSPORT, OP_CONNECT, OP_PRODUCE, OP_CONSUME, OP_CAN_CONSUME,
-  OP_CLOSE_TRANSPORT, OP_PRODUCER, OP_CONSUMER, OP_CLOSE_ROOM
+  OP_CLOSE_TRANSPORT, OP_PRODUCER, OP_CONSUMER, OP_CLOSE_ROOM, OP_CLOSE_ROUTER
 } gw_op_t;
 
 typedef struct {
@@ -157,7 +159,9 @@ static void gw_on_router_event(void *ud, const char *event, const char *target, 
   }
   const char *prefix = kind == GW_TRANSPORT ? "transport" : kind == GW_PRODUCER ? "producer" : "consumer";
   char name[64];
-  snprintf(name, sizeof name, "%s.%s", prefix, event);
+  /* mediasoup names a transport's end caused by its router closing "routerclose" */
+  snprintf(name, sizeof name, "%s.%s", prefix,
+           strcmp(event, "transportclose") == 0 ? "routerclose" : event);
   mf_api_session_notify(s, name, target, data ? data : json_object());
   mf_api_session_unref(s);
   if (strcmp(event, "producerclose") == 0 || strcmp(event, "transportclose") == 0)
@@ -205,8 +209,8 @@ static void gw_run_join(gw_cmd_t *c, mf_worker_t *w) {
   gw_room_t *room = c->room;
   if (!room->router) {
     char err[256];
-    mf_err_t e = mf_router_create(mf_worker_rtc_server(w), NULL, 0, gw_on_router_event, c->gw,
-                                  err, sizeof err, &room->router);
+    mf_err_t e = mf_router_create(mf_worker_rtc_server(w), room->codecs, room->codec_count,
+                                  gw_on_router_event, c->gw, err, sizeof err, &room->router);
     if (e) {
       gw_fail(c, e, err);
       return;
@@ -239,8 +243,9 @@ static void gw_run_produce(gw_cmd_t *c, mf_router_transport_t *t) {
   mf_api_call_reply(c->call, json_pack("{s:s}", "id", mf_producer_id(p)));
   json_t *appdata = json_object_get(c->data, "appData");
   gw_notify_room(c->gw, c->room, c->session, "router.newproducer", mf_producer_id(p),
-                 json_pack("{s:s, s:s, s:O}", "id", mf_producer_id(p), "kind",
-                           mf_media_kind_str(kind), "appData", appdata ? appdata : json_object()));
+                 json_pack("{s:s, s:s, s:o}", "id", mf_producer_id(p), "kind",
+                           mf_media_kind_str(kind), "appData",
+                           appdata ? json_incref(appdata) : json_object()));
 }
 
 static void gw_run_consume(gw_cmd_t *c, mf_router_transport_t *t, bool only_check) {
@@ -303,6 +308,10 @@ static void gw_run_consumer(gw_cmd_t *c, mf_consumer_t *con) {
     mf_consumer_resume(con);
   } else if (strcmp(m, "consumer.requestKeyFrame") == 0) {
     mf_consumer_request_keyframe(con);
+  } else if (strcmp(m, "consumer.setPreferredLayers") == 0) {
+    return (void)mf_api_call_fail(c->call, MF_ERR_UNSUPPORTED,
+                                  "simulcast/SVC layer selection is not supported yet: the "
+                                  "consumer forwards the producer's first encoding");
   } else if (strcmp(m, "consumer.getStats") == 0) {
     return (void)mf_api_call_reply(c->call, json_pack("{s:o}", "stats", mf_consumer_stats_json(con)));
   } else if (strcmp(m, "consumer.close") == 0) {
@@ -324,6 +333,26 @@ static void gw_on_command(mf_mailbox_msg_t *msg, void *owner) {
     if (r) mf_router_close(r);
     c->room->router = NULL;
     uv_sem_post(c->done);
+  } else if (c->op == OP_CLOSE_ROUTER) {
+    /* Transports end with transport.routerclose to their owners; the room stays and the
+     * next router.join makes a new router. */
+    if (r) mf_router_close(r);
+    c->room->router = NULL;
+    gw_collect_t col = {0};
+    gw_collect(c->gw, &col);
+    for (size_t i = 0; i < col.count; i++) {
+      char key[MF_ID_LEN + 1];
+      uv_mutex_lock(&c->gw->mu);
+      gw_obj_t *o = mf_hashmap_get(c->gw->objs, gw_key(col.ids[i], key));
+      bool mine = o && o->room == c->room;
+      uv_mutex_unlock(&c->gw->mu);
+      if (mine) gw_index_remove(c->gw, col.ids[i]);
+    }
+    free(col.ids);
+    uv_mutex_lock(&c->gw->mu);
+    c->room->router_id[0] = '\0';
+    uv_mutex_unlock(&c->gw->mu);
+    mf_api_call_reply(c->call, json_object());
   } else if (!r) {
     gw_fail(c, MF_ERR_STATE, "the room has no router");
   } else if (c->op == OP_CREATE_TRANSPORT) {
@@ -427,6 +456,65 @@ static void gw_router_join(void *ctx, mf_api_call_t *call, const mf_api_request_
   gw_post(gw, room, OP_JOIN, call, s, req, NULL);
 }
 
+/* router.create {roomId, mediaCodecs?}: a new room (refused if it exists) with the given
+ * codecs, validated here so a bad list never reaches a worker; the session joins it. */
+static void gw_router_create(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
+  mf_gateway_t *gw = ctx;
+  mf_api_session_t *s = mf_api_call_session(call);
+  const char *name = json_string_value(json_object_get(req->data, "roomId"));
+  if (!name || !name[0] || strlen(name) > GW_ROOM_MAX)
+    return (void)mf_api_call_fail(call, MF_ERR_INVALID_ARG, "data.roomId must be a string of 1..%d bytes", GW_ROOM_MAX);
+  if (!mf_jwt_allows_room(mf_api_session_claims(s), name))
+    return (void)mf_api_call_fail(call, MF_ERR_AUTH, "the token does not grant room '%s'", name);
+  if (gw_session_room(s))
+    return (void)mf_api_call_fail(call, MF_ERR_STATE, "this session already joined room '%s'",
+                                  gw_session_room(s)->name);
+  mf_rtp_codec_capability_t *codecs = NULL;
+  size_t count = 0;
+  json_t *jc = json_object_get(req->data, "mediaCodecs");
+  if (jc) {
+    char err[256];
+    codecs = calloc(MF_RTP_MAX_CODECS, sizeof *codecs);
+    mf_rtp_capabilities_t *probe = malloc(sizeof *probe);
+    mf_err_t e = codecs && probe ? MF_OK : MF_ERR_NO_MEMORY;
+    count = MF_RTP_MAX_CODECS; /* in: capacity, out: entries */
+    if (!e) e = mf_rtp_codec_capabilities_from_json_array(jc, "data.mediaCodecs", codecs, &count, err, sizeof err);
+    if (!e) e = mf_ortc_generate_router_rtp_capabilities(codecs, count, probe, err, sizeof err);
+    free(probe);
+    if (e) {
+      free(codecs);
+      return (void)mf_api_call_fail(call, e, "%s", e == MF_ERR_NO_MEMORY ? "out of memory" : err);
+    }
+  }
+  uv_mutex_lock(&gw->mu);
+  gw_room_t *room = gw->rooms;
+  while (room && strcmp(room->name, name) != 0) room = room->next;
+  bool exists = room != NULL;
+  if (!exists && (room = calloc(1, sizeof *room)) != NULL) {
+    snprintf(room->name, sizeof room->name, "%s", name);
+    room->worker = gw->next_worker++ % gw->worker_count;
+    room->codecs = codecs;
+    room->codec_count = count;
+    room->next = gw->rooms;
+    gw->rooms = room;
+  }
+  uv_mutex_unlock(&gw->mu);
+  if (exists || !room) {
+    free(codecs);
+    return (void)mf_api_call_fail(call, exists ? MF_ERR_EXISTS : MF_ERR_NO_MEMORY,
+                                  exists ? "room '%s' already exists: use router.join" : "out of memory (%s)", name);
+  }
+  mf_api_session_set_user(s, room);
+  gw_post(gw, room, OP_JOIN, call, s, req, NULL);
+}
+
+/* router.close: closes the session's room's router (every transport in it ends). */
+static void gw_router_close(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
+  gw_room_t *room = gw_session_room(mf_api_call_session(call));
+  if (!room) return (void)mf_api_call_fail(call, MF_ERR_STATE, "call router.join first");
+  gw_post(ctx, room, OP_CLOSE_ROUTER, call, mf_api_call_session(call), req, NULL);
+}
+
 /* Resolves data.<field> to an object of this session; fails the call otherwise. */
 static gw_room_t *gw_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_request_t *req,
                            const char *field, gw_kind_t kind, const char **id) {
@@ -513,7 +601,9 @@ static void gw_list_producers(void *ctx, mf_api_call_t *call, const mf_api_reque
 }
 
 static const mf_api_method_t gw_methods[] = {
+    {"router.create", gw_router_create},
     {"router.join", gw_router_join},
+    {"router.close", gw_router_close},
     {"router.getRtpCapabilities", gw_router_caps},
     {"router.canConsume", gw_can_consume},
     {"router.createWebRtcTransport", gw_create_transport},
@@ -531,6 +621,7 @@ static const mf_api_method_t gw_methods[] = {
     {"consumer.close", gw_consumer_op},
     {"consumer.getStats", gw_consumer_op},
     {"consumer.requestKeyFrame", gw_consumer_op},
+    {"consumer.setPreferredLayers", gw_consumer_op},
     {NULL, NULL},
 };
 
@@ -689,6 +780,7 @@ void mf_gateway_stop(mf_gateway_t *gw) {
         free(c);
     }
     uv_sem_destroy(&done);
+    free(room->codecs);
     free(room);
     room = next;
   }

@@ -283,9 +283,71 @@ static void test_mediasoup_client_flow(void **state) {
   mf_test_ws_free(b);
 }
 
+static void test_router_create_close_and_layers(void **state) {
+  fx_t *f = *state;
+  nng_stream *c = client(f), *d = client(f);
+  json_t *ed = json_array(), *data;
+  json_t *r = call(f, c, "router.create",
+                   json_pack("{s:s, s:[{s:s, s:s, s:i}]}", "roomId", "room-c", "mediaCodecs", "kind",
+                             "video", "mimeType", "video/H265", "clockRate", 90000), NULL);
+  assert_true(json_is_false(json_object_get(r, "ok")));
+  const char *why = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+  if (!why || !strstr(why, "H265")) print_error("router.create error: %s\n", why ? why : "(none)");
+  assert_non_null(why);
+  assert_non_null(strstr(why, "H265"));
+  json_decref(r);
+  r = call_ok(f, c, "router.create",
+              json_pack("{s:s, s:[{s:s, s:s, s:i, s:i}, {s:s, s:s, s:i}]}", "roomId", "room-c",
+                        "mediaCodecs", "kind", "audio", "mimeType", "audio/opus", "clockRate", 48000,
+                        "channels", 2, "kind", "video", "mimeType", "video/VP8", "clockRate", 90000),
+              NULL, &data);
+  json_t *caps = json_incref(json_object_get(data, "rtpCapabilities"));
+  assert_int_equal(json_array_size(json_object_get(caps, "codecs")), 3); /* opus, VP8, rtx */
+  json_decref(r);
+  expect_error(call(f, d, "router.create", json_pack("{s:s}", "roomId", "room-c"), ed), "already_exists", "router.join");
+  json_decref(call_ok(f, d, "router.join", json_pack("{s:s}", "roomId", "room-c"), ed, &data));
+
+  /* router.close ends every transport in the room, with transport.routerclose */
+  char td[64];
+  r = call_ok(f, d, "router.createWebRtcTransport", NULL, ed, &data);
+  snprintf(td, sizeof td, "%s", json_string_value(json_object_get(data, "id")));
+  json_decref(r);
+  json_decref(call_ok(f, c, "router.close", NULL, NULL, &data));
+  json_t *rc = wait_event(d, ed, "transport.routerclose");
+  assert_string_equal(json_string_value(json_object_get(rc, "target")), td);
+  json_decref(rc);
+  expect_error(call(f, d, "transport.connect", json_pack("{s:s}", "transportId", td), ed), "not_found", "");
+
+  /* the next join makes a new router (same codecs); layers cannot be chosen yet */
+  json_decref(call_ok(f, c, "router.join", json_pack("{s:s}", "roomId", "room-c"), NULL, &data));
+  char tc[64], pid[64], cid[64];
+  r = call_ok(f, c, "router.createWebRtcTransport", NULL, NULL, &data);
+  snprintf(tc, sizeof tc, "%s", json_string_value(json_object_get(data, "id")));
+  json_decref(r);
+  r = call_ok(f, c, "transport.produce",
+              json_pack("{s:s, s:s, s:o}", "transportId", tc, "kind", "video", "rtpParameters",
+                        json_loads(vp8_params, 0, NULL)), NULL, &data);
+  snprintf(pid, sizeof pid, "%s", json_string_value(json_object_get(data, "id")));
+  json_decref(r);
+  r = call_ok(f, d, "router.createWebRtcTransport", NULL, ed, &data);
+  snprintf(td, sizeof td, "%s", json_string_value(json_object_get(data, "id")));
+  json_decref(r);
+  r = call_ok(f, d, "transport.consume",
+              json_pack("{s:s, s:s, s:O}", "transportId", td, "producerId", pid, "rtpCapabilities", caps), ed, &data);
+  snprintf(cid, sizeof cid, "%s", json_string_value(json_object_get(data, "id")));
+  json_decref(r);
+  expect_error(call(f, d, "consumer.setPreferredLayers", json_pack("{s:s, s:i}", "consumerId", cid, "spatialLayer", 1), ed),
+               "unsupported", "not supported yet");
+  json_decref(caps);
+  json_decref(ed);
+  mf_test_ws_free(c);
+  mf_test_ws_free(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_mediasoup_client_flow, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_router_create_close_and_layers, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
