@@ -23,6 +23,7 @@ typedef struct gw_room {
   mf_router_t *router; /* worker thread only */
   mf_rtp_codec_capability_t *codecs; /* from router.create; NULL = the default list */
   size_t codec_count;
+  struct gw_grace *graces; /* pending grace timers: worker thread only */
   char router_id[MF_ID_LEN + 1]; /* set on the worker, read under the mutex */
 } gw_room_t;
 
@@ -35,6 +36,27 @@ typedef struct {
   char media_kind[8];
 } gw_obj_t;
 
+/* Per joined session: its room and the token that lets a new session adopt its objects. */
+typedef struct {
+  gw_room_t *room;
+  char token[MF_ID_LEN + 1];
+} gw_session_t;
+
+/* A closed session whose objects wait for a resume (key: its token). */
+typedef struct {
+  gw_room_t *room;
+  mf_api_session_t *old; /* referenced */
+} gw_orphan_t;
+
+/* The timer that ends a grace period, on the room's worker. */
+typedef struct gw_grace {
+  struct gw_grace *next;
+  uv_timer_t timer;
+  struct mf_gateway *gw;
+  gw_room_t *room;
+  char token[MF_ID_LEN + 1];
+} gw_grace_t;
+
 struct mf_gateway {
   mf_api_server_t *server;
   mf_worker_t *const *workers;
@@ -42,6 +64,8 @@ struct mf_gateway {
   uv_mutex_t mu; /* rooms, objs, session rooms */
   gw_room_t *rooms;
   mf_hashmap_t *objs; /* id (37 bytes) -> gw_obj_t */
+  mf_hashmap_t *orphans; /* resume token -> gw_orphan_t */
+  unsigned grace_ms;
 };
 
 /* One worker's figures for /metrics, filled on the worker thread. */
@@ -54,7 +78,7 @@ typedef struct {
 
 typedef enum {
   OP_JOIN, OP_CREATE_TRANSPORT, OP_CONNECT, OP_PRODUCE, OP_CONSUME, OP_CAN_CONSUME,
-  OP_CLOSE_TRANSPORT, OP_PRODUCER, OP_CONSUMER, OP_CLOSE_ROOM, OP_CLOSE_ROUTER
+  OP_CLOSE_TRANSPORT, OP_PRODUCER, OP_CONSUMER, OP_CLOSE_ROOM, OP_CLOSE_ROUTER, OP_GRACE
 } gw_op_t;
 
 typedef struct {
@@ -144,6 +168,9 @@ static void gw_collect(mf_gateway_t *gw, gw_collect_t *c) {
 
 /* ------------------------------------------------------------ events from routers */
 
+static void gw_post(mf_gateway_t *gw, gw_room_t *room, gw_op_t op, mf_api_call_t *call,
+                    mf_api_session_t *session, const mf_api_request_t *req, const char *target);
+
 static void gw_on_router_event(void *ud, const char *event, const char *target, json_t *data) {
   mf_gateway_t *gw = ud;
   char key[MF_ID_LEN + 1];
@@ -151,12 +178,20 @@ static void gw_on_router_event(void *ud, const char *event, const char *target, 
   gw_obj_t *o = mf_hashmap_get(gw->objs, gw_key(target, key));
   mf_api_session_t *s = o ? o->session : NULL;
   gw_kind_t kind = o ? o->kind : GW_TRANSPORT;
+  gw_room_t *room = o ? o->room : NULL;
   if (s) mf_api_session_ref(s);
   uv_mutex_unlock(&gw->mu);
   if (!s) {
     json_decref(data);
     return;
   }
+  /* DTLS closed or failed: the client's PeerConnection is gone (e.g. a closed tab), no
+   * resume can help; close the transport now (posted: we are inside its own callback). */
+  const char *dtls = strcmp(event, "dtlsstatechange") == 0
+                         ? json_string_value(json_object_get(data, "dtlsState"))
+                         : NULL;
+  if (dtls && (strcmp(dtls, "closed") == 0 || strcmp(dtls, "failed") == 0))
+    gw_post(gw, room, OP_CLOSE_TRANSPORT, NULL, NULL, NULL, target);
   const char *prefix = kind == GW_TRANSPORT ? "transport" : kind == GW_PRODUCER ? "producer" : "consumer";
   char name[64];
   /* mediasoup names a transport's end caused by its router closing "routerclose" */
@@ -220,9 +255,12 @@ static void gw_run_join(gw_cmd_t *c, mf_worker_t *w) {
     uv_mutex_unlock(&c->gw->mu);
     MF_LOG_INFO("room '%s': router %s on worker %u", room->name, room->router_id, room->worker);
   }
-  mf_api_call_reply(c->call, json_pack("{s:s, s:s, s:o}", "roomId", room->name, "routerId",
-                                       mf_router_id(room->router), "rtpCapabilities",
-                                       mf_rtp_capabilities_to_json(mf_router_rtp_capabilities(room->router))));
+  gw_session_t *gs = c->session ? mf_api_session_get_user(c->session) : NULL;
+  json_t *reply = json_pack("{s:s, s:s, s:o}", "roomId", room->name, "routerId",
+                            mf_router_id(room->router), "rtpCapabilities",
+                            mf_rtp_capabilities_to_json(mf_router_rtp_capabilities(room->router)));
+  if (gs) json_object_set_new(reply, "resumeToken", json_string(gs->token));
+  mf_api_call_reply(c->call, reply);
 }
 
 static void gw_run_produce(gw_cmd_t *c, mf_router_transport_t *t) {
@@ -323,13 +361,77 @@ static void gw_run_consumer(gw_cmd_t *c, mf_consumer_t *con) {
   mf_api_call_reply(c->call, json_object());
 }
 
+/* Worker thread: closes the transports (with their producers and consumers) that `owner`
+ * still owns in `room`. */
+static void gw_close_session_objects(mf_gateway_t *gw, gw_room_t *room, mf_api_session_t *owner) {
+  gw_collect_t c = {.session = owner, .kind = GW_TRANSPORT, .match_kind = true};
+  gw_collect(gw, &c);
+  for (size_t i = 0; i < c.count; i++) {
+    mf_router_transport_t *t = room->router ? mf_router_find_transport(room->router, c.ids[i]) : NULL;
+    if (t) {
+      gw_cmd_t tmp = {.gw = gw, .room = room};
+      gw_close_transport(&tmp, t);
+    } else {
+      gw_index_remove(gw, c.ids[i]);
+    }
+  }
+  free(c.ids);
+}
+
+static void gw_grace_closed(uv_handle_t *h) { free(h->data); }
+
+static void gw_grace_unlink(gw_grace_t *g) {
+  for (gw_grace_t **p = &g->room->graces; *p; p = &(*p)->next) {
+    if (*p == g) {
+      *p = g->next;
+      return;
+    }
+  }
+}
+
+/* Grace over: unless a new session adopted them, the objects close. */
+static void gw_grace_fired(uv_timer_t *timer) {
+  gw_grace_t *g = timer->data;
+  uv_mutex_lock(&g->gw->mu);
+  gw_orphan_t *o = mf_hashmap_remove(g->gw->orphans, g->token);
+  uv_mutex_unlock(&g->gw->mu);
+  if (o) {
+    MF_LOG_INFO("room '%s': session not resumed within %u ms, closing its transports",
+                g->room->name, g->gw->grace_ms);
+    gw_close_session_objects(g->gw, g->room, o->old);
+    mf_api_session_unref(o->old);
+    free(o);
+  }
+  gw_grace_unlink(g);
+  uv_close((uv_handle_t *)&g->timer, gw_grace_closed);
+}
+
 static void gw_on_command(mf_mailbox_msg_t *msg, void *owner) {
   gw_cmd_t *c = MF_CONTAINER_OF(msg, gw_cmd_t, link);
   mf_worker_t *w = owner;
   mf_router_t *r = c->room ? c->room->router : NULL;
   if (c->op == OP_JOIN) {
     gw_run_join(c, w);
+  } else if (c->op == OP_GRACE) {
+    gw_grace_t *g = calloc(1, sizeof *g);
+    if (g) {
+      g->gw = c->gw;
+      g->room = c->room;
+      memcpy(g->token, c->target, sizeof g->token);
+      uv_timer_init(mf_worker_loop(w), &g->timer);
+      g->timer.data = g;
+      g->next = c->room->graces;
+      c->room->graces = g;
+      uv_timer_start(&g->timer, gw_grace_fired, c->gw->grace_ms, 0);
+    }
   } else if (c->op == OP_CLOSE_ROOM) {
+    /* pending grace periods end with the room (the gateway drops its orphans) */
+    while (c->room->graces) {
+      gw_grace_t *g = c->room->graces;
+      c->room->graces = g->next;
+      uv_timer_stop(&g->timer);
+      uv_close((uv_handle_t *)&g->timer, gw_grace_closed);
+    }
     if (r) mf_router_close(r);
     c->room->router = NULL;
     uv_sem_post(c->done);
@@ -428,7 +530,54 @@ static void gw_post(mf_gateway_t *gw, gw_room_t *room, gw_op_t op, mf_api_call_t
   }
 }
 
-static gw_room_t *gw_session_room(mf_api_session_t *s) { return mf_api_session_get_user(s); }
+static gw_room_t *gw_session_room(mf_api_session_t *s) {
+  gw_session_t *gs = mf_api_session_get_user(s);
+  return gs ? gs->room : NULL;
+}
+
+/* Records the session's room and gives it a resume token; MF_ERR_NO_MEMORY if it cannot. */
+static mf_err_t gw_session_join(mf_api_session_t *s, gw_room_t *room) {
+  if (mf_api_session_get_user(s)) return MF_OK;
+  gw_session_t *gs = calloc(1, sizeof *gs);
+  if (!gs) return MF_ERR_NO_MEMORY;
+  gs->room = room;
+  if (mf_id_generate(gs->token) != MF_OK) {
+    free(gs);
+    return MF_ERR_CRYPTO;
+  }
+  mf_api_session_set_user(s, gs);
+  return MF_OK;
+}
+
+/* router.join {resumeToken}: the new session adopts a closed session's objects. */
+static bool gw_resume(mf_gateway_t *gw, mf_api_session_t *s, gw_room_t *room, const char *token) {
+  char key[MF_ID_LEN + 1];
+  uv_mutex_lock(&gw->mu);
+  gw_orphan_t *o = mf_hashmap_get(gw->orphans, gw_key(token, key));
+  if (o && o->room == room) {
+    mf_hashmap_remove(gw->orphans, key);
+  } else {
+    o = NULL;
+  }
+  uv_mutex_unlock(&gw->mu);
+  if (!o) return false;
+  gw_collect_t c = {.session = o->old};
+  gw_collect(gw, &c);
+  uv_mutex_lock(&gw->mu);
+  for (size_t i = 0; i < c.count; i++) {
+    gw_obj_t *obj = mf_hashmap_get(gw->objs, gw_key(c.ids[i], key));
+    if (!obj) continue;
+    mf_api_session_ref(s);
+    mf_api_session_unref(obj->session);
+    obj->session = s;
+  }
+  uv_mutex_unlock(&gw->mu);
+  MF_LOG_INFO("room '%s': a session resumed %zu objects", room->name, c.count);
+  free(c.ids);
+  mf_api_session_unref(o->old);
+  free(o);
+  return true;
+}
 
 static void gw_router_join(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
   mf_gateway_t *gw = ctx;
@@ -451,8 +600,12 @@ static void gw_router_join(void *ctx, mf_api_call_t *call, const mf_api_request_
     gw->rooms = room;
   }
   uv_mutex_unlock(&gw->mu);
-  if (!room) return (void)mf_api_call_fail(call, MF_ERR_NO_MEMORY, "out of memory");
-  mf_api_session_set_user(s, room);
+  if (!room || gw_session_join(s, room) != MF_OK)
+    return (void)mf_api_call_fail(call, MF_ERR_NO_MEMORY, "out of memory");
+  const char *token = json_string_value(json_object_get(req->data, "resumeToken"));
+  if (token && !gw_resume(gw, s, room, token))
+    return (void)mf_api_call_fail(call, MF_ERR_NOT_FOUND,
+                                  "resumeToken unknown, expired or for another room");
   gw_post(gw, room, OP_JOIN, call, s, req, NULL);
 }
 
@@ -504,7 +657,8 @@ static void gw_router_create(void *ctx, mf_api_call_t *call, const mf_api_reques
     return (void)mf_api_call_fail(call, exists ? MF_ERR_EXISTS : MF_ERR_NO_MEMORY,
                                   exists ? "room '%s' already exists: use router.join" : "out of memory (%s)", name);
   }
-  mf_api_session_set_user(s, room);
+  if (gw_session_join(s, room) != MF_OK)
+    return (void)mf_api_call_fail(call, MF_ERR_NO_MEMORY, "out of memory");
   gw_post(gw, room, OP_JOIN, call, s, req, NULL);
 }
 
@@ -629,6 +783,31 @@ static const mf_api_method_t gw_methods[] = {
  * consumers). Reconnection with a resume token is not supported yet. */
 static void gw_on_session_close(void *ctx, mf_api_session_t *s) {
   mf_gateway_t *gw = ctx;
+  gw_session_t *gs = mf_api_session_get_user(s);
+  mf_api_session_set_user(s, NULL);
+  if (gs && gw->grace_ms > 0) {
+    /* Objects wait for a resume; the room's worker closes them when the grace ends. */
+    gw_orphan_t *o = calloc(1, sizeof *o);
+    bool kept = false;
+    if (o) {
+      o->room = gs->room;
+      o->old = s;
+      mf_api_session_ref(s);
+      uv_mutex_lock(&gw->mu);
+      kept = mf_hashmap_put(gw->orphans, gs->token, o) == MF_OK;
+      uv_mutex_unlock(&gw->mu);
+      if (kept) {
+        gw_post(gw, gs->room, OP_GRACE, NULL, NULL, NULL, gs->token);
+      } else {
+        mf_api_session_unref(s);
+        free(o);
+      }
+    }
+    free(gs);
+    if (kept) return;
+  } else {
+    free(gs);
+  }
   gw_collect_t c = {.session = s, .kind = GW_TRANSPORT, .match_kind = true};
   gw_collect(gw, &c);
   for (size_t i = 0; i < c.count; i++) {
@@ -733,7 +912,9 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
   gw->workers = workers;
   gw->worker_count = worker_count;
   uv_mutex_init(&gw->mu);
+  gw->grace_ms = o->grace_ms;
   mf_err_t e = mf_hashmap_create(MF_ID_LEN + 1, 64, &gw->objs);
+  if (!e) e = mf_hashmap_create(MF_ID_LEN + 1, 16, &gw->orphans);
   mf_api_server_config_t sc = {.listen = o->listen,
                                .secret = (const uint8_t *)o->secret,
                                .secret_len = strlen(o->secret),
@@ -745,6 +926,7 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
   if (!e) e = mf_api_server_create(&sc, &gw->server);
   if (e) {
     mf_hashmap_destroy(gw->objs);
+    mf_hashmap_destroy(gw->orphans);
     uv_mutex_destroy(&gw->mu);
     free(gw);
     return e;
@@ -758,6 +940,12 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
 uint16_t mf_gateway_port(const mf_gateway_t *gw) { return mf_api_server_port(gw->server); }
 
 static void gw_free_obj(const void *key, void *value, void *ud) { gw_obj_free(value); }
+
+static void gw_free_orphan(const void *key, void *value, void *ud) {
+  gw_orphan_t *o = value;
+  mf_api_session_unref(o->old);
+  free(o);
+}
 
 void mf_gateway_stop(mf_gateway_t *gw) {
   if (!gw) return;
@@ -784,6 +972,8 @@ void mf_gateway_stop(mf_gateway_t *gw) {
     free(room);
     room = next;
   }
+  mf_hashmap_foreach(gw->orphans, gw_free_orphan, NULL);
+  mf_hashmap_destroy(gw->orphans);
   mf_hashmap_foreach(gw->objs, gw_free_obj, NULL);
   mf_hashmap_destroy(gw->objs);
   uv_mutex_destroy(&gw->mu);

@@ -22,6 +22,8 @@ typedef struct {
   const char *listen;      /* "host:port" */
   const char *secret;      /* HS256 key; "" = dev mode (loopback only) */
   const char *static_dir;  /* demo page files; "" = none */
+  unsigned grace_ms;       /* a closed WebSocket's objects wait this long for a resume;
+                              0 = close them at once */
 } mf_gateway_options_t;
 
 /* Starts the API server. workers must outlive the gateway. */

@@ -171,7 +171,8 @@ int mf_node_run(const mf_node_config_t *config) {
   }
   if (config->api_listen[0]) {
     mf_gateway_options_t go = {.listen = config->api_listen, .secret = config->api_secret,
-                               .static_dir = config->web_dir};
+                               .static_dir = config->web_dir,
+                               .grace_ms = (unsigned)config->api_grace_ms};
     err = mf_gateway_start(&go, node->workers, node->worker_count, &node->gateway);
     if (err != MF_OK) {
       MF_LOG_ERROR("API failed to start on %s: %s", config->api_listen, mf_strerror(err));

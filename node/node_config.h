@@ -24,6 +24,7 @@ typedef struct {
   char api_listen[MF_NODE_IP_MAX];     /* public API host:port; "" = no API */
   char api_secret[256];                /* HS256 token key; "" = dev mode (loopback only) */
   char web_dir[512];                   /* demo page files served under /app; "" = none */
+  int api_grace_ms;                    /* a closed WebSocket's objects wait for a resume */
   bool controller;                     /* run an embedded controller replica */
   mf_replica_config_t replica;         /* its settings (--controller-*, --data-dir) */
 } mf_node_config_t;

@@ -27,7 +27,7 @@ typedef struct {
   int next_id;
 } fx_t;
 
-static int setup(void **state) {
+static int setup_with_grace(void **state, unsigned grace_ms) {
   static fx_t f;
   memset(&f, 0, sizeof f);
   mf_log_config_t lc = {.level = MF_LOG_LEVEL_WARN, .format = MF_LOG_FORMAT_TEXT, .fd = 2};
@@ -38,12 +38,16 @@ static int setup(void **state) {
                              .announced_ip = "127.0.0.1", .cert = f.cert};
     if (mf_worker_start(&o, &f.workers[i])) return -1;
   }
-  mf_gateway_options_t go = {.listen = "127.0.0.1:0", .secret = "", .static_dir = ""};
+  mf_gateway_options_t go = {.listen = "127.0.0.1:0", .secret = "", .static_dir = "",
+                             .grace_ms = grace_ms};
   if (mf_gateway_start(&go, f.workers, 2, &f.gw)) return -1;
   f.next_id = 1;
   *state = &f;
   return 0;
 }
+
+static int setup(void **state) { return setup_with_grace(state, 0); }
+static int setup_grace(void **state) { return setup_with_grace(state, 400); }
 
 static int teardown(void **state) {
   fx_t *f = *state;
@@ -344,10 +348,63 @@ static void test_router_create_close_and_layers(void **state) {
   mf_test_ws_free(d);
 }
 
+/* A client whose WebSocket drops comes back with its resumeToken and keeps its objects;
+ * one that does not come back loses them when the grace period ends. */
+static void test_resume_within_grace(void **state) {
+  fx_t *f = *state;
+  nng_stream *a = client(f), *b = client(f);
+  json_t *eb = json_array(), *d;
+  json_t *r = call_ok(f, a, "router.join", json_pack("{s:s}", "roomId", "room-r"), NULL, &d);
+  char token[64], ta[64], pid[64];
+  snprintf(token, sizeof token, "%s", json_string_value(json_object_get(d, "resumeToken")));
+  assert_int_equal(strlen(token), 36);
+  json_t *caps = json_incref(json_object_get(d, "rtpCapabilities"));
+  json_decref(r);
+  r = call_ok(f, a, "router.createWebRtcTransport", NULL, NULL, &d);
+  snprintf(ta, sizeof ta, "%s", json_string_value(json_object_get(d, "id")));
+  json_decref(r);
+  r = call_ok(f, a, "transport.produce",
+              json_pack("{s:s, s:s, s:o}", "transportId", ta, "kind", "video", "rtpParameters",
+                        json_loads(vp8_params, 0, NULL)), NULL, &d);
+  snprintf(pid, sizeof pid, "%s", json_string_value(json_object_get(d, "id")));
+  json_decref(r);
+  mf_test_ws_free(a); /* the connection drops */
+
+  nng_stream *a2 = client(f);
+  expect_error(call(f, a2, "router.join", json_pack("{s:s, s:s}", "roomId", "room-r", "resumeToken",
+                                                    "8f0e7c9a-3b1d-4c2e-9f8a-1b2c3d4e5f60"), NULL),
+               "not_found", "resumeToken");
+  nng_stream *a3 = client(f);
+  json_decref(call_ok(f, a3, "router.join", json_pack("{s:s, s:s}", "roomId", "room-r", "resumeToken", token), NULL, &d));
+  /* the adopted producer answers the new session */
+  json_decref(call_ok(f, a3, "producer.pause", json_pack("{s:s}", "producerId", pid), NULL, &d));
+  json_decref(call_ok(f, a3, "producer.resume", json_pack("{s:s}", "producerId", pid), NULL, &d));
+  mf_test_ws_free(a2);
+
+  /* b joins and consumes, then a3 drops for good: after the grace b hears producerclose */
+  json_decref(call_ok(f, b, "router.join", json_pack("{s:s}", "roomId", "room-r"), eb, &d));
+  char tb[64], cid[64];
+  r = call_ok(f, b, "router.createWebRtcTransport", NULL, eb, &d);
+  snprintf(tb, sizeof tb, "%s", json_string_value(json_object_get(d, "id")));
+  json_decref(r);
+  r = call_ok(f, b, "transport.consume",
+              json_pack("{s:s, s:s, s:O}", "transportId", tb, "producerId", pid, "rtpCapabilities", caps), eb, &d);
+  snprintf(cid, sizeof cid, "%s", json_string_value(json_object_get(d, "id")));
+  json_decref(r);
+  mf_test_ws_free(a3);
+  json_t *pc = wait_event(b, eb, "consumer.producerclose");
+  assert_string_equal(json_string_value(json_object_get(pc, "target")), cid);
+  json_decref(pc);
+  json_decref(caps);
+  json_decref(eb);
+  mf_test_ws_free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_mediasoup_client_flow, setup, teardown),
       cmocka_unit_test_setup_teardown(test_router_create_close_and_layers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resume_within_grace, setup_grace, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
