@@ -310,10 +310,61 @@ static void gw_run_consume(gw_cmd_t *c, mf_router_transport_t *t, bool only_chec
   mf_api_call_reply(c->call, mf_consumer_to_json(con));
 }
 
+typedef struct {
+  const char *transport_id; /* or NULL: every producer of room */
+  gw_room_t *room;
+  mf_api_session_t *sessions[64];
+  char ids[64][MF_ID_LEN + 1];
+  size_t count;
+} gw_closing_t;
+
+static void gw_closing_fn(const void *key, void *value, void *ud) {
+  gw_closing_t *c = ud;
+  gw_obj_t *o = value;
+  if (o->kind != GW_PRODUCER || c->count == 64) return;
+  if (c->transport_id ? strcmp(o->transport_id, c->transport_id) != 0 : o->room != c->room) return;
+  mf_api_session_ref(o->session);
+  c->sessions[c->count] = o->session;
+  memcpy(c->ids[c->count++], o->id, MF_ID_LEN + 1);
+}
+
+/* Producers about to end without their owner asking (transport or router closed, grace
+ * over): their owners get producer.close {reason} once they are gone. */
+static void gw_closing_collect(mf_gateway_t *gw, gw_closing_t *c) {
+  uv_mutex_lock(&gw->mu);
+  mf_hashmap_foreach(gw->objs, gw_closing_fn, c);
+  uv_mutex_unlock(&gw->mu);
+}
+
+static void gw_closing_release(gw_closing_t *c) {
+  for (size_t i = 0; i < c->count; i++) mf_api_session_unref(c->sessions[i]);
+}
+
+static void gw_closing_notify(gw_closing_t *c, const char *reason) {
+  for (size_t i = 0; i < c->count; i++) {
+    mf_api_session_notify(c->sessions[i], "producer.close", c->ids[i], json_pack("{s:s}", "reason", reason));
+    mf_api_session_unref(c->sessions[i]);
+  }
+}
+
 static void gw_close_transport(gw_cmd_t *c, mf_router_transport_t *t) {
   char tid[MF_ID_LEN + 1];
   snprintf(tid, sizeof tid, "%s", mf_router_transport_id(t));
+  gw_closing_t *closing = calloc(1, sizeof *closing);
+  if (closing) {
+    closing->transport_id = tid;
+    gw_closing_collect(c->gw, closing);
+  }
   mf_router_transport_close(t); /* producerclose events reach other sessions' consumers */
+  if (closing) {
+    /* a client's own transport.close needs no telling: only implicit closes notify */
+    if (c->call) {
+      gw_closing_release(closing);
+      closing->count = 0;
+    }
+    gw_closing_notify(closing, "transportclose");
+    free(closing);
+  }
   gw_collect_t col = {.transport_id = tid};
   gw_collect(c->gw, &col);
   for (size_t i = 0; i < col.count; i++) gw_index_remove(c->gw, col.ids[i]);
@@ -438,7 +489,16 @@ static void gw_on_command(mf_mailbox_msg_t *msg, void *owner) {
   } else if (c->op == OP_CLOSE_ROUTER) {
     /* Transports end with transport.routerclose to their owners; the room stays and the
      * next router.join makes a new router. */
+    gw_closing_t *closing = calloc(1, sizeof *closing);
+    if (closing) {
+      closing->room = c->room;
+      gw_closing_collect(c->gw, closing);
+    }
     if (r) mf_router_close(r);
+    if (closing) {
+      gw_closing_notify(closing, "routerclose");
+      free(closing);
+    }
     c->room->router = NULL;
     gw_collect_t col = {0};
     gw_collect(c->gw, &col);

@@ -34,6 +34,7 @@ struct mf_api_session {
   mf_jwt_claims_t claims;
   void *user;
   bool opened; /* authenticated: on_open ran, so on_close will */
+  bool awaiting_auth; /* no ?token=: the first message must be {"method":"auth"} */
 
   pthread_mutex_t mu; /* guards everything below */
   out_msg_t *head, *tail;
@@ -329,11 +330,50 @@ static const mf_api_method_t builtin_methods[] = {
 
 /* ---------- receive loop ---------- */
 
+static void session_opened(mf_api_session_t *s);
+
+/* The first message of a connection without ?token=: {"id":N,"method":"auth","data":
+ * {"token":"<JWT>"}}. Anything else, or a bad token, is refused and the connection closes. */
+static void handle_auth(mf_api_session_t *s, const mf_api_request_t *req) {
+  mf_api_server_t *sv = s->server;
+  const char *tok = json_string_value(json_object_get(req->data, "token"));
+  char why[MF_JWT_ERROR_MAX] = "";
+  mf_err_t err = MF_ERR_AUTH;
+  if (strcmp(req->method, "auth") != 0 || !tok)
+    snprintf(why, sizeof why, "no token: connect to %s?token=<JWT> or send "
+             "{\"method\":\"auth\",\"data\":{\"token\":\"<JWT>\"}} first", MF_API_WS_PATH);
+  else
+    err = mf_jwt_verify(tok, strlen(tok), sv->cfg.secret, sv->cfg.secret_len, (int64_t)time(NULL),
+                        &s->claims, why, sizeof why);
+  if (err) {
+    atomic_fetch_add(&sv->stat_auth_failures, 1);
+    MF_LOG_INFO("session %llu: refused: %s", (unsigned long long)s->id, why);
+    char msg[MF_JWT_ERROR_MAX + 32];
+    snprintf(msg, sizeof msg, "token rejected: %s", why);
+    send_error(s, false, 0, MF_ERR_AUTH, msg); /* a connection-level refusal, like a bad ?token= */
+    mf_api_session_close(s); /* after the error is sent */
+    return;
+  }
+  s->awaiting_auth = false;
+  nng_aio_set_timeout(s->rx, NNG_DURATION_INFINITE);
+  session_opened(s);
+  size_t n = 0;
+  char *text = mf_api_response_ok(req->id, json_pack("{s:s, s:s}", "sub", s->claims.sub, "room",
+                                                     s->claims.room), &n);
+  session_send_owned(s, text, n);
+}
+
 static void handle_message(mf_api_session_t *s, const char *text, size_t len) {
   mf_api_server_t *sv = s->server;
   atomic_fetch_add(&sv->stat_requests, 1);
   mf_api_request_t req;
   mf_err_t err = mf_api_request_parse(text, len, &req);
+  if (s->awaiting_auth) {
+    if (err) snprintf(req.method, sizeof req.method, "%s", "");
+    handle_auth(s, &req);
+    mf_api_request_clear(&req);
+    return;
+  }
   if (err) {
     MF_LOG_DEBUG("session %llu: rejected message: %s", (unsigned long long)s->id, req.error);
     send_error(s, req.has_id, req.id, err, req.error);
@@ -378,7 +418,17 @@ static void rx_finish(mf_api_session_t *s) {
 
 static void rx_cb(void *arg) {
   mf_api_session_t *s = arg;
-  if (nng_aio_result(s->rx) != 0) {
+  int rv = nng_aio_result(s->rx);
+  if (rv == NNG_ETIMEDOUT && s->awaiting_auth) {
+    atomic_fetch_add(&s->server->stat_auth_failures, 1);
+    MF_LOG_INFO("session %llu: refused: no auth message within %u ms",
+                (unsigned long long)s->id, MF_API_AUTH_TIMEOUT_MS);
+    send_error(s, false, 0, MF_ERR_AUTH, "token rejected: no auth message in time");
+    mf_api_session_close(s);
+    rx_finish(s);
+    return;
+  }
+  if (rv != 0) {
     rx_finish(s);
     return;
   }
@@ -452,8 +502,8 @@ static void session_start(mf_api_server_t *sv, nng_stream *stream) {
     const char *tok = NULL;
     size_t tok_len = 0;
     if (!query_token(uri, &tok, &tok_len)) {
-      err = MF_ERR_AUTH;
-      snprintf(why, sizeof why, "no token: connect to %s?token=<JWT>", MF_API_WS_PATH);
+      /* No token in the URI: it must come as the first message, within a deadline. */
+      s->awaiting_auth = true;
     } else {
       err = mf_jwt_verify(tok, tok_len, sv->cfg.secret, sv->cfg.secret_len, (int64_t)time(NULL),
                           &s->claims, why, sizeof why);
@@ -471,12 +521,21 @@ static void session_start(mf_api_server_t *sv, nng_stream *stream) {
     rx_finish(s);
     return;
   }
+  if (s->awaiting_auth) {
+    nng_aio_set_timeout(s->rx, MF_API_AUTH_TIMEOUT_MS);
+  } else {
+    session_opened(s);
+  }
+  nng_stream_recv(stream, s->rx);
+}
+
+static void session_opened(mf_api_session_t *s) {
+  mf_api_server_t *sv = s->server;
   atomic_fetch_add(&sv->stat_sessions_total, 1);
   s->opened = true;
   MF_LOG_INFO("session %llu opened for '%s'%s", (unsigned long long)s->id, s->claims.sub,
               (s->claims.grants & MF_JWT_GRANT_ADMIN) ? " (admin)" : "");
   if (sv->cfg.on_open) sv->cfg.on_open(sv->cfg.ctx, s);
-  nng_stream_recv(stream, s->rx);
 }
 
 static void accept_cb(void *arg) {

@@ -33,6 +33,9 @@ typedef struct mf_api_server mf_api_server_t;
 typedef struct mf_api_session mf_api_session_t;
 
 #define MF_API_WS_PATH "/v1/ws"
+/* Without ?token=, the first message must be {"method":"auth","data":{"token":...}},
+ * within this many milliseconds. */
+#define MF_API_AUTH_TIMEOUT_MS 10000u
 #define MF_API_SEND_QUEUE_MAX (16u * 1024 * 1024) /* bytes queued to one slow client before it is dropped */
 #define MF_API_WS_RECV_MAX (1024u * 1024)        /* nng closes (1009) above this; 256 KiB .. 1 MiB get an error reply */
 

@@ -342,6 +342,14 @@ static void test_router_create_close_and_layers(void **state) {
   json_decref(r);
   expect_error(call(f, d, "consumer.setPreferredLayers", json_pack("{s:s, s:i}", "consumerId", cid, "spatialLayer", 1), ed),
                "unsupported", "not supported yet");
+  /* closing the router ends c's producer without c asking: c hears producer.close */
+  json_t *ec = json_array();
+  json_decref(call_ok(f, c, "router.close", NULL, ec, &data));
+  json_t *pcl = wait_event(c, ec, "producer.close");
+  assert_string_equal(json_string_value(json_object_get(pcl, "target")), pid);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(pcl, "data"), "reason")), "routerclose");
+  json_decref(pcl);
+  json_decref(ec);
   json_decref(caps);
   json_decref(ed);
   mf_test_ws_free(c);

@@ -502,10 +502,12 @@ static void test_many_clients_async(void **state) {
   pthread_join(th, NULL);
 }
 
-static void expect_refused(const char *query, const char *why) {
+/* Refused at once (bad ?token=), or after `first` when the connection has no ?token=. */
+static void expect_refused_after(const char *query, const char *first, const char *why) {
   int opened_before = atomic_load(&opened);
   nng_stream *s = ws_dial(query);
   assert_non_null(s);
+  if (first) ws_send(s, first);
   json_t *j = ws_recv(s);
   const char *msg = expect_error(j, -1, "unauthorized");
   if (!strstr(msg, why)) print_error("message '%s' lacks '%s'\n", msg, why);
@@ -517,10 +519,15 @@ static void expect_refused(const char *query, const char *why) {
   assert_int_equal(atomic_load(&opened), opened_before);
 }
 
+static void expect_refused(const char *query, const char *why) { expect_refused_after(query, NULL, why); }
+
 static void test_bad_tokens(void **state) {
   char q[MF_JWT_TOKEN_MAX + 32];
-  expect_refused("", "no token");
-  expect_refused("?room=x", "no token");
+  /* without ?token= the first message must be auth */
+  expect_refused_after("", "{\"id\":1,\"method\":\"system.ping\"}", "no token");
+  expect_refused_after("?room=x", "{\"id\":1,\"method\":\"system.ping\"}", "first");
+  expect_refused_after("", "not json", "no token");
+  expect_refused_after("", "{\"id\":1,\"method\":\"auth\",\"data\":{\"token\":\"abc.def.ghi\"}}", "");
   expect_refused("?token=", "empty");
   expect_refused("?token=abc.def.ghi", "");
   /* Signed with another secret. */
@@ -537,6 +544,19 @@ static void test_bad_tokens(void **state) {
   /* The server still serves good clients afterwards. */
   nng_stream *s = ws_dial_token(valid_token());
   expect_pong(s, 1);
+  ws_free(s);
+  /* the token as the first message opens the session just the same */
+  int opened_before = atomic_load(&opened);
+  s = ws_dial("");
+  char auth[MF_JWT_TOKEN_MAX + 96];
+  snprintf(auth, sizeof auth, "{\"id\":7,\"method\":\"auth\",\"data\":{\"token\":\"%s\"}}", valid_token());
+  ws_send(s, auth);
+  json_t *j = ws_recv(s);
+  json_t *data = expect_ok(j, 7);
+  assert_non_null(json_string_value(json_object_get(data, "sub")));
+  json_decref(j);
+  assert_int_equal(atomic_load(&opened), opened_before + 1);
+  expect_pong(s, 8);
   ws_free(s);
 }
 
