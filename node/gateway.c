@@ -185,7 +185,7 @@ static void gw_on_router_event(void *ud, const char *event, const char *target, 
     json_decref(data);
     return;
   }
-  /* DTLS closed or failed: the client's PeerConnection is gone (e.g. a closed tab), no
+  /* DTLS closed or failed: the client's PeerConnection is gone (closed cleanly, or broken), no
    * resume can help; close the transport now (posted: we are inside its own callback). */
   const char *dtls = strcmp(event, "dtlsstatechange") == 0
                          ? json_string_value(json_object_get(data, "dtlsState"))
