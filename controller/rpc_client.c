@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "common/pbnng.h"
+#include "controller/rpc_server.h"
+#include "proto/controller.pb-c.h"
 
 static uint64_t next_request_id(void) {
   static _Atomic uint64_t counter = 1;
@@ -113,4 +115,19 @@ mf_err_t mf_rpc_call_leader(const char *const *urls, size_t n_urls, size_t *hint
     }
   }
   return last == MF_OK ? MF_ERR_TIMEOUT : last;
+}
+
+bool mf_rpc_is_leader(const char *url, int timeout_ms) {
+  Mafalda__Controller__StatusRequest req = MAFALDA__CONTROLLER__STATUS_REQUEST__INIT;
+  mf_rpc_reply_t reply;
+  if (mf_rpc_call(url, MF_RPC_METHOD_STATUS, &req.base, timeout_ms, &reply) != MF_OK) return false;
+  bool leader = false;
+  if (reply.envelope->status == MAFALDA__RPC__STATUS__STATUS_OK) {
+    Mafalda__Controller__StatusResponse *r = mafalda__controller__status_response__unpack(
+        NULL, reply.envelope->payload.len, reply.envelope->payload.data);
+    leader = r && r->is_leader;
+    if (r) mafalda__controller__status_response__free_unpacked(r, NULL);
+  }
+  mf_rpc_reply_free(&reply);
+  return leader;
 }

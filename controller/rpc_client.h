@@ -9,6 +9,7 @@
 #define MF_CONTROLLER_RPC_CLIENT_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,5 +34,9 @@ mf_err_t mf_rpc_call_leader(const char *const *urls, size_t n_urls, size_t *hint
                             int timeout_ms, mf_rpc_reply_t *reply);
 
 void mf_rpc_reply_free(mf_rpc_reply_t *reply);
+
+/* True when the replica at url answers controller.Status within timeout_ms and says it is
+ * the leader (tools and tests waiting for an election). */
+bool mf_rpc_is_leader(const char *url, int timeout_ms);
 
 #endif

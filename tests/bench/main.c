@@ -128,21 +128,8 @@ static bool start_cluster(const char *bin) {
 static int find_leader(int timeout_ms) {
   double deadline = mf_test_now_s() + timeout_ms / 1000.0;
   while (mf_test_now_s() < deadline) {
-    for (int i = 0; i < VOTERS; i++) {
-      Mafalda__Controller__StatusRequest req = MAFALDA__CONTROLLER__STATUS_REQUEST__INIT;
-      mf_rpc_reply_t reply;
-      if (mf_rpc_call(urls[i], MF_RPC_METHOD_STATUS, &req.base, 300, &reply) != MF_OK)
-        continue;
-      bool leader = false;
-      if (reply.envelope->status == MAFALDA__RPC__STATUS__STATUS_OK) {
-        Mafalda__Controller__StatusResponse *r = mafalda__controller__status_response__unpack(
-            NULL, reply.envelope->payload.len, reply.envelope->payload.data);
-        leader = r && r->is_leader;
-        if (r) mafalda__controller__status_response__free_unpacked(r, NULL);
-      }
-      mf_rpc_reply_free(&reply);
-      if (leader) return i;
-    }
+    for (int i = 0; i < VOTERS; i++)
+      if (mf_rpc_is_leader(urls[i], 300)) return i;
     mf_test_sleep_ms(50);
   }
   return -1;

@@ -108,19 +108,7 @@ static void start_replica(int i, const char *peers, bool join) {
 
 static bool wait_leader(void) {
   for (int waited = 0; waited < 20000; waited += 50) {
-    Mafalda__Controller__StatusRequest req = MAFALDA__CONTROLLER__STATUS_REQUEST__INIT;
-    mf_rpc_reply_t reply;
-    if (mf_rpc_call(rpc_url, MF_RPC_METHOD_STATUS, &req.base, 500, &reply) == MF_OK) {
-      bool leader = false;
-      if (reply.envelope->status == MAFALDA__RPC__STATUS__STATUS_OK) {
-        Mafalda__Controller__StatusResponse *r = mafalda__controller__status_response__unpack(
-            NULL, reply.envelope->payload.len, reply.envelope->payload.data);
-        leader = r && r->is_leader;
-        if (r) mafalda__controller__status_response__free_unpacked(r, NULL);
-      }
-      mf_rpc_reply_free(&reply);
-      if (leader) return true;
-    }
+    if (mf_rpc_is_leader(rpc_url, 500)) return true;
     mf_test_sleep_ms(50);
   }
   return false;
