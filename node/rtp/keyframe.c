@@ -24,6 +24,22 @@ const char *mf_codec_mime(mf_codec_t c) {
 
 /* ------------------------------------------------------------------ VP8 */
 
+/* The picture id of the VP8 (RFC 7741) and VP9 descriptors: one byte, or two when its
+ * top bit (M) is set, giving a 15-bit id. Advances *off. */
+static mf_err_t mf_rtp_read_picture_id(const uint8_t *p, size_t len, size_t *off, uint16_t *id,
+                                       bool *is_15bit) {
+  if (*off >= len) return MF_ERR_PARSE;
+  uint8_t m = p[(*off)++];
+  if (!(m & 0x80)) {
+    *id = m & 0x7f;
+    return MF_OK;
+  }
+  if (*off >= len) return MF_ERR_PARSE;
+  *is_15bit = true;
+  *id = (uint16_t)(((m & 0x7f) << 8) | p[(*off)++]);
+  return MF_OK;
+}
+
 mf_err_t mf_rtp_vp8_parse_descriptor(const uint8_t *p, size_t len, mf_rtp_vp8_desc_t *out) {
   if (!p || !out) return MF_ERR_INVALID_ARG;
   memset(out, 0, sizeof *out);
@@ -41,17 +57,9 @@ mf_err_t mf_rtp_vp8_parse_descriptor(const uint8_t *p, size_t len, mf_rtp_vp8_de
     out->has_tl0picidx = e & 0x40;
     out->has_tid = e & 0x20;
     out->has_keyidx = e & 0x10;
-    if (out->has_picture_id) {
-      if (off >= len) return MF_ERR_PARSE;
-      uint8_t m = p[off++];
-      if (m & 0x80) {
-        if (off >= len) return MF_ERR_PARSE;
-        out->picture_id_15bit = true;
-        out->picture_id = (uint16_t)(((m & 0x7f) << 8) | p[off++]);
-      } else {
-        out->picture_id = m & 0x7f;
-      }
-    }
+    if (out->has_picture_id &&
+        mf_rtp_read_picture_id(p, len, &off, &out->picture_id, &out->picture_id_15bit) != MF_OK)
+      return MF_ERR_PARSE;
     if (out->has_tl0picidx) {
       if (off >= len) return MF_ERR_PARSE;
       out->tl0picidx = p[off++];
@@ -118,17 +126,9 @@ mf_err_t mf_rtp_vp9_parse_descriptor(const uint8_t *p, size_t len, mf_rtp_vp9_de
   out->end_of_frame = b & 0x04;
   out->has_ss = b & 0x02;
   out->not_reference_upper = b & 0x01;
-  if (out->has_picture_id) {
-    if (off >= len) return MF_ERR_PARSE;
-    uint8_t m = p[off++];
-    if (m & 0x80) {
-      if (off >= len) return MF_ERR_PARSE;
-      out->picture_id_15bit = true;
-      out->picture_id = (uint16_t)(((m & 0x7f) << 8) | p[off++]);
-    } else {
-      out->picture_id = m & 0x7f;
-    }
-  }
+  if (out->has_picture_id &&
+      mf_rtp_read_picture_id(p, len, &off, &out->picture_id, &out->picture_id_15bit) != MF_OK)
+    return MF_ERR_PARSE;
   if (out->has_layer_indices) {
     if (off >= len) return MF_ERR_PARSE;
     uint8_t l = p[off++];
