@@ -250,7 +250,9 @@ static void collect_garbage(mf_fsm_t *f) {
   for (size_t i = f->shards.n; i-- > 0;) {
     const shard_t *s = f->shards.items[i];
     const node_t *n = find_node(f, s->node_id);
-    if (!find_router(f, s->router_id) || !n || s->worker >= n->n_workers)
+    /* A dead node's row stays (until ForgetNode) but hosts nothing. */
+    if (!find_router(f, s->router_id) || !n || s->worker >= n->n_workers ||
+        n->state == MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_DEAD)
       vec_remove(&f->shards, i);
   }
   for (size_t i = f->producers.n; i-- > 0;) {
@@ -344,6 +346,7 @@ static mf_err_t do_set_node_state(mf_fsm_t *f, const Mafalda__Controller__SetNod
     return fail(msg, size, MF_ERR_STATE, "node '%s': %s -> %s not allowed", n->id,
                 mf_fsm_node_state_name(n->state), mf_fsm_node_state_name(c->state));
   n->state = c->state;
+  if (n->state == MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_DEAD) collect_garbage(f);
   fail(msg, size, MF_OK, "node '%s' is %s", n->id, mf_fsm_node_state_name(n->state));
   return MF_OK;
 }
@@ -839,4 +842,9 @@ char *mf_fsm_dump(const mf_fsm_t *f) {
     return NULL;
   }
   return b.buf;
+}
+
+void mf_fsm_foreach_node(const mf_fsm_t *f,
+                         void (*fn)(void *ud, const Mafalda__Controller__Node *node), void *ud) {
+  for (size_t i = 0; i < f->nodes.n; i++) fn(ud, f->nodes.items[i]);
 }

@@ -71,6 +71,10 @@ bool mf_fsm_has_shard(const mf_fsm_t *fsm, const char *router_id, const char *no
 bool mf_fsm_has_pipe(const mf_fsm_t *fsm, const char *producer_id, const char *target_node_id,
                      uint32_t target_worker);
 
+/* Calls fn for every node, in id order (read-only; fn must not apply commands). */
+void mf_fsm_foreach_node(const mf_fsm_t *fsm,
+                         void (*fn)(void *ud, const Mafalda__Controller__Node *node), void *ud);
+
 /* Encodes cmd into a malloc'd buffer (helper for clients and tests). */
 mf_err_t mf_fsm_encode_command(const Mafalda__Controller__Command *cmd, uint8_t **out,
                                size_t *len);

@@ -4,13 +4,16 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/swim_udp.h"
 #include "controller/replica.h"
+#include "proto/cluster.pb-c.h"
 
 extern char **environ;
 
@@ -25,6 +28,8 @@ typedef struct {
   int log_level;
   int log_format;
   bool join;
+  char gossip_listen[128];
+  char gossip_join[1024];
 } ctl_config_t;
 
 static const char *const level_choices[] = {"trace", "debug", "info", "warn",
@@ -57,6 +62,13 @@ static const mf_config_option_t options[] = {
      .default_value = "false",
      .help = "Start without bootstrapping and wait to be added by the leader "
              "(controller.AddVoter). --peers must list this replica."},
+    {.name = "gossip-listen", .type = MF_OPT_STRING,
+     .offset = offsetof(ctl_config_t, gossip_listen), .size = 128, .default_value = "",
+     .help = "IPv4 host:port of this replica's gossip (SWIM) member, port 0 = any; the "
+             "leader marks nodes dead that gossip finds dead. Empty: no membership."},
+    {.name = "gossip-join", .type = MF_OPT_STRING,
+     .offset = offsetof(ctl_config_t, gossip_join), .size = 1024, .default_value = "",
+     .help = "Gossip address(es) of members to join through, host:port,..."},
     {.name = "log-level", .type = MF_OPT_ENUM, .offset = offsetof(ctl_config_t, log_level),
      .choices = level_choices, .default_value = "info", .help = "Least severe level logged."},
     {.name = "log-format", .type = MF_OPT_ENUM, .offset = offsetof(ctl_config_t, log_format),
@@ -67,8 +79,54 @@ static const mf_config_option_t options[] = {
 typedef struct {
   uv_signal_t sigterm, sigint;
   mf_replica_t *replica;
+  mf_swim_udp_t *gossip;
   bool stopping;
 } app_t;
+
+/* Joins the gossip group as a controller: nodes find the controllers' RPC addresses in
+ * their meta. */
+static mf_err_t start_gossip(uv_loop_t *loop, const ctl_config_t *cfg, app_t *app) {
+  char host[128];
+  snprintf(host, sizeof host, "%s", cfg->gossip_listen);
+  char *colon = strrchr(host, ':');
+  if (!colon) {
+    fprintf(stderr, "mafalda-controller: --gossip-listen '%s': expected host:port\n", host);
+    return MF_ERR_INVALID_ARG;
+  }
+  *colon = '\0';
+  int port = atoi(colon + 1);
+  char id[64];
+  snprintf(id, sizeof id, "controller-%d", cfg->id);
+  Mafalda__Cluster__MemberMeta m = MAFALDA__CLUSTER__MEMBER_META__INIT;
+  m.role = MAFALDA__CLUSTER__MEMBER_ROLE__MEMBER_ROLE_CONTROLLER;
+  m.rpc_address = (char *)cfg->rpc_listen;
+  m.controller_rpc_address = (char *)cfg->rpc_listen;
+  uint8_t meta[MF_SWIM_META_MAX];
+  size_t len = protobuf_c_message_get_packed_size(&m.base);
+  if (len > sizeof meta) return MF_ERR_LIMIT;
+  protobuf_c_message_pack(&m.base, meta);
+  mf_swim_udp_config_t gc = {0};
+  gc.swim.self_id = id;
+  gc.swim.meta = meta;
+  gc.swim.meta_len = len;
+  mf_err_t e = mf_swim_udp_start(loop, host, (uint16_t)port, &gc, &app->gossip);
+  if (e != MF_OK) {
+    fprintf(stderr, "mafalda-controller: gossip cannot start on %s: %s\n", cfg->gossip_listen,
+            mf_strerror(e));
+    return e;
+  }
+  const char *p = cfg->gossip_join;
+  while (*p) {
+    char seed[64];
+    size_t n = strcspn(p, ",");
+    snprintf(seed, sizeof seed, "%.*s", (int)(n < sizeof seed ? n : sizeof seed - 1), p);
+    if (mf_swim_udp_join(app->gossip, seed) != MF_OK)
+      MF_LOG_WARN("gossip: cannot join through '%s' (want a.b.c.d:port)", seed);
+    p += n + (p[n] == ',');
+  }
+  mf_replica_attach_gossip(app->replica, mf_swim_udp_swim(app->gossip));
+  return MF_OK;
+}
 
 static void replica_stopped(void *ud) {
   app_t *app = ud;
@@ -87,6 +145,11 @@ static void on_signal(uv_signal_t *h, int signum) {
   app->stopping = true;
   MF_LOG_INFO("received %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
   mf_replica_stop(app->replica, replica_stopped, app);
+  if (app->gossip) {
+    mf_swim_udp_leave(app->gossip);
+    mf_swim_udp_close(app->gossip, NULL, NULL);
+    app->gossip = NULL;
+  }
 }
 
 int main(int argc, char **argv) {
@@ -133,6 +196,13 @@ int main(int argc, char **argv) {
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return e == MF_ERR_INVALID_ARG ? 2 : 1;
+  }
+  if (cfg.gossip_listen[0] && start_gossip(&loop, &cfg, &app) != MF_OK) {
+    mf_replica_stop(app.replica, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    mf_replica_free(app.replica);
+    uv_loop_close(&loop);
+    return 2;
   }
   uv_signal_init(&loop, &app.sigterm);
   uv_signal_init(&loop, &app.sigint);

@@ -7,16 +7,95 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "controller/fsm.h"
 #include "controller/raft_node.h"
 #include "controller/rpc_server.h"
+
+/* How often the leader compares the node table with gossip, and how long a node may be
+ * unknown to gossip (e.g. after this replica restarted) before it counts as dead. */
+#define MF_REPLICA_RECONCILE_MS 250
+#define MF_REPLICA_UNKNOWN_GRACE_MS 10000
 
 struct mf_replica {
   mf_raft_node_t *raft;
   mf_rpc_server_t *rpc;
   void (*on_stopped)(void *ud);
   void *ud;
+  uv_loop_t *loop;
+  mf_swim_t *gossip;       /* borrowed, same loop; NULL = no membership */
+  uv_timer_t reconcile;
+  bool timer_open;
+  uint64_t gossip_since_ms;
+  unsigned in_flight;      /* SetNodeState(dead) submissions not yet answered */
 };
+
+typedef struct {
+  mf_replica_t *replica;
+  uint64_t now;
+  char dead[16][MF_FSM_ID_MAX + 1];
+  const char *why[16];
+  size_t n;
+} reconcile_t;
+
+static void collect_dead(void *ud, const Mafalda__Controller__Node *n) {
+  reconcile_t *r = ud;
+  if (n->state == MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_DEAD || r->n >= 16) return;
+  mf_swim_member_t m;
+  const char *why = NULL;
+  if (mf_swim_get(r->replica->gossip, n->id, &m)) {
+    if (m.status == MF_SWIM_DEAD) why = "gossip declared it dead";
+    if (m.status == MF_SWIM_LEFT) why = "it left the cluster";
+  } else if (r->now - r->replica->gossip_since_ms >= MF_REPLICA_UNKNOWN_GRACE_MS) {
+    why = "gossip has not heard of it";
+  }
+  if (!why) return;
+  snprintf(r->dead[r->n], sizeof r->dead[0], "%s", n->id);
+  r->why[r->n++] = why;
+}
+
+static void dead_committed(void *ud, mf_err_t status, mf_err_t code, const char *message,
+                           uint64_t index) {
+  mf_replica_t *r = ud;
+  (void)index;
+  if (r->in_flight) r->in_flight--;
+  if (status != MF_OK || code != MF_OK)
+    MF_LOG_WARN("marking a node dead did not commit: %s", message ? message : "");
+}
+
+/* Leader only: nodes gossip found dead (or never heard of) become dead in the state, which
+ * removes their shards, producers and pipes. Their rows stay until `node forget`. */
+static void mf_replica_on_reconcile(uv_timer_t *t) {
+  mf_replica_t *r = t->data;
+  if (!r->gossip || !r->raft || r->in_flight || !mf_raft_node_is_leader(r->raft)) return;
+  reconcile_t rc = {.replica = r, .now = mf_clock_now_ms()};
+  mf_fsm_foreach_node(mf_raft_node_fsm(r->raft), collect_dead, &rc);
+  for (size_t i = 0; i < rc.n; i++) {
+    Mafalda__Controller__SetNodeState s = MAFALDA__CONTROLLER__SET_NODE_STATE__INIT;
+    s.node_id = rc.dead[i];
+    s.state = MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_DEAD;
+    Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
+    cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_SET_NODE_STATE;
+    cmd.set_node_state = &s;
+    if (mf_raft_node_submit(r->raft, &cmd, dead_committed, r) == MF_OK) {
+      r->in_flight++;
+      MF_LOG_WARN("node %s is dead (%s): removing its shards, producers and pipes",
+                  rc.dead[i], rc.why[i]);
+    }
+  }
+}
+
+void mf_replica_attach_gossip(mf_replica_t *r, mf_swim_t *gossip) {
+  r->gossip = gossip;
+  r->gossip_since_ms = mf_clock_now_ms();
+  if (r->timer_open) return;
+  uv_timer_init(r->loop, &r->reconcile);
+  r->reconcile.data = r;
+  r->timer_open = true;
+  uv_timer_start(&r->reconcile, mf_replica_on_reconcile, MF_REPLICA_RECONCILE_MS,
+                 MF_REPLICA_RECONCILE_MS);
+}
 
 static int mf_replica_mkdir_p(const char *path) {
   char tmp[MF_REPLICA_DIR_MAX];
@@ -79,6 +158,7 @@ mf_err_t mf_replica_start(uv_loop_t *loop, const mf_replica_config_t *cfg, char 
                            strerror(errno));
   mf_replica_t *r = calloc(1, sizeof *r);
   if (!r) return MF_ERR_NO_MEMORY;
+  r->loop = loop;
   if (mf_raft_node_start(loop, &rc, &r->raft) != MF_OK) {
     free(r);
     return mf_replica_fail(err, errsz, MF_ERR_IO, "cannot start Raft on %s (data in %s)",
@@ -106,6 +186,9 @@ static void mf_replica_raft_closed(void *ud) {
 }
 
 void mf_replica_stop(mf_replica_t *r, void (*on_stopped)(void *ud), void *ud) {
+  if (r->timer_open) uv_close((uv_handle_t *)&r->reconcile, NULL);
+  r->timer_open = false;
+  r->gossip = NULL;
   r->on_stopped = on_stopped;
   r->ud = ud;
   mf_rpc_server_stop(r->rpc);

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "common/err.h"
+#include "common/swim.h"
 
 #define MF_REPLICA_ADDR_MAX 128
 #define MF_REPLICA_PEERS_MAX 2048
@@ -34,6 +35,11 @@ typedef struct mf_replica mf_replica_t;
  * finish closing when the loop runs. */
 mf_err_t mf_replica_start(uv_loop_t *loop, const mf_replica_config_t *config, char *err,
                           size_t errsz, mf_replica_t **out);
+
+/* Membership: the replica's leader marks dead every node that gossip declares dead or
+ * left (or has not heard of for 10 s after attaching). gossip is borrowed and must run on
+ * the same loop; detach by stopping the replica. */
+void mf_replica_attach_gossip(mf_replica_t *replica, mf_swim_t *gossip);
 
 /* Stops serving RPC and closes Raft; on_stopped (optional) runs once Raft is closed. Run
  * the loop to completion, then call mf_replica_free. */

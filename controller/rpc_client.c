@@ -27,23 +27,36 @@ void mf_rpc_reply_free(mf_rpc_reply_t *reply) {
   reply->envelope = NULL;
 }
 
+/* The request packed into a malloc'd buffer (*len bytes); NULL when out of memory. */
+static uint8_t *pack_request(const ProtobufCMessage *request, size_t *len) {
+  *len = request ? protobuf_c_message_get_packed_size(request) : 0;
+  uint8_t *payload = malloc(*len ? *len : 1);
+  if (payload && request) protobuf_c_message_pack(request, payload);
+  return payload;
+}
+
 mf_err_t mf_rpc_call(const char *url, const char *method, const ProtobufCMessage *request,
                      int timeout_ms, mf_rpc_reply_t *reply) {
+  size_t len;
+  uint8_t *payload = pack_request(request, &len);
+  if (!payload) return MF_ERR_NO_MEMORY;
+  mf_err_t err = mf_rpc_call_bytes(url, method, payload, len, timeout_ms, reply);
+  free(payload);
+  return err;
+}
+
+mf_err_t mf_rpc_call_bytes(const char *url, const char *method, const uint8_t *payload,
+                           size_t len, int timeout_ms, mf_rpc_reply_t *reply) {
   reply->envelope = NULL;
   snprintf(reply->url, sizeof(reply->url), "%s", url);
   Mafalda__Rpc__Envelope env = MAFALDA__RPC__ENVELOPE__INIT;
   env.version = 1;
   env.request_id = next_request_id();
   env.method = (char *)method;
-  size_t len = request ? protobuf_c_message_get_packed_size(request) : 0;
-  uint8_t *payload = malloc(len ? len : 1);
-  if (!payload) return MF_ERR_NO_MEMORY;
-  if (request) protobuf_c_message_pack(request, payload);
-  env.payload.data = payload;
+  env.payload.data = (uint8_t *)payload;
   env.payload.len = len;
   nng_msg *msg = NULL;
   mf_err_t err = mf_pbnng_encode(&env.base, &msg);
-  free(payload);
   if (err) return err;
 
   nng_socket sock;
@@ -75,6 +88,18 @@ mf_err_t mf_rpc_call(const char *url, const char *method, const ProtobufCMessage
 mf_err_t mf_rpc_call_leader(const char *const *urls, size_t n_urls, size_t *hint,
                             const char *method, const ProtobufCMessage *request,
                             int timeout_ms, mf_rpc_reply_t *reply) {
+  size_t len;
+  uint8_t *payload = pack_request(request, &len);
+  if (!payload) return MF_ERR_NO_MEMORY;
+  mf_err_t err =
+      mf_rpc_call_leader_bytes(urls, n_urls, hint, method, payload, len, timeout_ms, reply);
+  free(payload);
+  return err;
+}
+
+mf_err_t mf_rpc_call_leader_bytes(const char *const *urls, size_t n_urls, size_t *hint,
+                                  const char *method, const uint8_t *payload, size_t len,
+                                  int timeout_ms, mf_rpc_reply_t *reply) {
   if (n_urls == 0) return MF_ERR_INVALID_ARG;
   int64_t deadline = now_ms() + timeout_ms;
   size_t i = hint && *hint < n_urls ? *hint : 0;
@@ -87,7 +112,7 @@ mf_err_t mf_rpc_call_leader(const char *const *urls, size_t n_urls, size_t *hint
     /* One slow replica must not eat the whole budget. */
     int attempt = left < 2000 ? left : 2000;
     if (attempt <= 0) break;
-    last = mf_rpc_call(url, method, request, attempt, reply);
+    last = mf_rpc_call_bytes(url, method, payload, len, attempt, reply);
     char via[160];
     snprintf(via, sizeof(via), "%s", url);
     redirect[0] = '\0';

@@ -33,6 +33,13 @@ mf_err_t mf_rpc_call_leader(const char *const *urls, size_t n_urls, size_t *hint
                             const char *method, const ProtobufCMessage *request,
                             int timeout_ms, mf_rpc_reply_t *reply);
 
+/* The same with the request already packed (callers that build it on another thread). */
+mf_err_t mf_rpc_call_bytes(const char *url, const char *method, const uint8_t *payload,
+                           size_t len, int timeout_ms, mf_rpc_reply_t *reply);
+mf_err_t mf_rpc_call_leader_bytes(const char *const *urls, size_t n_urls, size_t *hint,
+                                  const char *method, const uint8_t *payload, size_t len,
+                                  int timeout_ms, mf_rpc_reply_t *reply);
+
 void mf_rpc_reply_free(mf_rpc_reply_t *reply);
 
 /* True when the replica at url answers controller.Status within timeout_ms and says it is

@@ -121,6 +121,7 @@ static void handle_register_node(mf_rpc_request_t *req, const envelope_t *env) {
     w[i] = init;
     w[i].index = r->workers[i]->index;
     w[i].rtc_port = r->workers[i]->rtc_port;
+    w[i].capacity_pps = r->workers[i]->capacity_pps;
     wp[i] = &w[i];
   }
   Mafalda__Controller__Node node = MAFALDA__CONTROLLER__NODE__INIT;
@@ -264,8 +265,12 @@ static void handle_report_load(mf_rpc_request_t *req, const envelope_t *env) {
   if (!r) return;
   Mafalda__Cluster__LoadReportResponse resp = MAFALDA__CLUSTER__LOAD_REPORT_RESPONSE__INIT;
   uint8_t key[LOAD_KEY];
-  resp.known_node = load_key(r->node_id, key) &&
-                    mf_fsm_find_node(mf_raft_node_fsm(srv->raft), r->node_id) != NULL;
+  const Mafalda__Controller__Node *node =
+      load_key(r->node_id, key) ? mf_fsm_find_node(mf_raft_node_fsm(srv->raft), r->node_id)
+                                : NULL;
+  resp.known_node = node != NULL;
+  resp.state = node ? (Mafalda__Cluster__NodeState)node->state
+                    : MAFALDA__CLUSTER__NODE_STATE__NODE_STATE_UNSPECIFIED;
   if (resp.known_node && srv->loads) {
     Mafalda__Cluster__LoadReport *old = mf_hashmap_get(srv->loads, key);
     if (old && old->sequence >= r->sequence) {
@@ -281,6 +286,43 @@ static void handle_report_load(mf_rpc_request_t *req, const envelope_t *env) {
   } else {
     protobuf_c_message_free_unpacked(&r->base, NULL);
   }
+  mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &resp.base);
+}
+
+static const char *event_name(Mafalda__Cluster__EventKind k) {
+  switch (k) {
+    case MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_WORKER_STALLED: return "worker stalled";
+    case MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_WORKER_RECOVERED: return "worker recovered";
+    case MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_SHARD_OPENED: return "shard opened";
+    case MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_SHARD_CLOSED: return "shard closed";
+    case MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_NODE_DRAINING: return "draining";
+    case MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_NODE_LEAVING: return "leaving";
+    case MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_PRODUCER_CLOSED: return "producer closed";
+    case MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_TRANSPORT_FAILED: return "transport failed";
+    default: return "event";
+  }
+}
+
+/* cluster.ReportEvents: what happened on a node (leader only). Logged for operators; a
+ * stalled worker is also flagged in the node's load reports, which is what placement
+ * reads. */
+static void handle_report_events(mf_rpc_request_t *req, const envelope_t *env) {
+  mf_rpc_server_t *srv = call_of(req)->server;
+  if (!mf_raft_node_is_leader(srv->raft)) return reply_not_leader(req);
+  Mafalda__Cluster__ReportEventsRequest *r = (Mafalda__Cluster__ReportEventsRequest *)
+      mf_rpc_request_decode(req, env, &mafalda__cluster__report_events_request__descriptor);
+  if (!r) return;
+  Mafalda__Cluster__ReportEventsResponse resp = MAFALDA__CLUSTER__REPORT_EVENTS_RESPONSE__INIT;
+  uint8_t key[LOAD_KEY];
+  resp.known_node = load_key(r->node_id, key) &&
+                    mf_fsm_find_node(mf_raft_node_fsm(srv->raft), r->node_id) != NULL;
+  for (size_t i = 0; resp.known_node && i < r->n_events; i++) {
+    const Mafalda__Cluster__NodeEvent *e = r->events[i];
+    MF_LOG_INFO("node %s: %s (worker %u%s%s): %.128s", r->node_id, event_name(e->kind),
+                e->worker, e->object_id && e->object_id[0] ? ", " : "",
+                e->object_id ? e->object_id : "", e->detail ? e->detail : "");
+  }
+  protobuf_c_message_free_unpacked(&r->base, NULL);
   mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &resp.base);
 }
 
@@ -345,6 +387,8 @@ static void handle_request(void *ud, mf_rpc_request_t *req, const envelope_t *en
     handle_status(req, env, REPLY_STATE);
   } else if (strcmp(m, MF_RPC_METHOD_REPORT_LOAD) == 0) {
     handle_report_load(req, env);
+  } else if (strcmp(m, MF_RPC_METHOD_REPORT_EVENTS) == 0) {
+    handle_report_events(req, env);
   } else if (strcmp(m, MF_RPC_METHOD_ADD_VOTER) == 0) {
     handle_membership(req, env, true);
   } else if (strcmp(m, MF_RPC_METHOD_REMOVE_VOTER) == 0) {

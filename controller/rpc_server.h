@@ -6,6 +6,7 @@
  *   controller.CreateRouter CreateRouter         -> CommandResult   (write)
  *   cluster.RegisterNode    RegisterNodeRequest  -> RegisterNodeResponse (write)
  *   cluster.ReportLoad      LoadReport           -> LoadReportResponse (leader only)
+ *   cluster.ReportEvents    ReportEventsRequest  -> ReportEventsResponse (leader only)
  *   controller.AddVoter     AddVoterRequest      -> CommandResult   (membership, leader)
  *   controller.RemoveVoter  RemoveVoterRequest   -> CommandResult   (membership, leader)
  *   controller.Status       StatusRequest        -> StatusResponse  (read, any replica)
@@ -40,6 +41,7 @@
 #define MF_RPC_METHOD_ADD_VOTER "controller.AddVoter"
 #define MF_RPC_METHOD_REMOVE_VOTER "controller.RemoveVoter"
 #define MF_RPC_METHOD_STATE "controller.State"
+#define MF_RPC_METHOD_REPORT_EVENTS "cluster.ReportEvents"
 
 typedef struct {
   const char *listen_url;  /* e.g. "tcp://127.0.0.1:9101" */

@@ -1,5 +1,6 @@
 #define MF_LOG_MODULE "gateway"
-#include "node/gateway.h"
+#include "node/gateway_internal.h"
+#include "node/gateway_metrics.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,88 +12,6 @@
 #include "common/id.h"
 #include "common/log.h"
 #include "node/router.h"
-
-#define GW_ROOM_MAX 128
-
-typedef enum { GW_TRANSPORT, GW_PRODUCER, GW_CONSUMER } gw_kind_t;
-
-typedef struct gw_room {
-  struct gw_room *next;
-  char name[GW_ROOM_MAX + 1];
-  uint32_t worker;
-  mf_router_t *router; /* worker thread only */
-  mf_rtp_codec_capability_t *codecs; /* from router.create; NULL = the default list */
-  size_t codec_count;
-  struct gw_grace *graces; /* pending grace timers: worker thread only */
-  char router_id[MF_ID_LEN + 1]; /* set on the worker, read under the mutex */
-} gw_room_t;
-
-typedef struct {
-  char id[MF_ID_LEN + 1];
-  gw_kind_t kind;
-  gw_room_t *room;
-  mf_api_session_t *session; /* referenced */
-  char transport_id[MF_ID_LEN + 1];
-  char media_kind[8];
-} gw_obj_t;
-
-/* Per joined session: its room and the token that lets a new session adopt its objects. */
-typedef struct {
-  gw_room_t *room;
-  char token[MF_ID_LEN + 1];
-} gw_session_t;
-
-/* A closed session whose objects wait for a resume (key: its token). */
-typedef struct {
-  gw_room_t *room;
-  mf_api_session_t *old; /* referenced */
-} gw_orphan_t;
-
-/* The timer that ends a grace period, on the room's worker. */
-typedef struct gw_grace {
-  struct gw_grace *next;
-  uv_timer_t timer;
-  struct mf_gateway *gw;
-  gw_room_t *room;
-  char token[MF_ID_LEN + 1];
-} gw_grace_t;
-
-struct mf_gateway {
-  mf_api_server_t *server;
-  mf_worker_t *const *workers;
-  uint32_t worker_count, next_worker;
-  uv_mutex_t mu; /* rooms, objs, session rooms */
-  gw_room_t *rooms;
-  mf_hashmap_t *objs; /* id (37 bytes) -> gw_obj_t */
-  mf_hashmap_t *orphans; /* resume token -> gw_orphan_t */
-  unsigned grace_ms;
-};
-
-/* One worker's figures for /metrics, filled on the worker thread. */
-typedef struct {
-  mf_mailbox_msg_t link;
-  uv_sem_t done;
-  mf_udp_stats_t udp;
-  mf_rtc_server_stats_t rtc;
-} gw_metrics_t;
-
-typedef enum {
-  OP_JOIN, OP_CREATE_TRANSPORT, OP_CONNECT, OP_PRODUCE, OP_CONSUME, OP_CAN_CONSUME,
-  OP_CLOSE_TRANSPORT, OP_PRODUCER, OP_CONSUMER, OP_CLOSE_ROOM, OP_CLOSE_ROUTER, OP_GRACE
-} gw_op_t;
-
-typedef struct {
-  mf_mailbox_msg_t link;
-  mf_gateway_t *gw;
-  gw_op_t op;
-  mf_api_call_t *call;       /* NULL for internal commands */
-  mf_api_session_t *session; /* referenced when set */
-  gw_room_t *room;
-  json_t *data;              /* referenced */
-  char target[MF_ID_LEN + 1];
-  char method[MF_API_METHOD_MAX + 1];
-  uv_sem_t *done;            /* OP_CLOSE_ROOM: the stopper waits */
-} gw_cmd_t;
 
 static char *gw_key(const char *id, char key[MF_ID_LEN + 1]) {
   memset(key, 0, MF_ID_LEN + 1);
@@ -240,20 +159,34 @@ static void gw_notify_room(mf_gateway_t *gw, gw_room_t *room, mf_api_session_t *
   json_decref(data);
 }
 
+/* The room's router, created on first use (worker thread). A shard placed by the
+ * controller keeps the logical router's id. */
+static mf_err_t gw_room_open_router(gw_cmd_t *c, mf_worker_t *w, char *err, size_t errsz) {
+  gw_room_t *room = c->room;
+  if (room->router) return MF_OK;
+  uv_mutex_lock(&c->gw->mu);
+  char shard_id[MF_ID_LEN + 1];
+  memcpy(shard_id, room->shard_id, sizeof shard_id);
+  uv_mutex_unlock(&c->gw->mu);
+  mf_err_t e = mf_router_create(mf_worker_rtc_server(w), shard_id[0] ? shard_id : NULL,
+                                room->codecs, room->codec_count, gw_on_router_event, c->gw, err,
+                                errsz, &room->router);
+  if (e) return e;
+  uv_mutex_lock(&c->gw->mu);
+  snprintf(room->router_id, sizeof room->router_id, "%s", mf_router_id(room->router));
+  uv_mutex_unlock(&c->gw->mu);
+  MF_LOG_INFO("room '%s': router %s on worker %u%s", room->name, room->router_id, room->worker,
+              shard_id[0] ? " (placed by the controller)" : "");
+  return MF_OK;
+}
+
 static void gw_run_join(gw_cmd_t *c, mf_worker_t *w) {
   gw_room_t *room = c->room;
-  if (!room->router) {
-    char err[256];
-    mf_err_t e = mf_router_create(mf_worker_rtc_server(w), room->codecs, room->codec_count,
-                                  gw_on_router_event, c->gw, err, sizeof err, &room->router);
-    if (e) {
-      gw_fail(c, e, err);
-      return;
-    }
-    uv_mutex_lock(&c->gw->mu);
-    snprintf(room->router_id, sizeof room->router_id, "%s", mf_router_id(room->router));
-    uv_mutex_unlock(&c->gw->mu);
-    MF_LOG_INFO("room '%s': router %s on worker %u", room->name, room->router_id, room->worker);
+  char err[256];
+  mf_err_t e = gw_room_open_router(c, w, err, sizeof err);
+  if (e) {
+    gw_fail(c, e, err);
+    return;
   }
   gw_session_t *gs = c->session ? mf_api_session_get_user(c->session) : NULL;
   json_t *reply = json_pack("{s:s, s:s, s:o}", "roomId", room->name, "routerId",
@@ -457,12 +390,15 @@ static void gw_grace_fired(uv_timer_t *timer) {
   uv_close((uv_handle_t *)&g->timer, gw_grace_closed);
 }
 
-static void gw_on_command(mf_mailbox_msg_t *msg, void *owner) {
+void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
   gw_cmd_t *c = MF_CONTAINER_OF(msg, gw_cmd_t, link);
   mf_worker_t *w = owner;
   mf_router_t *r = c->room ? c->room->router : NULL;
   if (c->op == OP_JOIN) {
     gw_run_join(c, w);
+  } else if (c->op == OP_OPEN_SHARD) {
+    *c->result = gw_room_open_router(c, w, c->err, c->errsz);
+    uv_sem_post(c->done);
   } else if (c->op == OP_GRACE) {
     gw_grace_t *g = calloc(1, sizeof *g);
     if (g) {
@@ -515,6 +451,7 @@ static void gw_on_command(mf_mailbox_msg_t *msg, void *owner) {
     c->room->router_id[0] = '\0';
     uv_mutex_unlock(&c->gw->mu);
     mf_api_call_reply(c->call, json_object());
+    if (c->done) uv_sem_post(c->done);
   } else if (!r) {
     gw_fail(c, MF_ERR_STATE, "the room has no router");
   } else if (c->op == OP_CREATE_TRANSPORT) {
@@ -582,7 +519,7 @@ static void gw_post(mf_gateway_t *gw, gw_room_t *room, gw_op_t op, mf_api_call_t
   if (target && strlen(target) < sizeof c->target) memcpy(c->target, target, strlen(target) + 1);
   if (req && strlen(req->method) < sizeof c->method)
     memcpy(c->method, req->method, strlen(req->method) + 1);
-  if (mf_worker_post(gw->workers[room->worker], &c->link, gw_on_command) != MF_OK) {
+  if (mf_worker_post(gw->workers[room->worker], &c->link, mf_gateway_on_command) != MF_OK) {
     if (call) mf_api_call_fail(call, MF_ERR_CLOSED, "the node is shutting down");
     if (session) mf_api_session_unref(session);
     json_decref(c->data);
@@ -687,17 +624,8 @@ static void gw_router_create(void *ctx, mf_api_call_t *call, const mf_api_reques
   json_t *jc = json_object_get(req->data, "mediaCodecs");
   if (jc) {
     char err[256];
-    codecs = calloc(MF_RTP_MAX_CODECS, sizeof *codecs);
-    mf_rtp_capabilities_t *probe = malloc(sizeof *probe);
-    mf_err_t e = codecs && probe ? MF_OK : MF_ERR_NO_MEMORY;
-    count = MF_RTP_MAX_CODECS; /* in: capacity, out: entries */
-    if (!e) e = mf_rtp_codec_capabilities_from_json_array(jc, "data.mediaCodecs", codecs, &count, err, sizeof err);
-    if (!e) e = mf_ortc_generate_router_rtp_capabilities(codecs, count, probe, err, sizeof err);
-    free(probe);
-    if (e) {
-      free(codecs);
-      return (void)mf_api_call_fail(call, e, "%s", e == MF_ERR_NO_MEMORY ? "out of memory" : err);
-    }
+    mf_err_t e = mf_ortc_parse_media_codecs(jc, "data.mediaCodecs", &codecs, &count, err, sizeof err);
+    if (e) return (void)mf_api_call_fail(call, e, "%s", err);
   }
   uv_mutex_lock(&gw->mu);
   gw_room_t *room = gw->rooms;
@@ -881,86 +809,13 @@ static void gw_on_session_close(void *ctx, mf_api_session_t *s) {
   free(c.ids);
 }
 
-static void gw_on_metrics(mf_mailbox_msg_t *msg, void *owner) {
-  gw_metrics_t *m = MF_CONTAINER_OF(msg, gw_metrics_t, link);
-  mf_rtc_server_t *rtc = mf_worker_rtc_server(owner);
-  mf_udp_socket_get_stats(mf_rtc_server_socket(rtc), &m->udp);
-  mf_rtc_server_get_stats(rtc, &m->rtc);
-  uv_sem_post(&m->done);
-}
-
-typedef struct {
-  mf_gateway_t *gw;
-  uint64_t (*counts)[3]; /* per worker: transports, producers, consumers */
-} gw_count_t;
-
-static void gw_count_fn(const void *key, void *value, void *ud) {
-  gw_count_t *c = ud;
-  gw_obj_t *o = value;
-  c->counts[o->room->worker][o->kind]++;
-}
-
-/* Prometheus text: per-worker gauges (routers, transports, producers, consumers) and
- * counters (packets/bytes in/out, drops). Each worker fills its figures on its own thread;
- * this nng thread waits for them (control path, a few microseconds per worker). */
 static size_t gw_metrics(void *ctx, char *buf, size_t cap) {
   mf_gateway_t *gw = ctx;
-  uint32_t n = gw->worker_count;
-  gw_metrics_t *m = calloc(n, sizeof *m);
-  uint64_t (*counts)[3] = calloc(n, sizeof *counts);
-  uint64_t *routers = calloc(n, sizeof *routers);
-  if (!m || !counts || !routers) {
-    free(m);
-    free(counts);
-    free(routers);
-    return (size_t)snprintf(buf, cap, "# metrics unavailable: out of memory\n");
-  }
-  for (uint32_t i = 0; i < n; i++) {
-    uv_sem_init(&m[i].done, 0);
-    if (mf_worker_post(gw->workers[i], &m[i].link, gw_on_metrics) == MF_OK) uv_sem_wait(&m[i].done);
-    uv_sem_destroy(&m[i].done);
-  }
-  gw_count_t c = {.gw = gw, .counts = counts};
-  uv_mutex_lock(&gw->mu);
-  mf_hashmap_foreach(gw->objs, gw_count_fn, &c);
-  for (gw_room_t *r = gw->rooms; r; r = r->next)
-    if (r->router_id[0]) routers[r->worker]++;
-  uv_mutex_unlock(&gw->mu);
-
-  size_t used = 0;
-#define GW_OUT(...)                                                                   \
-  do {                                                                                \
-    int w_ = snprintf(buf + (used < cap ? used : cap), used < cap ? cap - used : 0, __VA_ARGS__); \
-    if (w_ > 0) used += (size_t)w_;                                                   \
-  } while (0)
-  GW_OUT("# TYPE mafalda_workers gauge\nmafalda_workers %u\n", n);
-  static const struct {
-    const char *name, *type;
-  } series[] = {{"routers", "gauge"},          {"transports", "gauge"},
-                {"producers", "gauge"},        {"consumers", "gauge"},
-                {"packets_in_total", "counter"}, {"bytes_in_total", "counter"},
-                {"packets_out_total", "counter"}, {"bytes_out_total", "counter"},
-                {"packets_dropped_total", "counter"}};
-  for (size_t k = 0; k < sizeof series / sizeof series[0]; k++) {
-    GW_OUT("# TYPE mafalda_worker_%s %s\n", series[k].name, series[k].type);
-    for (uint32_t i = 0; i < n; i++) {
-      uint64_t v = k == 0 ? routers[i]
-                   : k <= 3 ? counts[i][k - 1]
-                   : k == 4 ? m[i].udp.packets_in
-                   : k == 5 ? m[i].udp.bytes_in
-                   : k == 6 ? m[i].udp.packets_out
-                   : k == 7 ? m[i].udp.bytes_out
-                            : m[i].udp.dropped_no_buffer + m[i].udp.dropped_truncated +
-                                  m[i].udp.dropped_send + m[i].rtc.dropped_unknown_type +
-                                  m[i].rtc.dropped_unknown_ufrag + m[i].rtc.dropped_unknown_tuple +
-                                  m[i].rtc.dropped_malformed;
-      GW_OUT("mafalda_worker_%s{worker=\"%u\"} %llu\n", series[k].name, i, (unsigned long long)v);
-    }
-  }
-#undef GW_OUT
-  free(m);
+  mf_gateway_counts_t *counts = calloc(gw->worker_count, sizeof *counts);
+  if (!counts) return (size_t)snprintf(buf, cap, "# metrics unavailable: out of memory\n");
+  mf_gateway_counts(gw, counts, gw->worker_count);
+  size_t used = mf_gateway_metrics_render(gw->workers, gw->worker_count, counts, buf, cap);
   free(counts);
-  free(routers);
   return used;
 }
 
@@ -1022,7 +877,7 @@ void mf_gateway_stop(mf_gateway_t *gw) {
       c->op = OP_CLOSE_ROOM;
       c->room = room;
       c->done = &done;
-      if (mf_worker_post(gw->workers[room->worker], &c->link, gw_on_command) == MF_OK)
+      if (mf_worker_post(gw->workers[room->worker], &c->link, mf_gateway_on_command) == MF_OK)
         uv_sem_wait(&done);
       else
         free(c);

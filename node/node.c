@@ -8,8 +8,9 @@
 #include <string.h>
 #include <uv.h>
 
+#include "common/id.h"
 #include "common/log.h"
-#include "controller/replica.h"
+#include "node/agent.h"
 #include "node/dtls.h"
 #include "node/gateway.h"
 #include "node/srtp.h"
@@ -23,8 +24,12 @@ typedef struct {
   uint32_t worker_count;
   bool stopping;
   mf_dtls_cert_t *cert;
-  mf_replica_t *replica; /* embedded controller, or NULL */
+  mf_agent_t *agent;     /* cluster agent (+ embedded controller), or NULL standalone */
   mf_gateway_t *gateway; /* public API, or NULL */
+  uv_async_t drained;    /* the agent finished draining: stop */
+  bool draining;
+  uint32_t drain_timeout_ms;
+  char node_id[MF_ID_LEN + 1];
 } mf_node_t;
 
 /* The cores this process may run on (respects taskset/cgroup cpusets). */
@@ -71,26 +76,55 @@ static const char *mf_node_signal_name(int signum) {
   return signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : "signal";
 }
 
+static void mf_node_stop(mf_node_t *node) {
+  node->stopping = true;
+  /* The agent first (it reads the gateway and the workers; the embedded controller closes
+   * with it), then API sessions (their transports and routers close on the still-running
+   * workers), then the workers. */
+  mf_agent_stop(node->agent);
+  node->agent = NULL;
+  mf_gateway_stop(node->gateway);
+  node->gateway = NULL;
+  mf_node_stop_workers(node);
+  uv_close((uv_handle_t *)&node->sigint, NULL);
+  uv_close((uv_handle_t *)&node->sigterm, NULL);
+  uv_close((uv_handle_t *)&node->drained, NULL);
+  /* Closing the handles restores the default action: a duplicate signal (e.g. `timeout`
+   * forwarding to its process group) must not turn an orderly stop into status 143. */
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+}
+
+static void mf_node_on_drained(uv_async_t *handle) {
+  mf_node_t *node = handle->data;
+  if (node->stopping) return;
+  MF_LOG_INFO("drained: stopping %u workers", node->worker_count);
+  mf_node_stop(node);
+}
+
+/* Agent thread: wakes the main loop. */
+static void mf_node_drained_cb(void *ud) {
+  mf_node_t *node = ud;
+  uv_async_send(&node->drained);
+}
+
 static void mf_node_on_signal(uv_signal_t *handle, int signum) {
   mf_node_t *node = handle->data;
   if (node->stopping) {
     MF_LOG_WARN("received %s again; still stopping", mf_node_signal_name(signum));
     return;
   }
-  node->stopping = true;
-  MF_LOG_INFO("received %s: stopping %u workers", mf_node_signal_name(signum), node->worker_count);
-  /* API sessions first: their transports and routers close on the still-running workers. */
-  mf_gateway_stop(node->gateway);
-  node->gateway = NULL;
-  mf_node_stop_workers(node);
-  /* Raft closes asynchronously on this loop; uv_run returns once it has. */
-  if (node->replica) mf_replica_stop(node->replica, NULL, NULL);
-  uv_close((uv_handle_t *)&node->sigint, NULL);
-  uv_close((uv_handle_t *)&node->sigterm, NULL);
-  /* Closing the handles restores the default action: a duplicate signal (e.g. `timeout`
-   * forwarding to its process group) must not turn an orderly stop into status 143. */
-  signal(SIGTERM, SIG_IGN);
-  signal(SIGINT, SIG_IGN);
+  /* SIGTERM in a cluster is a graceful leave: no new placements, rooms may finish, then
+   * the node leaves. A second signal, or SIGINT, stops at once. */
+  if (signum == SIGTERM && node->agent && !node->draining && node->drain_timeout_ms > 0) {
+    node->draining = true;
+    MF_LOG_INFO("received SIGTERM: draining (send it again to stop at once)");
+    mf_agent_drain(node->agent, node->drain_timeout_ms);
+    return;
+  }
+  MF_LOG_INFO("received %s: stopping %u workers", mf_node_signal_name(signum),
+              node->worker_count);
+  mf_node_stop(node);
 }
 
 int mf_node_run(const mf_node_config_t *config) {
@@ -120,6 +154,10 @@ int mf_node_run(const mf_node_config_t *config) {
   node->sigterm.data = node;
   uv_signal_start(&node->sigint, mf_node_on_signal, SIGINT);
   uv_signal_start(&node->sigterm, mf_node_on_signal, SIGTERM);
+  uv_async_init(&node->loop, &node->drained, mf_node_on_drained);
+  node->drained.data = node;
+  node->drain_timeout_ms = (uint32_t)config->drain_timeout_ms;
+  if (mf_id_generate(node->node_id) != MF_OK) snprintf(node->node_id, sizeof node->node_id, "node");
 
   MF_LOG_INFO("mafalda-node %s starting %u workers (%u cores available, pinning %s)", MF_VERSION,
               wanted, cpu_count, config->pin_workers ? "on" : "off");
@@ -128,9 +166,7 @@ int mf_node_run(const mf_node_config_t *config) {
   if (!err) err = mf_dtls_cert_generate(&node->cert);
   if (err) {
     MF_LOG_ERROR("crypto setup failed: %s", mf_strerror(err));
-    node->stopping = true;
-    uv_close((uv_handle_t *)&node->sigint, NULL);
-    uv_close((uv_handle_t *)&node->sigterm, NULL);
+    mf_node_stop(node);
     uv_run(&node->loop, UV_RUN_DEFAULT);
     goto out;
   }
@@ -147,27 +183,11 @@ int mf_node_run(const mf_node_config_t *config) {
     err = mf_worker_start(&wopts, &node->workers[i]);
     if (err != MF_OK) {
       MF_LOG_ERROR("worker %u failed to start: %s", i, mf_strerror(err));
-      node->stopping = true;
-      mf_node_stop_workers(node);
-      uv_close((uv_handle_t *)&node->sigint, NULL);
-      uv_close((uv_handle_t *)&node->sigterm, NULL);
+      mf_node_stop(node);
       uv_run(&node->loop, UV_RUN_DEFAULT);
       goto out;
     }
     node->worker_count++;
-  }
-  if (config->controller) {
-    char why[512];
-    err = mf_replica_start(&node->loop, &config->replica, why, sizeof why, &node->replica);
-    if (err != MF_OK) {
-      MF_LOG_ERROR("embedded controller failed to start: %s", why);
-      node->stopping = true;
-      mf_node_stop_workers(node);
-      uv_close((uv_handle_t *)&node->sigint, NULL);
-      uv_close((uv_handle_t *)&node->sigterm, NULL);
-      uv_run(&node->loop, UV_RUN_DEFAULT);
-      goto out;
-    }
   }
   if (config->api_listen[0]) {
     mf_gateway_options_t go = {.listen = config->api_listen, .secret = config->api_secret,
@@ -176,17 +196,46 @@ int mf_node_run(const mf_node_config_t *config) {
     err = mf_gateway_start(&go, node->workers, node->worker_count, &node->gateway);
     if (err != MF_OK) {
       MF_LOG_ERROR("API failed to start on %s: %s", config->api_listen, mf_strerror(err));
-      node->stopping = true;
-      mf_node_stop_workers(node);
-      if (node->replica) mf_replica_stop(node->replica, NULL, NULL);
-      uv_close((uv_handle_t *)&node->sigint, NULL);
-      uv_close((uv_handle_t *)&node->sigterm, NULL);
+      mf_node_stop(node);
       uv_run(&node->loop, UV_RUN_DEFAULT);
       goto out;
     }
   }
+  if (mf_node_config_clustered(config)) {
+    char name[128] = "";
+    size_t name_len = sizeof name;
+    if (uv_os_gethostname(name, &name_len) != 0) snprintf(name, sizeof name, "node");
+    const char *listen_ip = config->rtc_listen_ip;
+    mf_agent_config_t ac = {
+        .node_id = node->node_id,
+        .name = name,
+        .announced_ip = config->announced_ip,
+        .listen_ip = strchr(listen_ip, ':') ? "0.0.0.0" : listen_ip,
+        .gossip_port = (uint16_t)config->gossip_port,
+        .rpc_port = (uint16_t)config->node_rpc_port,
+        .join = config->join,
+        .controllers = config->controllers,
+        .report_interval_ms = (uint32_t)config->report_interval_ms,
+        .worker_capacity_pps = (uint64_t)config->worker_capacity_pps,
+        .workers = node->workers,
+        .worker_count = node->worker_count,
+        .gateway = node->gateway,
+        .replica = config->controller ? &config->replica : NULL,
+        .on_drained = mf_node_drained_cb,
+        .ud = node,
+    };
+    err = mf_agent_start(&ac, &node->agent);
+    if (err != MF_OK) {
+      MF_LOG_ERROR("cluster agent failed to start: %s", mf_strerror(err));
+      mf_node_stop(node);
+      uv_run(&node->loop, UV_RUN_DEFAULT);
+      goto out;
+    }
+  } else {
+    MF_LOG_INFO("standalone: no controller, --join or --controllers given; no cluster agent");
+  }
   MF_LOG_INFO("node ready: %u workers running%s", node->worker_count,
-              node->replica ? ", embedded controller running" : "");
+              config->controller ? ", embedded controller running" : "");
   if (node->gateway && config->web_dir[0])
     mf_node_log_demo_url(config->api_listen, mf_gateway_port(node->gateway));
 
@@ -194,7 +243,6 @@ int mf_node_run(const mf_node_config_t *config) {
   MF_LOG_INFO("node stopped cleanly");
   status = 0;
 out:
-  mf_replica_free(node->replica);
   uv_loop_close(&node->loop);
   mf_dtls_cert_free(node->cert);
   free(node);

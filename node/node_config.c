@@ -1,6 +1,8 @@
 #include "node_config.h"
 
+#include <arpa/inet.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
@@ -118,6 +120,58 @@ static const mf_config_option_t mf_node_options[] = {
      .size = MF_REPLICA_DIR_MAX,
      .default_value = "mafalda-data",
      .help = "Where the embedded controller keeps its Raft log and snapshots."},
+    {.name = "gossip-port",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, gossip_port),
+     .min = 0,
+     .max = 65535,
+     .default_value = "7946",
+     .help = "UDP port of the gossip membership (SWIM), on --rtc-listen-ip; 0: any free port."},
+    {.name = "join",
+     .type = MF_OPT_STRING,
+     .offset = offsetof(mf_node_config_t, join),
+     .size = MF_AGENT_LIST_MAX,
+     .default_value = "",
+     .help = "Gossip address(es) of any cluster member to join through, host:port,... "
+             "(nodes and controllers are members)."},
+    {.name = "controllers",
+     .type = MF_OPT_STRING,
+     .offset = offsetof(mf_node_config_t, controllers),
+     .size = MF_AGENT_LIST_MAX,
+     .default_value = "",
+     .help = "Controller RPC addresses host:port,...; empty: the embedded one and those "
+             "learned from gossip."},
+    {.name = "node-rpc-port",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, node_rpc_port),
+     .min = 0,
+     .max = 65535,
+     .default_value = "7002",
+     .help = "TCP port of the node's RPC endpoint (controller commands), on --rtc-listen-ip; "
+             "0: any free port."},
+    {.name = "drain-timeout-ms",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, drain_timeout_ms),
+     .min = 0,
+     .max = 3600000,
+     .default_value = "30000",
+     .help = "On SIGTERM in a cluster: how long to wait for the node's rooms to empty before "
+             "leaving (a second signal stops at once)."},
+    {.name = "worker-capacity-pps",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, worker_capacity_pps),
+     .min = 1,
+     .max = 100000000,
+     .default_value = "200000",
+     .help = "Packets per second one worker may forward: the placement capacity the "
+             "scheduler fills up to its watermark."},
+    {.name = "report-interval-ms",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, report_interval_ms),
+     .min = 100,
+     .max = 60000,
+     .default_value = "1000",
+     .help = "How often the agent reports load to the controller."},
 };
 
 #define MF_NODE_OPTION_COUNT (sizeof mf_node_options / sizeof mf_node_options[0])
@@ -151,6 +205,10 @@ static void mf_node_pick_announced_ip(char *out, size_t size) {
   uv_free_interface_addresses(ifs, count);
 }
 
+bool mf_node_config_clustered(const mf_node_config_t *c) {
+  return c->controller || c->join[0] || c->controllers[0];
+}
+
 mf_err_t mf_node_config_finish(mf_node_config_t *c, char *error, size_t error_size) {
   if (!mf_node_is_ip(c->rtc_listen_ip)) {
     snprintf(error, error_size, "--rtc-listen-ip: '%s' is not an IPv4 or IPv6 address",
@@ -163,6 +221,15 @@ mf_err_t mf_node_config_finish(mf_node_config_t *c, char *error, size_t error_si
     snprintf(error, error_size, "--announced-ip: '%s' is not an IPv4 or IPv6 address",
              c->announced_ip);
     return MF_ERR_INVALID_ARG;
+  }
+  if (mf_node_config_clustered(c)) {
+    struct in_addr a4;
+    if (inet_pton(AF_INET, c->announced_ip, &a4) != 1) {
+      snprintf(error, error_size,
+               "--announced-ip: gossip needs an IPv4 address in a cluster, got '%s'",
+               c->announced_ip);
+      return MF_ERR_INVALID_ARG;
+    }
   }
   int workers = c->workers > 0 ? c->workers : 1;
   if (c->rtc_port_base > 0 && c->rtc_port_base + workers - 1 > 65535) {

@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "controller/replica.h"
+#include "node/agent.h"
 #include "common/log.h"
 
 #define MF_NODE_MAX_WORKERS 256
@@ -27,7 +28,18 @@ typedef struct {
   int api_grace_ms;                    /* a closed WebSocket's objects wait for a resume */
   bool controller;                     /* run an embedded controller replica */
   mf_replica_config_t replica;         /* its settings (--controller-*, --data-dir) */
+  int gossip_port;                     /* SWIM UDP port; 0 = any */
+  char join[MF_AGENT_LIST_MAX];        /* gossip seeds host:port,... */
+  char controllers[MF_AGENT_LIST_MAX]; /* controller RPC host:port,... */
+  int node_rpc_port;                   /* the agent's RPC endpoint; 0 = any */
+  int drain_timeout_ms;
+  int worker_capacity_pps;
+  int report_interval_ms;
 } mf_node_config_t;
+
+/* True when the node takes part in a cluster (embedded controller, --join or
+ * --controllers): then the agent runs and SIGTERM drains. */
+bool mf_node_config_clustered(const mf_node_config_t *config);
 
 /* argv excludes the program name. See mf_config_parse for the result contract. */
 mf_err_t mf_node_config_parse(mf_node_config_t *config, int argc, char *const *argv,

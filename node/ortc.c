@@ -947,3 +947,25 @@ mf_err_t mf_ortc_get_consumer_rtp_parameters(const mf_rtp_parameters_t *consumab
                out->header_extension_count, rtx_supported ? "on" : "off");
   return MF_OK;
 }
+
+mf_err_t mf_ortc_parse_media_codecs(const json_t *json, const char *what,
+                                    mf_rtp_codec_capability_t **out, size_t *count,
+                                    char *err, size_t errsz) {
+  *out = NULL;
+  *count = 0;
+  mf_rtp_codec_capability_t *codecs = calloc(MF_RTP_MAX_CODECS, sizeof *codecs);
+  mf_rtp_capabilities_t *probe = malloc(sizeof *probe);
+  size_t n = MF_RTP_MAX_CODECS; /* in: capacity, out: entries */
+  mf_err_t e = codecs && probe ? MF_OK : MF_ERR_NO_MEMORY;
+  if (e) snprintf(err, errsz, "out of memory");
+  if (!e) e = mf_rtp_codec_capabilities_from_json_array(json, what, codecs, &n, err, errsz);
+  if (!e) e = mf_ortc_generate_router_rtp_capabilities(codecs, n, probe, err, errsz);
+  free(probe);
+  if (e) {
+    free(codecs);
+    return e;
+  }
+  *out = codecs;
+  *count = n;
+  return MF_OK;
+}

@@ -123,6 +123,14 @@ mf_err_t mf_ortc_generate_router_rtp_capabilities(const mf_rtp_codec_capability_
                                                   size_t n, mf_rtp_capabilities_t *out,
                                                   char *err, size_t errsz);
 
+/* A router's mediaCodecs given as JSON (router.create, or the controller's codecs text):
+ * parsed and checked as mf_ortc_generate_router_rtp_capabilities would, so a bad list is
+ * refused before it reaches a worker. *out is malloc'd (MF_RTP_MAX_CODECS entries, *count
+ * used), owned by the caller. what names the field in errors. */
+mf_err_t mf_ortc_parse_media_codecs(const json_t *json, const char *what,
+                                    mf_rtp_codec_capability_t **out, size_t *count,
+                                    char *err, size_t errsz);
+
 /* ---- producer ---- */
 
 /* mediasoup's getProducerRtpParametersMapping: every media codec in params must match a

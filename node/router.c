@@ -244,9 +244,14 @@ static void mf_router_on_timer(uv_timer_t *timer) {
   }
 }
 
-mf_err_t mf_router_create(mf_rtc_server_t *rtc, const mf_rtp_codec_capability_t *media_codecs,
-                          size_t codec_count, mf_router_event_fn on_event, void *ud,
-                          char *err, size_t errsz, mf_router_t **out) {
+mf_err_t mf_router_create(mf_rtc_server_t *rtc, const char *id,
+                          const mf_rtp_codec_capability_t *media_codecs, size_t codec_count,
+                          mf_router_event_fn on_event, void *ud, char *err, size_t errsz,
+                          mf_router_t **out) {
+  if (id && (!id[0] || strlen(id) > MF_ID_LEN)) {
+    snprintf(err, errsz, "router id must be 1..%d bytes", MF_ID_LEN);
+    return MF_ERR_INVALID_ARG;
+  }
   if (!media_codecs || codec_count == 0) media_codecs = mf_ortc_default_media_codecs(&codec_count);
   mf_router_t *r = calloc(1, sizeof *r);
   if (!r) return MF_ERR_NO_MEMORY;
@@ -254,7 +259,10 @@ mf_err_t mf_router_create(mf_rtc_server_t *rtc, const mf_rtp_codec_capability_t 
   r->on_event = on_event;
   r->ud = ud;
   mf_err_t e = mf_ortc_generate_router_rtp_capabilities(media_codecs, codec_count, &r->caps, err, errsz);
-  if (!e) e = mf_id_generate(r->id);
+  if (!e && id)
+    snprintf(r->id, sizeof r->id, "%s", id); /* a shard of a logical router keeps its id */
+  else if (!e)
+    e = mf_id_generate(r->id);
   if (!e) e = mf_hashmap_create(MF_ID_LEN + 1, 16, &r->transports);
   if (!e) e = mf_hashmap_create(MF_ID_LEN + 1, 16, &r->producers);
   if (!e) e = mf_hashmap_create(MF_ID_LEN + 1, 16, &r->consumers);

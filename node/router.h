@@ -41,10 +41,13 @@ typedef void (*mf_router_event_fn)(void *ud, const char *event, const char *targ
 #define MF_ROUTER_TICK_MS 20    /* NACK generation and keyframe retries */
 #define MF_ROUTER_RTCP_MS 1000  /* RR upstream, SR + SDES downstream */
 
-/* media_codecs NULL/0: the default list (opus, VP8, VP9, H264, AV1). */
-mf_err_t mf_router_create(mf_rtc_server_t *rtc, const mf_rtp_codec_capability_t *media_codecs,
-                          size_t codec_count, mf_router_event_fn on_event, void *ud,
-                          char *err, size_t errsz, mf_router_t **out);
+/* id NULL: a new UUID; otherwise the logical router's id (1..MF_ID_LEN bytes), so a shard
+ * answers with the id the application knows. media_codecs NULL/0: the default list (opus,
+ * VP8, VP9, H264, AV1). */
+mf_err_t mf_router_create(mf_rtc_server_t *rtc, const char *id,
+                          const mf_rtp_codec_capability_t *media_codecs, size_t codec_count,
+                          mf_router_event_fn on_event, void *ud, char *err, size_t errsz,
+                          mf_router_t **out);
 void mf_router_close(mf_router_t *router);
 const char *mf_router_id(const mf_router_t *router);
 const mf_rtp_capabilities_t *mf_router_rtp_capabilities(const mf_router_t *router);

@@ -2,12 +2,16 @@
 #include "worker.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "node/udp_socket.h"
 
 struct mf_worker {
   mf_worker_options_t options;
@@ -21,6 +25,11 @@ struct mf_worker {
   uint16_t rtc_port;
   uv_sem_t started;
   mf_err_t start_err;
+  uv_timer_t heartbeat;
+  /* Written by the heartbeat on the worker thread, read by the agent from its thread:
+   * single fields, each atomic (a report may mix two heartbeats; that is harmless). */
+  _Atomic uint64_t hb_ms, hb_cpu_ns, hb_packets_in, hb_bytes_in, hb_packets_out, hb_bytes_out,
+      hb_dropped;
 };
 
 static int mf_worker_pin(int cpu) {
@@ -41,9 +50,43 @@ static void mf_worker_on_rtc_closed(void *ud) {
   uv_walk(&w->loop, mf_worker_close_handle, NULL);
 }
 
+/* Proof of life and the figures for load reports: a stalled loop stops updating hb_ms,
+ * which is what the agent watches. */
+static void mf_worker_on_heartbeat(uv_timer_t *timer) {
+  mf_worker_t *w = timer->data;
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+    atomic_store(&w->hb_cpu_ns, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+  if (w->rtc) {
+    mf_udp_stats_t u;
+    mf_rtc_server_stats_t r;
+    mf_udp_socket_get_stats(mf_rtc_server_socket(w->rtc), &u);
+    mf_rtc_server_get_stats(w->rtc, &r);
+    atomic_store(&w->hb_packets_in, u.packets_in);
+    atomic_store(&w->hb_bytes_in, u.bytes_in);
+    atomic_store(&w->hb_packets_out, u.packets_out);
+    atomic_store(&w->hb_bytes_out, u.bytes_out);
+    atomic_store(&w->hb_dropped, u.dropped_no_buffer + u.dropped_truncated + u.dropped_send +
+                                     r.dropped_unknown_type + r.dropped_unknown_ufrag +
+                                     r.dropped_unknown_tuple + r.dropped_malformed);
+  }
+  atomic_store(&w->hb_ms, mf_clock_now_ms());
+}
+
+void mf_worker_get_load(mf_worker_t *w, mf_worker_load_t *out) {
+  out->heartbeat_ms = atomic_load(&w->hb_ms);
+  out->cpu_ns = atomic_load(&w->hb_cpu_ns);
+  out->packets_in = atomic_load(&w->hb_packets_in);
+  out->bytes_in = atomic_load(&w->hb_bytes_in);
+  out->packets_out = atomic_load(&w->hb_packets_out);
+  out->bytes_out = atomic_load(&w->hb_bytes_out);
+  out->dropped = atomic_load(&w->hb_dropped);
+}
+
 static void mf_worker_on_stop(mf_mailbox_msg_t *msg, void *ctx) {
   mf_worker_t *w = ctx;
   MF_LOG_INFO("worker %u stopping", w->options.index);
+  uv_close((uv_handle_t *)&w->heartbeat, NULL);
   /* Runs every command still queued (they may close transports), then the RTC server;
    * the loop ends when the last handle is closed. */
   mf_mailbox_close(&w->mailbox);
@@ -98,6 +141,11 @@ static void mf_worker_main(void *arg) {
     return;
   }
   w->rtc_port = mf_rtc_server_port(w->rtc);
+  uv_timer_init(&w->loop, &w->heartbeat);
+  w->heartbeat.data = w;
+  mf_worker_on_heartbeat(&w->heartbeat);
+  uv_timer_start(&w->heartbeat, mf_worker_on_heartbeat, MF_WORKER_HEARTBEAT_MS,
+                 MF_WORKER_HEARTBEAT_MS);
   if (w->pinned_cpu >= 0)
     MF_LOG_INFO("worker %u ready (thread %s, cpu %d, WebRTC udp %s:%u announced as %s)",
                 w->options.index, name, w->pinned_cpu, w->options.rtc_listen_ip, w->rtc_port,

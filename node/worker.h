@@ -23,6 +23,19 @@
 
 typedef struct mf_worker mf_worker_t;
 
+/* The worker's loop refreshes its load figures this often; a loop that has not done so for
+ * MF_WORKER_STALL_MS is reported as stalled by the agent. */
+#define MF_WORKER_HEARTBEAT_MS 250
+#define MF_WORKER_STALL_MS 2000
+
+/* Totals since the worker started, as of its last heartbeat. */
+typedef struct {
+  uint64_t heartbeat_ms; /* mf_clock_now_ms() at the last heartbeat */
+  uint64_t cpu_ns;       /* CPU time the worker thread has used */
+  uint64_t packets_in, bytes_in, packets_out, bytes_out;
+  uint64_t dropped;      /* every drop counter of the socket and the demux */
+} mf_worker_load_t;
+
 typedef struct {
   uint32_t index; /* 0-based within the node; names the thread "w<index>" */
   int cpu;        /* core to pin to, or -1 for none */
@@ -40,6 +53,9 @@ void mf_worker_stop(mf_worker_t *worker);
 
 /* Runs fn(msg, worker_ctx) on the worker's thread. MF_ERR_CLOSED once stopping. */
 mf_err_t mf_worker_post(mf_worker_t *worker, mf_mailbox_msg_t *msg, mf_mailbox_fn fn);
+
+/* Any thread: the figures of the last heartbeat (no call into the worker). */
+void mf_worker_get_load(mf_worker_t *worker, mf_worker_load_t *out);
 
 uint32_t mf_worker_index(const mf_worker_t *worker);
 /* The core the worker runs pinned to, or -1 when unpinned (not asked, or refused). */

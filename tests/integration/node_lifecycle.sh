@@ -126,7 +126,7 @@ embedded_controller() { # expected log text
   local log=$tmp/ctl-$2.log raft rpc
   raft=$(free_port); rpc=$(free_port)
   timeout -s KILL 30 "$node" --workers 1 --rtc-port-base 0 --data-dir "$tmp/data" --api-listen= \
-    --controller-listen "127.0.0.1:$raft" --controller-rpc-listen "127.0.0.1:$rpc" 2>"$log" &
+    --controller-listen "127.0.0.1:$raft" --controller-rpc-listen "127.0.0.1:$rpc" --gossip-port 0 --node-rpc-port 0 2>"$log" &
   local pid=$!
   pids+=("$pid")
   wait_for "$log" "node ready: 1 workers running, embedded controller running" 1 20 || return 1
@@ -142,7 +142,7 @@ check "embedded controller resumes from its data dir" embedded_controller "has s
 
 bad_controller() {
   local rc=0
-  timeout 10 "$node" --rtc-port-base 0 --api-listen= --controller-id 3 --controller-peers "1@127.0.0.1:1" \
+  timeout 10 "$node" --rtc-port-base 0 --api-listen= --gossip-port 0 --node-rpc-port 0 --controller-id 3 --controller-peers "1@127.0.0.1:1" \
     --data-dir "$tmp/bad" 2>"$tmp/badctl.err" >/dev/null || rc=$?
   [[ $rc -eq 1 ]] && grep -q "embedded controller failed to start: id 3 is not in the peer list" "$tmp/badctl.err"
 }

@@ -432,7 +432,7 @@ static void run_scenario(bool lossy) {
                                .pool = f->pool, .cert = f->cert};
   assert_int_equal(mf_rtc_server_create(&f->loop, &o, &f->server), MF_OK);
   char err[256];
-  assert_int_equal(mf_router_create(f->server, NULL, 0, on_event, f, err, sizeof err, &f->router), MF_OK);
+  assert_int_equal(mf_router_create(f->server, NULL, NULL, 0, on_event, f, err, sizeof err, &f->router), MF_OK);
   if (lossy)
     for (int i = 0; i <= RECEIVERS; i++)
       relay_open(&f->relays[i], &f->loop, mf_rtc_server_port(f->server), 0x9e3779b97f4a7c15ULL + (uint64_t)i);

@@ -336,7 +336,8 @@ static void test_invalid_commands(void **state) {
   reject(f, &c, MF_ERR_STATE);
   c = set_state_cmd(&s, "n2", (Mafalda__Controller__NodeState)0);
   reject(f, &c, MF_ERR_STATE);
-  assert_int_equal(shard(f, true, "r1", "n2", 1), MF_ERR_EXISTS);
+  assert_false(mf_fsm_has_shard(f, "r1", "n2", 1)); /* a dead node hosts nothing */
+  assert_int_equal(shard(f, true, "r1", "n2", 1), MF_ERR_STATE);
   assert_int_equal(create_router(f, "r2", "[]"), MF_OK);
   assert_int_equal(shard(f, true, "r2", "n2", 0), MF_ERR_STATE); /* dead node */
   assert_int_equal(register_node(f, "n2", 2, A), MF_OK);
@@ -389,6 +390,35 @@ static void test_cascade_forget_node(void **state) {
   assert_int_equal(c.producers, 1);
   assert_int_equal(c.pipes, 0);
   assert_int_equal(c.shards, 1);
+  mf_fsm_destroy(f);
+}
+
+/* A node declared dead keeps its row (state dead, until ForgetNode) but loses everything it
+ * hosted, with the same cascade as forgetting it; registering again brings it back as
+ * joining with nothing placed. */
+static void test_cascade_dead_node(void **state) {
+  mf_fsm_t *f = populated();
+  Mafalda__Controller__SetNodeState s;
+  cmd_t sc = set_state_cmd(&s, "n2", X);
+  assert_int_equal(run(f, &sc), MF_OK);
+  assert_int_equal(mf_fsm_find_node(f, "n2")->state, X);
+  assert_false(mf_fsm_has_shard(f, "r1", "n2", 0));
+  assert_false(mf_fsm_has_pipe(f, "p1", "n2", 0));
+  assert_true(mf_fsm_has_pipe(f, "p1", "n1", 1));
+  assert_int_equal(shard(f, true, "r1", "n2", 1), MF_ERR_STATE); /* nothing new lands there */
+
+  sc = set_state_cmd(&s, "n1", X); /* the origin: p1 and its last pipe go */
+  assert_int_equal(run(f, &sc), MF_OK);
+  mf_fsm_counts_t c;
+  mf_fsm_counts(f, &c);
+  assert_int_equal(c.nodes, 2);
+  assert_int_equal(c.routers, 1);
+  assert_int_equal(c.shards, 0);
+  assert_int_equal(c.producers, 0);
+  assert_int_equal(c.pipes, 0);
+
+  assert_int_equal(register_node(f, "n1", 2, A), MF_OK);
+  assert_int_equal(mf_fsm_find_node(f, "n1")->state, J);
   mf_fsm_destroy(f);
 }
 
@@ -523,7 +553,8 @@ static void test_malformed_bytes(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_command),     cmocka_unit_test(test_invalid_commands),
-      cmocka_unit_test(test_cascade_forget_node), cmocka_unit_test(test_snapshot_restore),
+      cmocka_unit_test(test_cascade_forget_node), cmocka_unit_test(test_cascade_dead_node),
+      cmocka_unit_test(test_snapshot_restore),
       cmocka_unit_test(test_order_independent), cmocka_unit_test(test_malformed_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

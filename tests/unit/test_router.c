@@ -42,7 +42,7 @@ static int setup(void **state) {
                                .pool = f.pool, .cert = f.cert};
   if (mf_rtc_server_create(&f.loop, &o, &f.server)) return -1;
   char err[256];
-  if (mf_router_create(f.server, NULL, 0, on_event, &f, err, sizeof err, &f.router)) return -1;
+  if (mf_router_create(f.server, NULL, NULL, 0, on_event, &f, err, sizeof err, &f.router)) return -1;
   *state = &f;
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "common/clock.h"
 #include "node/srtp.h"
 #include "node/worker.h"
 
@@ -97,9 +98,57 @@ static void test_pinning_to_missing_cpu_degrades_to_unpinned(void **state) {
   mf_worker_stop(NULL);
 }
 
+typedef struct {
+  mf_mailbox_msg_t link;
+  uv_sem_t started;
+} stall_t;
+
+/* Blocks the worker's loop, as a runaway computation or a blocking call would. */
+static void on_stall(mf_mailbox_msg_t *msg, void *ctx) {
+  stall_t *s = MF_CONTAINER_OF(msg, stall_t, link);
+  uv_sem_post(&s->started);
+  uv_sleep(MF_WORKER_STALL_MS + 600);
+}
+
+/* The heartbeat is what the agent watches: it advances while the loop runs, stops while a
+ * command blocks the loop, and resumes after. */
+static void test_heartbeat_stops_while_the_loop_is_blocked(void **state) {
+  mf_worker_t *w = NULL;
+  mf_worker_options_t o = opts(0, -1);
+  assert_int_equal(mf_worker_start(&o, &w), MF_OK);
+  mf_worker_load_t a, b;
+  mf_worker_get_load(w, &a);
+  assert_true(a.heartbeat_ms > 0);
+  uint64_t deadline = mf_clock_now_ms() + 5000;
+  do {
+    uv_sleep(50);
+    mf_worker_get_load(w, &b);
+  } while (b.heartbeat_ms == a.heartbeat_ms && mf_clock_now_ms() < deadline);
+  assert_true(b.heartbeat_ms > a.heartbeat_ms);
+
+  stall_t s;
+  uv_sem_init(&s.started, 0);
+  assert_int_equal(mf_worker_post(w, &s.link, on_stall), MF_OK);
+  uv_sem_wait(&s.started);
+  uint64_t blocked_at = mf_clock_now_ms();
+  uv_sleep(MF_WORKER_STALL_MS + 100);
+  mf_worker_get_load(w, &a);
+  assert_true(a.heartbeat_ms <= blocked_at);                 /* no beat while blocked */
+  assert_true(mf_clock_now_ms() - a.heartbeat_ms >= MF_WORKER_STALL_MS); /* => stalled */
+  deadline = mf_clock_now_ms() + 10000;
+  do {
+    uv_sleep(50);
+    mf_worker_get_load(w, &b);
+  } while (b.heartbeat_ms <= blocked_at && mf_clock_now_ms() < deadline);
+  assert_true(b.heartbeat_ms > blocked_at);                  /* beats again */
+  uv_sem_destroy(&s.started);
+  mf_worker_stop(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_commands_run_on_worker_thread),
+      cmocka_unit_test(test_heartbeat_stops_while_the_loop_is_blocked),
       cmocka_unit_test(test_stop_runs_queued_commands_first),
       cmocka_unit_test(test_pinning_to_missing_cpu_degrades_to_unpinned),
       cmocka_unit_test(test_port_in_use_fails_start),
