@@ -82,9 +82,9 @@
  *   any of it is applied; invalid packets are counted (rx_invalid) and dropped. A packet
  *   claiming our own id is dropped as invalid too. At most 4096 members are kept.
  * - Measured in tests/unit/test_swim.c (virtual time, defaults): 50 members joining through
- *   one seed converge in 2-6 s; a crash is known everywhere as DEAD within 3-5 s (5
- *   members) / 4-6 s (50); 10 members under 20% loss on every link for 5 minutes: no
- *   false DEAD (100 seeds).
+ *   one seed converge in 2-6 s; a crash is known everywhere as DEAD within 2.4-4.5 s (5
+ *   members) / 3.5-6 s (50); 10 members under 20% loss on every link for 5 minutes: no
+ *   false DEAD (each over 100 seeds).
  *
  * Security: packets are not authenticated. Anyone who can reach the gossip port can forge
  * membership (declare members dead, inject members) and make an instance send ACKs and
