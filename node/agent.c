@@ -114,7 +114,7 @@ typedef struct {
 
 static void add_url(agent_job_t *j, const char *hostport) {
   if (!hostport || !hostport[0] || j->n_urls >= AGENT_URLS_MAX) return;
-  char url[160];
+  char url[176];
   snprintf(url, sizeof url, "tcp://%s", hostport);
   for (size_t i = 0; i < j->n_urls; i++)
     if (strcmp(j->urls[i], url) == 0) return;
