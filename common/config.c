@@ -202,3 +202,14 @@ void mf_config_usage(const mf_config_option_t *options, size_t count, const char
   }
   fprintf(out, "  --help      Show this help and exit.\n  --version   Show the version and exit.\n");
 }
+
+bool mf_config_list_next(const char **cursor, char *item, size_t size) {
+  const char *p = *cursor;
+  if (!p || !*p) return false;
+  size_t n = strcspn(p, ",");
+  size_t keep = n < size ? n : size - 1;
+  memcpy(item, p, keep);
+  item[keep] = '\0';
+  *cursor = p + n + (p[n] == ',');
+  return true;
+}

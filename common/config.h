@@ -55,6 +55,11 @@ mf_err_t mf_config_parse(const mf_config_option_t *options, size_t count, void *
 void mf_config_usage(const mf_config_option_t *options, size_t count, const char *usage_line,
                      FILE *out);
 
+/* Walks a comma-separated list option ("a,b,c"): copies the item at *cursor into item
+ * (cut to size - 1 bytes), moves *cursor past it and its comma, and returns true; false at
+ * the end of the list. Empty items ("a,,b") are returned as "". */
+bool mf_config_list_next(const char **cursor, char *item, size_t size);
+
 /* MAFALDA_ + upper-cased name with '-' -> '_'. Returns MF_ERR_LIMIT if it does not fit. */
 mf_err_t mf_config_env_name(const char *option_name, char *out, size_t size);
 

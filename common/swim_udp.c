@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "common/swim_codec.h"
 
@@ -189,6 +190,13 @@ mf_err_t mf_swim_udp_join(mf_swim_udp_t *u, const char *seed_address) {
   mf_err_t err = mf_swim_join(u->swim, seed_address, mf_clock_now_ms());
   reschedule(u);
   return err;
+}
+
+void mf_swim_udp_join_list(mf_swim_udp_t *u, const char *seeds) {
+  char seed[64];
+  for (const char *p = seeds; mf_config_list_next(&p, seed, sizeof seed);)
+    if (mf_swim_udp_join(u, seed) != MF_OK)
+      MF_LOG_WARN("gossip: cannot join through '%s' (want a.b.c.d:port)", seed);
 }
 
 mf_err_t mf_swim_udp_set_meta(mf_swim_udp_t *u, const uint8_t *meta, size_t len) {

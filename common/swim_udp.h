@@ -50,6 +50,8 @@ mf_swim_t *mf_swim_udp_swim(mf_swim_udp_t *u);           /* the core, for reads 
 
 /* mf_swim_join / mf_swim_set_meta / mf_swim_leave, then re-arm the timer. */
 mf_err_t mf_swim_udp_join(mf_swim_udp_t *u, const char *seed_address);
+/* Joins through every address of a "host:port,..." list; a bad one is logged and skipped. */
+void mf_swim_udp_join_list(mf_swim_udp_t *u, const char *seeds);
 mf_err_t mf_swim_udp_set_meta(mf_swim_udp_t *u, const uint8_t *meta, size_t len);
 void mf_swim_udp_leave(mf_swim_udp_t *u);
 

@@ -115,15 +115,7 @@ static mf_err_t start_gossip(uv_loop_t *loop, const ctl_config_t *cfg, app_t *ap
             mf_strerror(e));
     return e;
   }
-  const char *p = cfg->gossip_join;
-  while (*p) {
-    char seed[64];
-    size_t n = strcspn(p, ",");
-    snprintf(seed, sizeof seed, "%.*s", (int)(n < sizeof seed ? n : sizeof seed - 1), p);
-    if (mf_swim_udp_join(app->gossip, seed) != MF_OK)
-      MF_LOG_WARN("gossip: cannot join through '%s' (want a.b.c.d:port)", seed);
-    p += n + (p[n] == ',');
-  }
+  mf_swim_udp_join_list(app->gossip, cfg->gossip_join);
   mf_replica_attach_gossip(app->replica, mf_swim_udp_swim(app->gossip));
   return MF_OK;
 }

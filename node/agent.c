@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "common/mailbox.h"
 #include "common/rpc_endpoint.h"
@@ -108,10 +109,6 @@ static void job_done(uv_work_t *w, int status) {
 }
 
 /* Controller RPC URLs: configured, embedded, then every live controller gossip knows. */
-typedef struct {
-  agent_job_t *job;
-} url_collect_t;
-
 static void add_url(agent_job_t *j, const char *hostport) {
   if (!hostport || !hostport[0] || j->n_urls >= AGENT_URLS_MAX) return;
   char url[176];
@@ -136,14 +133,9 @@ static void start_job(mf_agent_t *a, agent_job_t *j, const char *method,
                       const ProtobufCMessage *request) {
   j->agent = a;
   j->method = method;
-  const char *p = a->controllers;
-  while (*p) {
-    char one[160];
-    size_t n = strcspn(p, ",");
-    snprintf(one, sizeof one, "%.*s", (int)(n < sizeof one ? n : sizeof one - 1), p);
+  char one[160];
+  for (const char *p = a->controllers; mf_config_list_next(&p, one, sizeof one);)
     add_url(j, one);
-    p += n + (p[n] == ',');
-  }
   if (a->replica_rpc[0]) add_url(j, a->replica_rpc);
   if (a->gossip) mf_swim_foreach(mf_swim_udp_swim(a->gossip), collect_controller, j);
   j->len = protobuf_c_message_get_packed_size(request);
@@ -201,7 +193,7 @@ static void job_set_state(mf_agent_t *a, int state) {
   start_job(a, j, MF_RPC_METHOD_APPLY, &cmd.base);
 }
 
-static void job_report(mf_agent_t *a, uint64_t now) {
+static void job_report(mf_agent_t *a) {
   agent_job_t *j = calloc(1, sizeof *j);
   if (!j) return;
   j->kind = AGENT_JOB_REPORT;
@@ -213,7 +205,6 @@ static void job_report(mf_agent_t *a, uint64_t now) {
   r.timestamp_ms = mf_clock_wall_ms();
   r.n_workers = a->worker_count;
   r.workers = wp;
-  (void)now;
   start_job(a, j, MF_RPC_METHOD_REPORT_LOAD, &r.base);
 }
 
@@ -306,21 +297,18 @@ static void on_tick(uv_timer_t *t) {
     job_events(a);
   } else if (a->report_due) {
     a->report_due = false;
-    job_report(a, now);
+    job_report(a);
   }
 }
 
-static const char *swim_status_word(mf_swim_status_t s) { return mf_swim_status_name(s); }
-
 static void on_member(void *ud, const mf_swim_member_t *m, mf_swim_status_t old, bool is_new) {
-  mf_agent_t *a = ud;
-  (void)a;
+  (void)ud;
   if (is_new)
     MF_LOG_INFO("gossip: member %s at %s joined (%s)", m->id, m->address,
-                swim_status_word(m->status));
+                mf_swim_status_name(m->status));
   else if (m->status != old)
     MF_LOG_INFO("gossip: member %s at %s is %s (was %s)", m->id, m->address,
-                swim_status_word(m->status), swim_status_word(old));
+                mf_swim_status_name(m->status), mf_swim_status_name(old));
 }
 
 static void on_drain_msg(mf_mailbox_msg_t *msg, void *owner) {
@@ -393,15 +381,7 @@ static mf_err_t agent_open(mf_agent_t *a) {
     snprintf(a->replica_rpc, sizeof a->replica_rpc, "%s", a->replica_config.rpc_listen);
   }
   update_meta(a, true);
-  const char *p = a->join;
-  while (*p) {
-    char seed[MF_SWIM_ADDRESS_MAX + 1];
-    size_t n = strcspn(p, ",");
-    snprintf(seed, sizeof seed, "%.*s", (int)(n < sizeof seed ? n : sizeof seed - 1), p);
-    if (mf_swim_udp_join(a->gossip, seed) != MF_OK)
-      MF_LOG_WARN("gossip: cannot join through '%s' (want a.b.c.d:port)", seed);
-    p += n + (p[n] == ',');
-  }
+  mf_swim_udp_join_list(a->gossip, a->join);
   a->started_ms = mf_clock_now_ms();
   a->next_load_ms = a->started_ms + a->report_interval_ms;
   mf_agent_measure(a, a->started_ms); /* baseline for the first report's rates */

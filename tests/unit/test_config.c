@@ -158,6 +158,26 @@ static void test_env_name(void **state) {
   assert_int_equal(mf_config_env_name("a-very-long-option-name-indeed", out, 16), MF_ERR_LIMIT);
 }
 
+static void test_list_next(void **state) {
+  char item[8];
+  const char *p = "127.0.0.1:7946,,b,123456789";
+  assert_true(mf_config_list_next(&p, item, sizeof item));
+  assert_string_equal(item, "127.0.0"); /* cut to size - 1 */
+  assert_true(mf_config_list_next(&p, item, sizeof item));
+  assert_string_equal(item, ""); /* empty items are returned */
+  assert_true(mf_config_list_next(&p, item, sizeof item));
+  assert_string_equal(item, "b");
+  assert_true(mf_config_list_next(&p, item, sizeof item));
+  assert_string_equal(item, "1234567");
+  assert_false(mf_config_list_next(&p, item, sizeof item));
+  p = "";
+  assert_false(mf_config_list_next(&p, item, sizeof item));
+  p = "a,";
+  assert_true(mf_config_list_next(&p, item, sizeof item));
+  assert_string_equal(item, "a");
+  assert_false(mf_config_list_next(&p, item, sizeof item));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
@@ -167,6 +187,7 @@ int main(void) {
       cmocka_unit_test(test_bad_environment_names_the_variable),
       cmocka_unit_test(test_help_and_usage),
       cmocka_unit_test(test_env_name),
+      cmocka_unit_test(test_list_next),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
