@@ -121,6 +121,7 @@ Mafalda__Rpc__Status mf_rpc_status_of(mf_err_t code) {
     case MF_ERR_IO: return MAFALDA__RPC__STATUS__STATUS_ERROR;
     case MF_ERR_CLOSED:
     case MF_ERR_TIMEOUT: return MAFALDA__RPC__STATUS__STATUS_UNAVAILABLE;
+    case MF_ERR_LIMIT: return MAFALDA__RPC__STATUS__STATUS_RESOURCE_EXHAUSTED;
     default: return MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT;
   }
 }

@@ -141,6 +141,17 @@ static producer_t *find_producer(const mf_fsm_t *f, const char *id) {
   size_t i = vec_find(&f->producers, S(id), cmp_by_id_producer, &found);
   return found ? f->producers.items[i] : NULL;
 }
+/* A linear scan: routers are created once per room and looked up by name once per room
+ * open, so an index kept in step with CloseRouter and restore would not pay for itself.
+ * NULL for an empty name (unnamed routers are not unique). */
+static router_t *find_router_by_name(const mf_fsm_t *f, const char *name) {
+  if (!name || !name[0]) return NULL;
+  for (size_t i = 0; i < f->routers.n; i++) {
+    router_t *r = f->routers.items[i];
+    if (strcmp(S(r->name), name) == 0) return r;
+  }
+  return NULL;
+}
 static bool has_shard(const mf_fsm_t *f, const char *r, const char *n, uint32_t w) {
   bool found;
   key3_t k = {S(r), S(n), w};
@@ -371,6 +382,12 @@ static mf_err_t do_create_router(mf_fsm_t *f, const Mafalda__Controller__CreateR
   bool found;
   size_t pos = vec_find(&f->routers, c->router->id, cmp_by_id_router, &found);
   if (found) return fail(msg, size, MF_ERR_EXISTS, "router '%s' exists", c->router->id);
+  /* Names are how rooms find their router (controller.OpenRouter): two routers with one
+   * name would split a room. Unnamed routers are exempt. */
+  const router_t *named = find_router_by_name(f, c->router->name);
+  if (named)
+    return fail(msg, size, MF_ERR_EXISTS, "router name '%.*s' is used by router '%s'",
+                (int)strnlen(c->router->name, 80), c->router->name, named->id);
   router_t *copy = msg_dup(c->router);
   if (!copy || vec_insert(&f->routers, pos, copy) != MF_OK) {
     msg_free(copy);
@@ -716,6 +733,9 @@ const router_t *mf_fsm_find_router(const mf_fsm_t *f, const char *id) {
 const producer_t *mf_fsm_find_producer(const mf_fsm_t *f, const char *id) {
   return find_producer(f, id);
 }
+const router_t *mf_fsm_find_router_by_name(const mf_fsm_t *f, const char *name) {
+  return find_router_by_name(f, name);
+}
 bool mf_fsm_has_shard(const mf_fsm_t *f, const char *r, const char *n, uint32_t w) {
   return has_shard(f, r, n, w);
 }
@@ -847,4 +867,24 @@ char *mf_fsm_dump(const mf_fsm_t *f) {
 void mf_fsm_foreach_node(const mf_fsm_t *f,
                          void (*fn)(void *ud, const Mafalda__Controller__Node *node), void *ud) {
   for (size_t i = 0; i < f->nodes.n; i++) fn(ud, f->nodes.items[i]);
+}
+
+void mf_fsm_foreach_router(const mf_fsm_t *f, void (*fn)(void *ud, const router_t *router),
+                           void *ud) {
+  for (size_t i = 0; i < f->routers.n; i++) fn(ud, f->routers.items[i]);
+}
+
+void mf_fsm_foreach_shard(const mf_fsm_t *f, void (*fn)(void *ud, const shard_t *shard),
+                          void *ud) {
+  for (size_t i = 0; i < f->shards.n; i++) fn(ud, f->shards.items[i]);
+}
+
+void mf_fsm_foreach_producer(const mf_fsm_t *f,
+                             void (*fn)(void *ud, const producer_t *producer), void *ud) {
+  for (size_t i = 0; i < f->producers.n; i++) fn(ud, f->producers.items[i]);
+}
+
+void mf_fsm_foreach_pipe(const mf_fsm_t *f, void (*fn)(void *ud, const pipe_t *pipe),
+                         void *ud) {
+  for (size_t i = 0; i < f->pipes.n; i++) fn(ud, f->pipes.items[i]);
 }

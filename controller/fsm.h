@@ -66,6 +66,10 @@ const Mafalda__Controller__Node *mf_fsm_find_node(const mf_fsm_t *fsm, const cha
 const Mafalda__Controller__Router *mf_fsm_find_router(const mf_fsm_t *fsm, const char *id);
 const Mafalda__Controller__Producer *mf_fsm_find_producer(const mf_fsm_t *fsm,
                                                           const char *id);
+/* The router with that name; NULL when none or name is NULL/"" (names are unique among
+ * named routers: CreateRouter with a used name is MF_ERR_EXISTS). O(routers). */
+const Mafalda__Controller__Router *mf_fsm_find_router_by_name(const mf_fsm_t *fsm,
+                                                              const char *name);
 bool mf_fsm_has_shard(const mf_fsm_t *fsm, const char *router_id, const char *node_id,
                       uint32_t worker);
 bool mf_fsm_has_pipe(const mf_fsm_t *fsm, const char *producer_id, const char *target_node_id,
@@ -74,6 +78,19 @@ bool mf_fsm_has_pipe(const mf_fsm_t *fsm, const char *producer_id, const char *t
 /* Calls fn for every node, in id order (read-only; fn must not apply commands). */
 void mf_fsm_foreach_node(const mf_fsm_t *fsm,
                          void (*fn)(void *ud, const Mafalda__Controller__Node *node), void *ud);
+/* The same for the other objects, each in its key order: routers by id, shards by
+ * (router, node, worker), producers by id, pipes by (producer, target node, worker). */
+void mf_fsm_foreach_router(const mf_fsm_t *fsm,
+                           void (*fn)(void *ud, const Mafalda__Controller__Router *router),
+                           void *ud);
+void mf_fsm_foreach_shard(const mf_fsm_t *fsm,
+                          void (*fn)(void *ud, const Mafalda__Controller__Shard *shard),
+                          void *ud);
+void mf_fsm_foreach_producer(const mf_fsm_t *fsm,
+                             void (*fn)(void *ud, const Mafalda__Controller__Producer *producer),
+                             void *ud);
+void mf_fsm_foreach_pipe(const mf_fsm_t *fsm,
+                         void (*fn)(void *ud, const Mafalda__Controller__Pipe *pipe), void *ud);
 
 /* Encodes cmd into a malloc'd buffer (helper for clients and tests). */
 mf_err_t mf_fsm_encode_command(const Mafalda__Controller__Command *cmd, uint8_t **out,

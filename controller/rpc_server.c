@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/hashmap.h"
+#include "common/id.h"
 #include "common/rpc_endpoint.h"
 #include "proto/cluster.pb-c.h"
 #include "proto/rpc.pb-c.h"
@@ -14,7 +16,21 @@
 
 typedef Mafalda__Rpc__Envelope envelope_t;
 
-enum { REPLY_COMMAND, REPLY_REGISTER, REPLY_CHANGE, REPLY_STATUS, REPLY_STATE };
+enum {
+  REPLY_COMMAND,
+  REPLY_REGISTER,
+  REPLY_CHANGE,
+  REPLY_STATUS,
+  REPLY_STATE,
+  REPLY_OPEN_ROUTER,
+  REPLY_PLACE,
+  REPLY_PIPE,
+};
+
+typedef struct {
+  char name[MF_FSM_NAME_MAX + 1];
+  char id[MF_ID_LEN + 1]; /* the id this call tries to create the router with */
+} open_router_t;
 
 /* Per-request scratch (mf_rpc_request_user): what an answer given after a Raft commit
  * needs to know. */
@@ -22,12 +38,18 @@ typedef struct {
   mf_rpc_server_t *server;
   int reply_kind;
   char node_id[MF_FSM_ID_MAX + 1];
+  union {
+    open_router_t open;             /* REPLY_OPEN_ROUTER */
+    mf_placement_transport_t place; /* REPLY_PLACE */
+    mf_placement_pipe_t pipe;       /* REPLY_PIPE */
+  } u;
 } call_t;
 
 struct mf_rpc_server {
   mf_raft_node_t *raft;
   mf_rpc_endpoint_t *ep;
   mf_hashmap_t *loads; /* node id (zero-padded key) -> Mafalda__Cluster__LoadReport * */
+  mf_placement_t *placement;
 };
 
 #define LOAD_KEY MF_FSM_ID_MAX
@@ -40,12 +62,72 @@ static void reply_not_leader(mf_rpc_request_t *req) {
   mf_rpc_reply_redirect(req, leader ? addr : NULL);
 }
 
+/* ---- placement answers (the methods are below) ---- */
+
+static void reply_open_router(mf_rpc_request_t *req, const Mafalda__Controller__Router *r,
+                              bool created) {
+  Mafalda__Cluster__OpenRouterResponse resp = MAFALDA__CLUSTER__OPEN_ROUTER_RESPONSE__INIT;
+  resp.router_id = r->id;
+  resp.codecs_json = r->codecs_json;
+  resp.created = created;
+  mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &resp.base);
+}
+
+/* After CreateRouter: ours, or (EXISTS) the name was taken meanwhile: the winner. */
+static void answer_open_router(mf_rpc_request_t *req, mf_err_t code, const char *message) {
+  call_t *c = call_of(req);
+  const mf_fsm_t *fsm = mf_raft_node_fsm(c->server->raft);
+  const Mafalda__Controller__Router *r = NULL;
+  if (code == MF_OK)
+    r = mf_fsm_find_router(fsm, c->u.open.id);
+  else if (code == MF_ERR_EXISTS)
+    r = mf_fsm_find_router_by_name(fsm, c->u.open.name);
+  if (r && code == MF_OK)
+    MF_LOG_INFO("router '%s' created: %s", r->name, r->id);
+  else if (r)
+    MF_LOG_INFO("router '%s': a concurrent open created it first (%s)", r->name, r->id);
+  if (r)
+    reply_open_router(req, r, code == MF_OK);
+  else
+    mf_rpc_reply(req, mf_rpc_status_of(code ? code : MF_ERR_INTERNAL),
+                 code ? message : "router vanished", NULL);
+}
+
+static void reply_place(mf_rpc_request_t *req) {
+  const mf_placement_transport_t *p = &call_of(req)->u.place;
+  Mafalda__Cluster__PlaceTransportResponse resp =
+      MAFALDA__CLUSTER__PLACE_TRANSPORT_RESPONSE__INIT;
+  resp.node_id = (char *)p->node_id;
+  resp.worker = p->worker;
+  resp.rpc_address = (char *)p->rpc_address;
+  resp.announced_ip = (char *)p->announced_ip;
+  resp.new_shard = p->new_shard;
+  resp.rule = (char *)mf_sched_rule_name(p->rule);
+  mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &resp.base);
+}
+
+static void reply_pipe(mf_rpc_request_t *req) {
+  const mf_placement_pipe_t *p = &call_of(req)->u.pipe;
+  Mafalda__Cluster__PlacePipeResponse resp = MAFALDA__CLUSTER__PLACE_PIPE_RESPONSE__INIT;
+  resp.action = (char *)mf_placement_pipe_action_name(p->action);
+  resp.kind = (char *)mf_sched_pipe_kind_name(p->kind);
+  resp.source_node_id = (char *)p->source_node_id;
+  resp.source_worker = p->source_worker;
+  resp.depth = p->depth;
+  mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &resp.base);
+}
+
 /* ---- writes through Raft ---- */
 
 static void write_done(void *ud, mf_err_t status, mf_err_t code, const char *message,
                        uint64_t index) {
   mf_rpc_request_t *req = ud;
   call_t *c = call_of(req);
+  /* Whatever happens to the answer, the decision is no longer in flight. */
+  if (c->reply_kind == REPLY_PLACE)
+    mf_placement_landed(c->server->placement, c->u.place.flight);
+  else if (c->reply_kind == REPLY_PIPE)
+    mf_placement_landed(c->server->placement, c->u.pipe.flight);
   if (mf_rpc_endpoint_stopped(mf_rpc_request_endpoint(req))) return; /* nobody to answer */
   if (status == MF_ERR_STATE) {
     /* Leadership moved before the entry committed: it may still commit; the client retries
@@ -66,6 +148,17 @@ static void write_done(void *ud, mf_err_t status, mf_err_t code, const char *mes
     mf_rpc_reply(req, mf_rpc_status_of(code), code ? message : "", &resp.base);
     return;
   }
+  if (c->reply_kind == REPLY_OPEN_ROUTER) return answer_open_router(req, code, message);
+  if (c->reply_kind == REPLY_PLACE || c->reply_kind == REPLY_PIPE) {
+    /* EXISTS: an earlier decision still in flight committed the same shard/pipe. */
+    if (code != MF_OK && code != MF_ERR_EXISTS)
+      mf_rpc_reply(req, mf_rpc_status_of(code), message, NULL);
+    else if (c->reply_kind == REPLY_PLACE)
+      reply_place(req);
+    else
+      reply_pipe(req);
+    return;
+  }
   Mafalda__Controller__CommandResult res = MAFALDA__CONTROLLER__COMMAND_RESULT__INIT;
   res.code = (int32_t)code;
   res.message = (char *)message;
@@ -73,14 +166,19 @@ static void write_done(void *ud, mf_err_t status, mf_err_t code, const char *mes
   mf_rpc_reply(req, mf_rpc_status_of(code), code ? message : "", &res.base);
 }
 
-static void submit_write(mf_rpc_request_t *req, const Mafalda__Controller__Command *cmd) {
+/* False when the command was not submitted (the request is answered already). */
+static bool submit_write(mf_rpc_request_t *req, const Mafalda__Controller__Command *cmd) {
   mf_raft_node_t *raft = call_of(req)->server->raft;
-  if (!mf_raft_node_is_leader(raft)) return reply_not_leader(req);
+  if (!mf_raft_node_is_leader(raft)) {
+    reply_not_leader(req);
+    return false;
+  }
   mf_err_t err = mf_raft_node_submit(raft, cmd, write_done, req);
   if (err == MF_ERR_STATE)
     reply_not_leader(req);
   else if (err != MF_OK)
     mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_UNAVAILABLE, mf_strerror(err), NULL);
+  return err == MF_OK;
 }
 
 /* ---- methods ---- */
@@ -369,12 +467,130 @@ static void handle_membership(mf_rpc_request_t *req, const envelope_t *env, bool
   }
 }
 
+/* ---- placement (leader only) ---- */
+
+static const Mafalda__Cluster__LoadReport *load_of(void *ud, const char *node_id) {
+  return mf_rpc_server_load(ud, node_id);
+}
+
+static mf_placement_input_t placement_input(mf_rpc_server_t *srv) {
+  return (mf_placement_input_t){mf_raft_node_fsm(srv->raft), load_of, srv, mf_clock_now_ms()};
+}
+
+static bool valid_name(const char *name) {
+  size_t n = name ? strnlen(name, MF_FSM_NAME_MAX + 1) : 0;
+  if (n == 0 || n > MF_FSM_NAME_MAX) return false;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return false;
+  return true;
+}
+
+/* controller.OpenRouter: the router named so, created when absent. A concurrent open of
+ * the same name loses at the FSM (names are unique) and answers with the winner. */
+static void handle_open_router(mf_rpc_request_t *req, const envelope_t *env) {
+  mf_rpc_server_t *srv = call_of(req)->server;
+  if (!mf_raft_node_is_leader(srv->raft)) return reply_not_leader(req);
+  Mafalda__Cluster__OpenRouterRequest *o = (Mafalda__Cluster__OpenRouterRequest *)
+      mf_rpc_request_decode(req, env, &mafalda__cluster__open_router_request__descriptor);
+  if (!o) return;
+  call_t *c = call_of(req);
+  const Mafalda__Controller__Router *existing = NULL;
+  if (!valid_name(o->name)) {
+    mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT,
+                 "router name must be 1..256 bytes without control characters", NULL);
+  } else if ((existing = mf_fsm_find_router_by_name(mf_raft_node_fsm(srv->raft), o->name))) {
+    reply_open_router(req, existing, false);
+  } else if (mf_id_generate(c->u.open.id) != MF_OK) {
+    mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_ERROR, "cannot generate an id", NULL);
+  } else {
+    snprintf(c->u.open.name, sizeof(c->u.open.name), "%s", o->name);
+    Mafalda__Controller__Router r = MAFALDA__CONTROLLER__ROUTER__INIT;
+    r.id = c->u.open.id;
+    r.name = c->u.open.name;
+    r.codecs_json = o->codecs_json;
+    r.app_data_json = o->app_data_json;
+    Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
+    cr.router = &r;
+    Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
+    cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_CREATE_ROUTER;
+    cmd.create_router = &cr;
+    c->reply_kind = REPLY_OPEN_ROUTER;
+    submit_write(req, &cmd);
+  }
+  protobuf_c_message_free_unpacked(&o->base, NULL);
+}
+
+/* controller.PlaceTransport: the scheduler's choice; a shard not in the state yet is
+ * committed (AddShard) before the answer. */
+static void handle_place_transport(mf_rpc_request_t *req, const envelope_t *env) {
+  mf_rpc_server_t *srv = call_of(req)->server;
+  if (!mf_raft_node_is_leader(srv->raft)) return reply_not_leader(req);
+  Mafalda__Cluster__PlaceTransportRequest *r = (Mafalda__Cluster__PlaceTransportRequest *)
+      mf_rpc_request_decode(req, env, &mafalda__cluster__place_transport_request__descriptor);
+  if (!r) return;
+  call_t *c = call_of(req);
+  mf_placement_input_t in = placement_input(srv);
+  char msg[MF_FSM_MESSAGE_MAX];
+  mf_err_t err = mf_placement_place_transport(srv->placement, &in, r->router_id,
+                                              r->expected_pps, r->only_node_id, &c->u.place,
+                                              msg, sizeof(msg));
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  if (err != MF_OK) return mf_rpc_reply(req, mf_rpc_status_of(err), msg, NULL);
+  if (!c->u.place.flight) return reply_place(req);
+  Mafalda__Controller__Shard sh = MAFALDA__CONTROLLER__SHARD__INIT;
+  sh.router_id = c->u.place.router_id;
+  sh.node_id = c->u.place.node_id;
+  sh.worker = c->u.place.worker;
+  Mafalda__Controller__AddShard as = MAFALDA__CONTROLLER__ADD_SHARD__INIT;
+  as.shard = &sh;
+  Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
+  cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_SHARD;
+  cmd.add_shard = &as;
+  c->reply_kind = REPLY_PLACE;
+  if (!submit_write(req, &cmd)) mf_placement_landed(srv->placement, c->u.place.flight);
+}
+
+/* controller.PlacePipe: the scheduler's pipe plan; a pipe to open is committed (AddPipe)
+ * before the answer. */
+static void handle_place_pipe(mf_rpc_request_t *req, const envelope_t *env) {
+  mf_rpc_server_t *srv = call_of(req)->server;
+  if (!mf_raft_node_is_leader(srv->raft)) return reply_not_leader(req);
+  Mafalda__Cluster__PlacePipeRequest *r = (Mafalda__Cluster__PlacePipeRequest *)
+      mf_rpc_request_decode(req, env, &mafalda__cluster__place_pipe_request__descriptor);
+  if (!r) return;
+  call_t *c = call_of(req);
+  mf_placement_input_t in = placement_input(srv);
+  char msg[MF_FSM_MESSAGE_MAX];
+  mf_err_t err = mf_placement_plan_pipe(srv->placement, &in, r->producer_id, r->target_node_id,
+                                        r->target_worker, &c->u.pipe, msg, sizeof(msg));
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  if (err != MF_OK) return mf_rpc_reply(req, mf_rpc_status_of(err), msg, NULL);
+  if (!c->u.pipe.flight) return reply_pipe(req);
+  Mafalda__Controller__Pipe p = MAFALDA__CONTROLLER__PIPE__INIT;
+  p.producer_id = c->u.pipe.producer_id;
+  p.target_node_id = c->u.pipe.target_node_id;
+  p.target_worker = c->u.pipe.target_worker;
+  p.source_node_id = c->u.pipe.source_node_id;
+  p.source_worker = c->u.pipe.source_worker;
+  Mafalda__Controller__AddPipe ap = MAFALDA__CONTROLLER__ADD_PIPE__INIT;
+  ap.pipe = &p;
+  Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
+  cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_PIPE;
+  cmd.add_pipe = &ap;
+  c->reply_kind = REPLY_PIPE;
+  if (!submit_write(req, &cmd)) mf_placement_landed(srv->placement, c->u.pipe.flight);
+}
+
 static void handle_request(void *ud, mf_rpc_request_t *req, const envelope_t *env) {
   mf_rpc_server_t *srv = ud;
   call_of(req)->server = srv;
   const char *m = mf_rpc_request_method(req);
-  /* Loads held from an earlier term would be stale when leadership comes back. */
-  if (!mf_raft_node_is_leader(srv->raft)) clear_loads(srv);
+  /* Loads and pending placements held from an earlier term would be stale when
+   * leadership comes back. */
+  if (!mf_raft_node_is_leader(srv->raft)) {
+    clear_loads(srv);
+    mf_placement_reset(srv->placement);
+  }
   if (strcmp(m, MF_RPC_METHOD_APPLY) == 0) {
     handle_apply(req, env);
   } else if (strcmp(m, MF_RPC_METHOD_CREATE_ROUTER) == 0) {
@@ -393,6 +609,12 @@ static void handle_request(void *ud, mf_rpc_request_t *req, const envelope_t *en
     handle_membership(req, env, true);
   } else if (strcmp(m, MF_RPC_METHOD_REMOVE_VOTER) == 0) {
     handle_membership(req, env, false);
+  } else if (strcmp(m, MF_RPC_METHOD_OPEN_ROUTER) == 0) {
+    handle_open_router(req, env);
+  } else if (strcmp(m, MF_RPC_METHOD_PLACE_TRANSPORT) == 0) {
+    handle_place_transport(req, env);
+  } else if (strcmp(m, MF_RPC_METHOD_PLACE_PIPE) == 0) {
+    handle_place_pipe(req, env);
   } else {
     mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_UNKNOWN_METHOD, "unknown method", NULL);
   }
@@ -403,9 +625,12 @@ mf_err_t mf_rpc_server_start(uv_loop_t *loop, mf_raft_node_t *raft,
   mf_rpc_server_t *srv = calloc(1, sizeof(*srv));
   if (!srv) return MF_ERR_NO_MEMORY;
   srv->raft = raft;
-  mf_err_t err = mf_hashmap_create(LOAD_KEY, 64, &srv->loads);
+  mf_err_t err = mf_placement_create(&config->placement, &srv->placement);
+  if (!err) err = mf_hashmap_create(LOAD_KEY, 64, &srv->loads);
   if (err) {
+    mf_placement_destroy(srv->placement);
     free(srv);
+    *out = NULL;
     return err;
   }
   mf_rpc_endpoint_config_t ec = {.listen_url = config->listen_url,
@@ -431,5 +656,6 @@ void mf_rpc_server_destroy(mf_rpc_server_t *srv) {
     mf_hashmap_foreach(srv->loads, free_load, NULL);
     mf_hashmap_destroy(srv->loads);
   }
+  mf_placement_destroy(srv->placement);
   free(srv);
 }

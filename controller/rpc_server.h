@@ -12,6 +12,17 @@
  *   controller.Status       StatusRequest        -> StatusResponse  (read, any replica)
  *   controller.State        StatusRequest        -> StateResponse   (read: status, term and
  *                                                   the whole state, for mafalda-ctl)
+ *   controller.OpenRouter   OpenRouterRequest    -> OpenRouterResponse (leader; may write)
+ *   controller.PlaceTransport PlaceTransportRequest -> PlaceTransportResponse (leader; may
+ *                                                   write AddShard)
+ *   controller.PlacePipe    PlacePipeRequest     -> PlacePipeResponse (leader; may write
+ *                                                   AddPipe)
+ * The three placement methods (controller/placement.h) answer only after the router,
+ * shard or pipe they name is committed through Raft. Their refusals carry the reason in
+ * the error message, with the status of its mf_err_t (mf_rpc_status_of): NOT_FOUND
+ * (unknown router, producer, node or target shard), RESOURCE_EXHAUSTED ("cluster full",
+ * no pipe source with budget left), INVALID_ARGUMENT (malformed request, no active node,
+ * a dead origin or target).
  * Writes on a follower answer STATUS_NOT_LEADER with the leader's RPC address (or
  * STATUS_UNAVAILABLE when no leader is known). A committed but rejected command answers
  * STATUS_NOT_FOUND / STATUS_INVALID_ARGUMENT with the CommandResult payload. Malformed
@@ -30,6 +41,7 @@
 #include <uv.h>
 
 #include "common/err.h"
+#include "controller/placement.h"
 #include "controller/raft_node.h"
 #include "proto/cluster.pb-c.h"
 
@@ -42,18 +54,23 @@
 #define MF_RPC_METHOD_REMOVE_VOTER "controller.RemoveVoter"
 #define MF_RPC_METHOD_STATE "controller.State"
 #define MF_RPC_METHOD_REPORT_EVENTS "cluster.ReportEvents"
+#define MF_RPC_METHOD_OPEN_ROUTER "controller.OpenRouter"
+#define MF_RPC_METHOD_PLACE_TRANSPORT "controller.PlaceTransport"
+#define MF_RPC_METHOD_PLACE_PIPE "controller.PlacePipe"
 
 typedef struct {
   const char *listen_url;  /* e.g. "tcp://127.0.0.1:9101" */
   size_t max_message;      /* 0 = MF_PBNNG_MAX_MESSAGE */
   unsigned contexts;       /* concurrent requests; 0 = 32 */
+  mf_placement_config_t placement; /* zero = defaults (controller/placement.h) */
 } mf_rpc_server_config_t;
 
 typedef struct mf_rpc_server mf_rpc_server_t;
 
 /* raft is borrowed: it must stay open until mf_rpc_server_stop. On error (e.g. the
  * address is in use) *out is still set to a stopped server: run the loop, then
- * mf_rpc_server_destroy it. */
+ * mf_rpc_server_destroy it; an invalid placement config (MF_ERR_INVALID_ARG) leaves *out
+ * NULL. */
 mf_err_t mf_rpc_server_start(uv_loop_t *loop, mf_raft_node_t *raft,
                              const mf_rpc_server_config_t *config, mf_rpc_server_t **out);
 

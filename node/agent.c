@@ -52,6 +52,11 @@ static void note_controller_failure(mf_agent_t *a, agent_job_t *j, const char *w
 static void job_done(uv_work_t *w, int status) {
   agent_job_t *j = w->data;
   mf_agent_t *a = j->agent;
+  if (j->kind == AGENT_JOB_GATEWAY) {
+    j->done(j->done_ud, status != 0 ? MF_ERR_CLOSED : j->err, j->reply.envelope);
+    job_free(j);
+    return;
+  }
   a->job_running = false;
   const Mafalda__Rpc__Envelope *env = j->reply.envelope;
   if (status != 0 || j->err != MF_OK || !env) {
@@ -104,6 +109,8 @@ static void job_done(uv_work_t *w, int status) {
     case AGENT_JOB_EVENTS:
       mf_agent_events_consume(a, j->events_sent);
       break;
+    case AGENT_JOB_GATEWAY: /* answered above */
+      break;
   }
   job_free(j);
 }
@@ -129,15 +136,19 @@ static void collect_controller(void *ud, const mf_swim_member_t *m) {
   mafalda__cluster__member_meta__free_unpacked(meta, NULL);
 }
 
-static void start_job(mf_agent_t *a, agent_job_t *j, const char *method,
-                      const ProtobufCMessage *request) {
-  j->agent = a;
-  j->method = method;
+static void collect_urls(mf_agent_t *a, agent_job_t *j) {
   char one[160];
   for (const char *p = a->controllers; mf_config_list_next(&p, one, sizeof one);)
     add_url(j, one);
   if (a->replica_rpc[0]) add_url(j, a->replica_rpc);
   if (a->gossip) mf_swim_foreach(mf_swim_udp_swim(a->gossip), collect_controller, j);
+}
+
+static void start_job(mf_agent_t *a, agent_job_t *j, const char *method,
+                      const ProtobufCMessage *request) {
+  j->agent = a;
+  j->method = method;
+  collect_urls(a, j);
   j->len = protobuf_c_message_get_packed_size(request);
   j->payload = malloc(j->len ? j->len : 1);
   if (!j->payload) {
@@ -151,6 +162,40 @@ static void start_job(mf_agent_t *a, agent_job_t *j, const char *method,
     a->job_running = false;
     job_free(j);
   }
+}
+
+/* ---- calls for the API gateway (any thread -> agent loop -> thread pool) ---- */
+
+static void on_gateway_call(mf_mailbox_msg_t *msg, void *owner) {
+  agent_job_t *j = MF_CONTAINER_OF(msg, agent_job_t, link);
+  mf_agent_t *a = owner;
+  j->agent = a;
+  if (!a->stopping) {
+    collect_urls(a, j);
+    j->work.data = j;
+    if (uv_queue_work(&a->loop, &j->work, job_work, job_done) == 0) return;
+  }
+  j->done(j->done_ud, MF_ERR_CLOSED, NULL);
+  job_free(j);
+}
+
+static mf_err_t agent_gateway_call(void *ctx, const char *method, uint8_t *payload, size_t len,
+                                   mf_gateway_call_done_fn done, void *ud) {
+  mf_agent_t *a = ctx;
+  agent_job_t *j = calloc(1, sizeof *j);
+  if (!j) {
+    free(payload);
+    return MF_ERR_NO_MEMORY;
+  }
+  j->kind = AGENT_JOB_GATEWAY;
+  j->method = method;
+  j->payload = payload;
+  j->len = len;
+  j->done = done;
+  j->done_ud = ud;
+  mf_err_t e = mf_mailbox_post(&a->mailbox, &j->link, on_gateway_call);
+  if (e) job_free(j);
+  return e;
 }
 
 static void job_register(mf_agent_t *a) {
@@ -331,6 +376,7 @@ static void on_replica_stopped(void *ud) { (void)ud; }
 static void on_stop_msg(mf_mailbox_msg_t *msg, void *owner) {
   mf_agent_t *a = owner;
   (void)msg;
+  a->stopping = true;
   uv_timer_stop(&a->tick);
   uv_close((uv_handle_t *)&a->tick, close_cb);
   mf_rpc_endpoint_stop(a->ep);
@@ -457,6 +503,11 @@ mf_err_t mf_agent_start(const mf_agent_config_t *c, mf_agent_t **out) {
     free(a);
     return err;
   }
+  if (a->gateway) {
+    mf_gateway_cluster_t cl = {.call = agent_gateway_call, .ctx = a};
+    copy_str(cl.node_id, sizeof cl.node_id, a->node_id);
+    mf_gateway_set_cluster(a->gateway, &cl);
+  }
   *out = a;
   return MF_OK;
 }
@@ -469,6 +520,8 @@ void mf_agent_drain(mf_agent_t *a, uint32_t timeout_ms) {
 
 void mf_agent_stop(mf_agent_t *a) {
   if (!a) return;
+  /* no new gateway calls; those in flight are answered before the loop ends */
+  if (a->gateway) mf_gateway_set_cluster(a->gateway, NULL);
   (void)mf_mailbox_post(&a->mailbox, &a->stop_msg, on_stop_msg);
   uv_thread_join(&a->thread);
   uv_sem_destroy(&a->started);

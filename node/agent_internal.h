@@ -29,7 +29,8 @@ typedef enum {
   AGENT_JOB_REGISTER,
   AGENT_JOB_SET_STATE,
   AGENT_JOB_REPORT,
-  AGENT_JOB_EVENTS
+  AGENT_JOB_EVENTS,
+  AGENT_JOB_GATEWAY /* a call for the API gateway: runs beside the others, answered to it */
 } agent_job_kind_t;
 
 /* One controller call: built on the loop, run on the thread pool, answered on the loop. */
@@ -46,6 +47,9 @@ typedef struct {
   int target_state;
   mf_err_t err;
   mf_rpc_reply_t reply;
+  mf_mailbox_msg_t link;           /* AGENT_JOB_GATEWAY: posted from the caller's thread */
+  mf_gateway_call_done_fn done;    /* AGENT_JOB_GATEWAY */
+  void *done_ud;
 } agent_job_t;
 
 typedef struct {
@@ -102,6 +106,8 @@ struct mf_agent {
   agent_event_t events[AGENT_EVENTS_MAX];
   size_t events_head, events_count;
   uint64_t events_dropped;
+
+  bool stopping; /* gateway calls are refused */
 
   /* drain */
   bool draining, left, drained;

@@ -104,7 +104,7 @@ mf_err_t mf_consumer_create(mf_router_transport_t *t, mf_producer_t *p,
     return e;
   }
   MF_LOG_INFO("consumer %s of producer %s on transport %s (ssrc %u, mid %s%s)", c->id, p->id,
-              mf_webrtc_transport_id(t->webrtc), c->ssrc, c->params.mid, paused ? ", paused" : "");
+              mf_router_transport_id(t), c->ssrc, c->params.mid, paused ? ", paused" : "");
   if (!paused) mf_producer_request_keyframe(p, uv_now(t->router->timer.loop));
   *out = c;
   return MF_OK;

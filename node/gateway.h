@@ -1,8 +1,14 @@
 /* The API gateway: binds the public API's sessions (node/api/http_server.h) to routers on
- * the media workers. A room name maps to one router on one worker; every method is sent
- * to the worker owning its object through the worker's mailbox, runs there, and answers
- * the call from that thread. Router events are mapped back to the session that owns the
- * target object and sent as notifications.
+ * the media workers. A room name is ONE logical router (one id, the same RTP capabilities
+ * everywhere) made of shards: a router per worker that hosts any of its transports.
+ * Transports are placed by the controller's scheduler (controller.PlaceTransport, only
+ * this node's workers for now) when the node is in a cluster, else on the room's home
+ * worker. A consumer on another worker than its producer gets the producer through an
+ * intra-node pipe (node/pipe_hub.h), opened on the first such consumer and closed after
+ * the linger once its last consumer left. Every method is sent to the worker owning its
+ * object through the worker's mailbox, runs there, and answers the call from that thread.
+ * Router events are mapped back to the session that owns the target object and sent as
+ * notifications.
  *
  * Thread affinity: handlers run on nng's threads; the room registry and object index are
  * control-path state behind one mutex; everything that touches a router runs on its
@@ -14,7 +20,9 @@
 
 #include "common/err.h"
 #include "node/api/http_server.h"
+#include "node/pipe_hub.h"
 #include "node/worker.h"
+#include "proto/rpc.pb-c.h"
 
 typedef struct mf_gateway mf_gateway_t;
 
@@ -24,33 +32,57 @@ typedef struct {
   const char *static_dir;  /* demo page files; "" = none */
   unsigned grace_ms;       /* a closed WebSocket's objects wait this long for a resume;
                               0 = close them at once */
+  unsigned pipe_linger_ms; /* a pipe without consumers closes after this; 0 = 10 s */
+  uint64_t transport_pps;  /* packets/s a new transport is expected to add (placement);
+                              0 = the controller's default */
+  mf_pipe_hub_t *hub;      /* borrowed: intra-node pipes; must outlive the gateway AND the
+                              workers' loops (destroy it after the workers stopped). NULL:
+                              no pipes (a consumer must be on its producer's worker) */
 } mf_gateway_options_t;
+
+/* How the gateway reaches the controller (set by the node agent). call() sends an encoded
+ * request to the controller leader off the caller's thread and returns at once; done then
+ * runs exactly once on another thread (env NULL when no answer came; err says why). When
+ * call() itself fails, done never runs. */
+typedef void (*mf_gateway_call_done_fn)(void *ud, mf_err_t err,
+                                        const Mafalda__Rpc__Envelope *env);
+typedef struct {
+  char node_id[65];
+  mf_err_t (*call)(void *ctx, const char *method, uint8_t *payload, size_t len,
+                   mf_gateway_call_done_fn done, void *ud); /* payload: taken (malloc'd) */
+  void *ctx;
+} mf_gateway_cluster_t;
+
+/* Any thread. NULL detaches (the agent stops): placement falls back to home workers. */
+void mf_gateway_set_cluster(mf_gateway_t *gw, const mf_gateway_cluster_t *cluster);
 
 /* Starts the API server. workers must outlive the gateway. */
 mf_err_t mf_gateway_start(const mf_gateway_options_t *options, mf_worker_t *const *workers,
                           uint32_t worker_count, mf_gateway_t **out);
 uint16_t mf_gateway_port(const mf_gateway_t *gw);
 
-/* Objects per worker, as the gateway's index has them. */
+/* Objects per worker, as the gateway's index has them (pipes_in: piped producers fed from
+ * another worker; pipes_out: pipes this worker feeds). */
 typedef struct {
-  uint32_t routers, transports, producers, consumers;
+  uint32_t routers, transports, producers, consumers, pipes_in, pipes_out;
 } mf_gateway_counts_t;
 
 /* Any thread; fills out[0..n) (n = the node's workers). */
 void mf_gateway_counts(mf_gateway_t *gw, mf_gateway_counts_t *out, uint32_t n);
 
 /* A shard placed here by the controller (any thread but a worker's; waits for the worker):
- * the room `name` is served by a router with the logical id router_id on `worker`, created
- * now, so clients joining `name` on this node land in it. codecs_json: the router's
- * mediaCodecs as JSON text, "" or NULL for the defaults. Repeating the same command is
- * MF_OK; MF_ERR_EXISTS when the room is already hosted otherwise; MF_ERR_INVALID_ARG /
+ * the room `name` (the logical router router_id) gets its router on `worker` now, so
+ * clients joining `name` on this node land in it. codecs_json: the router's mediaCodecs
+ * as JSON text, "" or NULL for the defaults. Repeating the same command is MF_OK;
+ * MF_ERR_EXISTS when the room exists here as another router; MF_ERR_INVALID_ARG /
  * MF_ERR_PARSE for bad input. err gets the reason. */
 mf_err_t mf_gateway_open_shard(mf_gateway_t *gw, const char *router_id, const char *name,
                                const char *codecs_json, uint32_t worker, char *err,
                                size_t errsz);
 
-/* Closes the shard's router (its transports end with routerclose). The room stays
- * reachable as a local room. MF_ERR_NOT_FOUND when no room has that shard. */
+/* Closes the router's shards on this node (their transports end with routerclose). The
+ * room stays and opens new shards on its next transport. MF_ERR_NOT_FOUND when no room
+ * has that router. */
 mf_err_t mf_gateway_close_shard(mf_gateway_t *gw, const char *router_id);
 
 /* Closes every session (their transports close on the workers) and every room's router,

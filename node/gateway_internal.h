@@ -1,6 +1,11 @@
-/* Internals shared by the gateway's files (gateway.c: API methods and the worker side;
- * gateway_shards.c: rooms placed by the controller and object counts). Not a public
- * interface: only node/gateway*.c include it. Thread affinity as in gateway.h. */
+/* Internals shared by the gateway's files:
+ *   gateway.c         API methods on nng's threads, sessions, start/stop;
+ *   gateway_worker.c  commands that run on a worker (mf_gateway_on_command);
+ *   gateway_pipes.c   transport placement, pipes between workers, controller calls;
+ *   gateway_shards.c  shards placed by the controller and object counts.
+ * Not a public interface: only node/gateway*.c include it. Thread affinity as in
+ * gateway.h: fields marked "mu" are read and written under mf_gateway.mu; "worker" fields
+ * only on the worker thread that owns them. */
 #ifndef MF_GATEWAY_INTERNAL_H
 #define MF_GATEWAY_INTERNAL_H
 
@@ -13,33 +18,71 @@
 #include "common/mailbox.h"
 #include "node/api/http_server.h"
 #include "node/gateway.h"
+#include "node/pipe_hub.h"
 #include "node/router.h"
+#include "proto/controller.pb-c.h"
 
 #define GW_ROOM_MAX 128
+#define GW_DEFAULT_LINGER_MS 10000u
 
 typedef enum { GW_TRANSPORT, GW_PRODUCER, GW_CONSUMER } gw_kind_t;
+
+/* One worker's part of a room: the shard router (created on first use). */
+typedef struct {
+  mf_router_t *router; /* worker */
+  bool open;           /* mu: router exists (counts, placement bookkeeping) */
+} gw_shard_t;
+
+typedef struct gw_wait gw_wait_t;
+
+typedef enum {
+  GW_ROOM_READY,   /* router_id known */
+  GW_ROOM_OPENING, /* waiting for the controller's controller.OpenRouter answer */
+} gw_room_state_t;
 
 typedef struct gw_room {
   struct gw_room *next;
   char name[GW_ROOM_MAX + 1];
-  uint32_t worker;
-  mf_router_t *router; /* worker thread only */
-  mf_rtp_codec_capability_t *codecs; /* from router.create; NULL = the default list */
+  uint32_t home;       /* placement fallback and grace timers */
+  gw_room_state_t state;  /* mu */
+  gw_wait_t *waiting;     /* mu: calls waiting for OPENING to end */
+  char router_id[MF_ID_LEN + 1]; /* mu: the logical router's id (the same on every shard) */
+  bool placed_by_controller;     /* mu: the controller knows this router */
+  mf_rtp_codec_capability_t *codecs; /* NULL = the default list; fixed once READY */
   size_t codec_count;
-  struct gw_grace *graces; /* pending grace timers: worker thread only */
-  char router_id[MF_ID_LEN + 1]; /* set on the worker, read under the mutex */
-  char shard_id[MF_ID_LEN + 1];  /* the controller's router id when it placed this room
-                                    here (mf_gateway_open_shard); "" for a local room */
+  char *codecs_json;  /* the same as given by router.create (for the controller); or NULL */
+  gw_shard_t *shards; /* worker_count entries */
+  struct gw_grace *graces; /* home worker */
 } gw_room_t;
 
 typedef struct {
   char id[MF_ID_LEN + 1];
   gw_kind_t kind;
   gw_room_t *room;
+  uint32_t worker;           /* where it lives (producers: their origin) */
   mf_api_session_t *session; /* referenced */
   char transport_id[MF_ID_LEN + 1];
   char media_kind[8];
+  char producer_id[MF_ID_LEN + 1]; /* consumers: what they consume */
+  json_t *rtp_parameters;          /* producers: as the client gave them (pipes re-create) */
+  bool paused;                     /* producers: the client's last pause/resume */
 } gw_obj_t;
+
+/* A pipe of producer_id from worker src to worker dst (key: producer id + dst). */
+typedef struct {
+  char producer_id[MF_ID_LEN + 1];
+  uint32_t dst, src, pipe_id;
+  gw_room_t *room;
+  uint32_t consumers; /* mu: consumers of the producer on dst */
+  uint32_t users;     /* mu: consume calls on their way to dst */
+  uint32_t linger_gen;/* mu: bumped whenever consumers drop to 0 */
+  bool dead;          /* mu: out of the table; freed when the last user is done */
+} gw_pipe_t;
+
+typedef struct {
+  char producer_id[MF_ID_LEN + 1];
+  uint32_t dst;
+} gw_pipe_key_t;
 
 /* Per joined session: its room and the token that lets a new session adopt its objects. */
 typedef struct {
@@ -53,7 +96,7 @@ typedef struct {
   mf_api_session_t *old; /* referenced */
 } gw_orphan_t;
 
-/* The timer that ends a grace period, on the room's worker. */
+/* The timer that ends a grace period, on the room's home worker. */
 typedef struct gw_grace {
   struct gw_grace *next;
   uv_timer_t timer;
@@ -66,18 +109,32 @@ struct mf_gateway {
   mf_api_server_t *server;
   mf_worker_t *const *workers;
   uint32_t worker_count, next_worker;
-  uv_mutex_t mu; /* rooms, objs, session rooms */
+  mf_pipe_hub_t *hub;
+  unsigned grace_ms, linger_ms;
+  uint64_t transport_pps;
+  uv_mutex_t mu; /* rooms, objs, pipes, orphans, cluster */
   gw_room_t *rooms;
-  mf_hashmap_t *objs; /* id (37 bytes) -> gw_obj_t */
+  mf_hashmap_t *objs;    /* id (37 bytes) -> gw_obj_t */
   mf_hashmap_t *orphans; /* resume token -> gw_orphan_t */
-  unsigned grace_ms;
+  mf_hashmap_t *pipes;   /* gw_pipe_key_t -> gw_pipe_t */
+  bool clustered;        /* mu */
+  mf_gateway_cluster_t cluster; /* mu */
 };
 
 typedef enum {
-  OP_JOIN, OP_CREATE_TRANSPORT, OP_CONNECT, OP_PRODUCE, OP_CONSUME, OP_CAN_CONSUME,
-  OP_CLOSE_TRANSPORT, OP_PRODUCER, OP_CONSUMER, OP_CLOSE_ROOM, OP_CLOSE_ROUTER, OP_GRACE,
-  OP_OPEN_SHARD
+  OP_CREATE_TRANSPORT, OP_CONNECT, OP_PRODUCE, OP_CONSUME, OP_CAN_CONSUME,
+  OP_CLOSE_TRANSPORT, OP_PRODUCER, OP_CONSUMER, OP_CLOSE_SHARD, OP_GRACE, OP_OPEN_SHARD,
+  OP_PIPE_IN, OP_PIPE_OUT, OP_PIPE_UNLINK, OP_PIPE_STATE, OP_PIPE_LINGER, OP_KEYFRAME,
+  OP_HUB_ATTACH, OP_HUB_QUIESCE, OP_HUB_DETACH
 } gw_op_t;
+
+/* Counts down the shards of a router.close; the last one answers the call. */
+typedef struct {
+  uv_mutex_t mu;
+  uint32_t left;
+  mf_api_call_t *call; /* answered by the last one (then the fan-in, malloc'd, is freed) */
+  uv_sem_t *done;      /* or posted by the last one (the fan-in lives in the waiter's frame) */
+} gw_fanin_t;
 
 typedef struct {
   mf_mailbox_msg_t link;
@@ -89,14 +146,85 @@ typedef struct {
   json_t *data;              /* referenced */
   char target[MF_ID_LEN + 1];
   char method[MF_API_METHOD_MAX + 1];
-  uv_sem_t *done;            /* OP_CLOSE_ROOM, OP_OPEN_SHARD, internal OP_CLOSE_ROUTER: the
-                                caller waits */
+  uint32_t worker;           /* the worker it runs on */
+  uint32_t peer;             /* pipes: the other worker */
+  uint32_t pipe_id, gen;
+  bool flag;                 /* OP_PIPE_IN: paused; OP_PIPE_STATE: see method */
+  gw_pipe_t *pipe;           /* OP_CONSUME through a pipe: the reservation to release */
+  gw_fanin_t *fanin;         /* OP_CLOSE_SHARD from router.close / stop */
+  uv_sem_t *done;            /* the caller waits (open shard, hub steps, close at stop) */
   mf_err_t *result;          /* OP_OPEN_SHARD: outcome and reason, in the caller's frame */
   char *err;
   size_t errsz;
 } gw_cmd_t;
 
+/* A call waiting for its room to finish opening (router.join / router.create). */
+struct gw_wait {
+  gw_wait_t *next;
+  mf_api_call_t *call;
+  mf_api_session_t *session; /* referenced */
+  bool create;               /* router.create: refuse a router the controller already had */
+};
+
+/* ---- gateway.c: the object index and notifications (any thread) ---- */
+char *mf_gw_key(const char *id, char key[MF_ID_LEN + 1]);
+gw_obj_t *mf_gw_index_add(mf_gateway_t *gw, const char *id, gw_kind_t kind, gw_room_t *room,
+                          uint32_t worker, mf_api_session_t *s, const char *transport_id);
+void mf_gw_index_remove(mf_gateway_t *gw, const char *id);
+void mf_gw_notify_room(mf_gateway_t *gw, gw_room_t *room, mf_api_session_t *except,
+                       const char *event, const char *target, json_t *data);
+/* A new command for `worker` (not posted yet); NULL when out of memory (call failed). */
+gw_cmd_t *mf_gw_cmd(mf_gateway_t *gw, gw_room_t *room, gw_op_t op, uint32_t worker,
+                    mf_api_call_t *call, mf_api_session_t *session, json_t *data,
+                    const char *target);
+/* Posts c to its worker; on failure answers the call and frees c. */
+void mf_gw_send(gw_cmd_t *c);
+/* Shorthand: build + send. */
+void mf_gw_post(mf_gateway_t *gw, gw_room_t *room, gw_op_t op, uint32_t worker,
+                mf_api_call_t *call, mf_api_session_t *session, json_t *data,
+                const char *target);
+void mf_gw_cmd_free(gw_cmd_t *c);
+/* Closes the room's shard on every worker and waits (not on a worker thread). */
+void mf_gw_close_shards(mf_gateway_t *gw, gw_room_t *room, bool stopping);
+/* One shard of a fan-in finished (any thread). */
+void mf_gw_fanin_done(gw_fanin_t *f);
+/* Grace over (home worker): unless a new session adopted them, the objects close. */
+void mf_gw_grace_over(mf_gateway_t *gw, gw_room_t *room, const char *token);
+/* The router join/create answer: {roomId, routerId, rtpCapabilities, resumeToken?}. */
+void mf_gw_reply_join(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
+                      mf_api_session_t *s);
+
+/* ---- gateway_worker.c ---- */
 /* Runs a gw_cmd_t on the worker it was posted to (mf_worker_post). */
 void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner);
+void mf_gw_router_event(void *ud, const char *event, const char *target, json_t *data);
+
+/* ---- gateway_pipes.c ---- */
+/* router.createWebRtcTransport: asks the controller where (or places locally). */
+void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
+                           mf_api_session_t *s, const mf_api_request_t *req);
+/* transport.consume on `worker` of a producer living elsewhere in the room: opens or reuses
+ * the pipe, then consumes. */
+void mf_gw_consume(mf_gateway_t *gw, gw_room_t *room, uint32_t worker, const char *producer_id,
+                   mf_api_call_t *call, mf_api_session_t *s, const mf_api_request_t *req,
+                   const char *transport_id);
+/* A consume through the pipe is done (any thread). */
+void mf_gw_pipe_release(mf_gateway_t *gw, gw_pipe_t *pipe);
+/* Index hooks: a consumer of producer_id appeared on / left worker w. */
+void mf_gw_pipe_consumer_added(mf_gateway_t *gw, const char *producer_id, uint32_t w);
+void mf_gw_pipe_consumer_removed(mf_gateway_t *gw, const char *producer_id, uint32_t w);
+/* A producer's pause/resume/close reaches its piped copies (any thread). */
+void mf_gw_pipe_producer_state(mf_gateway_t *gw, const char *producer_id, const char *what);
+/* A piped copy's consumers need a keyframe: ask the origin. */
+void mf_gw_pipe_keyframe(mf_gateway_t *gw, const char *producer_id);
+/* Linger expired on the target worker (worker thread). */
+void mf_gw_pipe_linger_fired(mf_gateway_t *gw, uint32_t worker, const char *producer_id,
+                             uint32_t gen);
+/* room.router_id: from the controller (clustered) or a local UUID; answers the waiting
+ * calls. Called on nng's thread for a new room. */
+void mf_gw_room_open(mf_gateway_t *gw, gw_room_t *room);
+/* Tells the controller (if any) without waiting: producers, pipes, shards. */
+void mf_gw_tell_controller(mf_gateway_t *gw, const Mafalda__Controller__Command *cmd);
+bool mf_gw_node_id(mf_gateway_t *gw, char out[65]);
 
 #endif

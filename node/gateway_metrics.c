@@ -47,7 +47,8 @@ size_t mf_gateway_metrics_render(mf_worker_t *const *workers, uint32_t n,
                 {"producers", "gauge"},        {"consumers", "gauge"},
                 {"packets_in_total", "counter"}, {"bytes_in_total", "counter"},
                 {"packets_out_total", "counter"}, {"bytes_out_total", "counter"},
-                {"packets_dropped_total", "counter"}};
+                {"packets_dropped_total", "counter"}, {"pipes_in", "gauge"},
+                {"pipes_out", "gauge"}};
   for (size_t k = 0; k < sizeof series / sizeof series[0]; k++) {
     GW_OUT("# TYPE mafalda_worker_%s %s\n", series[k].name, series[k].type);
     for (uint32_t i = 0; i < n; i++) {
@@ -59,6 +60,8 @@ size_t mf_gateway_metrics_render(mf_worker_t *const *workers, uint32_t n,
                    : k == 5 ? m[i].udp.bytes_in
                    : k == 6 ? m[i].udp.packets_out
                    : k == 7 ? m[i].udp.bytes_out
+                   : k == 9 ? counts[i].pipes_in
+                   : k == 10 ? counts[i].pipes_out
                             : m[i].udp.dropped_no_buffer + m[i].udp.dropped_truncated +
                                   m[i].udp.dropped_send + m[i].rtc.dropped_unknown_type +
                                   m[i].rtc.dropped_unknown_ufrag + m[i].rtc.dropped_unknown_tuple +

@@ -1,3 +1,5 @@
+/* Shards the controller places on this node (node.OpenShard / node.CloseShard through the
+ * agent) and the per-worker object counts the agent reports. */
 #define MF_LOG_MODULE "gateway"
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +17,18 @@ typedef struct {
 static void gw_count_fn(const void *key, void *value, void *ud) {
   gw_count_t *c = ud;
   gw_obj_t *o = value;
-  if (o->room->worker >= c->n) return;
-  mf_gateway_counts_t *w = &c->counts[o->room->worker];
+  if (o->worker >= c->n) return;
+  mf_gateway_counts_t *w = &c->counts[o->worker];
   if (o->kind == GW_TRANSPORT) w->transports++;
   else if (o->kind == GW_PRODUCER) w->producers++;
   else w->consumers++;
+}
+
+static void gw_count_pipe_fn(const void *key, void *value, void *ud) {
+  gw_count_t *c = ud;
+  gw_pipe_t *p = value;
+  if (p->dst < c->n) c->counts[p->dst].pipes_in++;
+  if (p->src < c->n) c->counts[p->src].pipes_out++;
 }
 
 void mf_gateway_counts(mf_gateway_t *gw, mf_gateway_counts_t *out, uint32_t n) {
@@ -27,8 +36,10 @@ void mf_gateway_counts(mf_gateway_t *gw, mf_gateway_counts_t *out, uint32_t n) {
   gw_count_t c = {.counts = out, .n = n};
   uv_mutex_lock(&gw->mu);
   mf_hashmap_foreach(gw->objs, gw_count_fn, &c);
+  mf_hashmap_foreach(gw->pipes, gw_count_pipe_fn, &c);
   for (gw_room_t *r = gw->rooms; r; r = r->next)
-    if (r->router_id[0] && r->worker < n) out[r->worker].routers++;
+    for (uint32_t w = 0; w < gw->worker_count && w < n; w++)
+      if (r->shards[w].open) out[w].routers++;
   uv_mutex_unlock(&gw->mu);
 }
 
@@ -63,49 +74,50 @@ mf_err_t mf_gateway_open_shard(mf_gateway_t *gw, const char *router_id, const ch
   uv_mutex_lock(&gw->mu);
   gw_room_t *room = gw->rooms;
   while (room && strcmp(room->name, name) != 0) room = room->next;
-  if (room) {
-    bool same = strcmp(room->shard_id, router_id) == 0 && room->worker == worker;
-    if (!same)
-      snprintf(err, errsz, "room '%s' is already hosted on worker %u by router %s", name,
-               room->worker, room->router_id[0] ? room->router_id : "(not open)");
+  if (room && (room->state != GW_ROOM_READY || strcmp(room->router_id, router_id) != 0)) {
+    snprintf(err, errsz, "room '%s' is already router %s here", name,
+             room->router_id[0] ? room->router_id : "(opening)");
     uv_mutex_unlock(&gw->mu);
     free(codecs);
-    return same ? MF_OK : MF_ERR_EXISTS; /* a repeated command is not an error */
+    return MF_ERR_EXISTS;
   }
-  room = calloc(1, sizeof *room);
-  if (room) {
-    snprintf(room->name, sizeof room->name, "%s", name);
-    snprintf(room->shard_id, sizeof room->shard_id, "%s", router_id);
-    room->worker = worker;
-    room->codecs = codecs;
-    room->codec_count = count;
-    room->next = gw->rooms;
-    gw->rooms = room;
+  if (!room && (room = calloc(1, sizeof *room)) != NULL) {
+    room->shards = calloc(gw->worker_count, sizeof *room->shards);
+    if (!room->shards) {
+      free(room);
+      room = NULL;
+    } else {
+      snprintf(room->name, sizeof room->name, "%s", name);
+      snprintf(room->router_id, sizeof room->router_id, "%s", router_id);
+      room->home = worker;
+      room->state = GW_ROOM_READY;
+      room->placed_by_controller = true;
+      room->codecs = codecs;
+      room->codec_count = count;
+      codecs = NULL;
+      room->next = gw->rooms;
+      gw->rooms = room;
+    }
   }
   uv_mutex_unlock(&gw->mu);
+  free(codecs); /* an existing room keeps the codecs it has */
   if (!room) {
-    free(codecs);
     snprintf(err, errsz, "out of memory");
     return MF_ERR_NO_MEMORY;
   }
   uv_sem_t done;
   uv_sem_init(&done, 0);
   mf_err_t result = MF_ERR_CLOSED;
-  gw_cmd_t *c = calloc(1, sizeof *c);
-  if (!c) {
-    result = MF_ERR_NO_MEMORY;
-  } else {
-    c->gw = gw;
-    c->op = OP_OPEN_SHARD;
-    c->room = room;
+  gw_cmd_t *c = mf_gw_cmd(gw, room, OP_OPEN_SHARD, worker, NULL, NULL, NULL, NULL);
+  if (c) {
     c->done = &done;
     c->result = &result;
     c->err = err;
     c->errsz = errsz;
-    if (mf_worker_post(gw->workers[worker], &c->link, mf_gateway_on_command) == MF_OK)
-      uv_sem_wait(&done);
-    else
-      free(c);
+    mf_gw_send(c); /* posts done itself when the worker is gone */
+    uv_sem_wait(&done);
+  } else {
+    result = MF_ERR_NO_MEMORY;
   }
   uv_sem_destroy(&done);
   if (result == MF_ERR_CLOSED) snprintf(err, errsz, "the node is shutting down");
@@ -116,29 +128,10 @@ mf_err_t mf_gateway_open_shard(mf_gateway_t *gw, const char *router_id, const ch
 mf_err_t mf_gateway_close_shard(mf_gateway_t *gw, const char *router_id) {
   uv_mutex_lock(&gw->mu);
   gw_room_t *room = gw->rooms;
-  while (room && !(router_id && router_id[0] && strcmp(room->shard_id, router_id) == 0))
+  while (room && !(router_id && router_id[0] && strcmp(room->router_id, router_id) == 0))
     room = room->next;
-  /* From now on a router.join makes a local router: the controller no longer places here. */
-  if (room) room->shard_id[0] = '\0';
   uv_mutex_unlock(&gw->mu);
   if (!room) return MF_ERR_NOT_FOUND;
-  uv_sem_t done;
-  uv_sem_init(&done, 0);
-  gw_cmd_t *c = calloc(1, sizeof *c);
-  mf_err_t e = c ? MF_OK : MF_ERR_NO_MEMORY;
-  if (c) {
-    c->gw = gw;
-    c->op = OP_CLOSE_ROUTER;
-    c->room = room;
-    c->done = &done;
-    if (mf_worker_post(gw->workers[room->worker], &c->link, mf_gateway_on_command) == MF_OK) {
-      uv_sem_wait(&done);
-    } else {
-      free(c);
-      e = MF_ERR_CLOSED;
-    }
-  }
-  uv_sem_destroy(&done);
-  return e;
+  mf_gw_close_shards(gw, room, false);
+  return MF_OK;
 }
-

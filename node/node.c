@@ -13,6 +13,7 @@
 #include "node/agent.h"
 #include "node/dtls.h"
 #include "node/gateway.h"
+#include "node/pipe_hub.h"
 #include "node/srtp.h"
 #include "worker.h"
 
@@ -26,6 +27,7 @@ typedef struct {
   mf_dtls_cert_t *cert;
   mf_agent_t *agent;     /* cluster agent (+ embedded controller), or NULL standalone */
   mf_gateway_t *gateway; /* public API, or NULL */
+  mf_pipe_hub_t *hub;     /* intra-node pipes between the workers (the gateway uses it) */
   uv_async_t drained;    /* the agent finished draining: stop */
   bool draining;
   uint32_t drain_timeout_ms;
@@ -86,6 +88,9 @@ static void mf_node_stop(mf_node_t *node) {
   mf_gateway_stop(node->gateway);
   node->gateway = NULL;
   mf_node_stop_workers(node);
+  /* after the workers: their loops ran the hub's close callbacks before ending */
+  mf_pipe_hub_destroy(node->hub);
+  node->hub = NULL;
   uv_close((uv_handle_t *)&node->sigint, NULL);
   uv_close((uv_handle_t *)&node->sigterm, NULL);
   uv_close((uv_handle_t *)&node->drained, NULL);
@@ -192,8 +197,12 @@ int mf_node_run(const mf_node_config_t *config) {
   if (config->api_listen[0]) {
     mf_gateway_options_t go = {.listen = config->api_listen, .secret = config->api_secret,
                                .static_dir = config->web_dir,
-                               .grace_ms = (unsigned)config->api_grace_ms};
-    err = mf_gateway_start(&go, node->workers, node->worker_count, &node->gateway);
+                               .grace_ms = (unsigned)config->api_grace_ms,
+                               .pipe_linger_ms = (unsigned)config->pipe_linger_ms,
+                               .transport_pps = (uint64_t)config->transport_pps};
+    err = mf_pipe_hub_create(node->worker_count, 0, &node->hub);
+    go.hub = node->hub;
+    if (!err) err = mf_gateway_start(&go, node->workers, node->worker_count, &node->gateway);
     if (err != MF_OK) {
       MF_LOG_ERROR("API failed to start on %s: %s", config->api_listen, mf_strerror(err));
       mf_node_stop(node);

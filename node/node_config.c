@@ -165,6 +165,22 @@ static const mf_config_option_t mf_node_options[] = {
      .default_value = "200000",
      .help = "Packets per second one worker may forward: the placement capacity the "
              "scheduler fills up to its watermark."},
+    {.name = "pipe-linger-ms",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, pipe_linger_ms),
+     .min = 1,
+     .max = 3600000,
+     .default_value = "10000",
+     .help = "A pipe between workers whose last consumer left closes after this long "
+             "(a consumer coming back meanwhile reuses it)."},
+    {.name = "transport-pps",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, transport_pps),
+     .min = 0,
+     .max = 100000000,
+     .default_value = "0",
+     .help = "Packets per second the scheduler expects a new transport to add before load "
+             "reports show it; 0: the controller's default."},
     {.name = "report-interval-ms",
      .type = MF_OPT_INT,
      .offset = offsetof(mf_node_config_t, report_interval_ms),

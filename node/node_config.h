@@ -34,6 +34,8 @@ typedef struct {
   int node_rpc_port;                   /* the agent's RPC endpoint; 0 = any */
   int drain_timeout_ms;
   int worker_capacity_pps;
+  int pipe_linger_ms;
+  int transport_pps;
   int report_interval_ms;
 } mf_node_config_t;
 

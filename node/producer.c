@@ -114,7 +114,7 @@ static void mf_producer_free(mf_producer_t *p) {
   free(p);
 }
 
-mf_err_t mf_producer_create(mf_router_transport_t *t, mf_media_kind_t kind,
+mf_err_t mf_producer_create(mf_router_transport_t *t, const char *id, mf_media_kind_t kind,
                             mf_rtp_parameters_t *params, bool paused, char *err, size_t errsz,
                             mf_producer_t **out) {
   mf_router_t *r = t->router;
@@ -135,7 +135,11 @@ mf_err_t mf_producer_create(mf_router_transport_t *t, mf_media_kind_t kind,
   p->kind = kind;
   p->paused = paused;
   p->params = *params;
-  e = mf_id_generate(p->id);
+  if (id) {
+    snprintf(p->id, sizeof p->id, "%s", id);
+  } else {
+    e = mf_id_generate(p->id);
+  }
   if (!e) e = mf_ortc_get_producer_rtp_parameters_mapping(&p->params, &r->caps, &p->mapping, err, errsz);
   if (!e) e = mf_ortc_get_consumable_rtp_parameters(kind, &p->params, &r->caps, &p->mapping,
                                                     &p->consumable, err, errsz);
@@ -153,7 +157,7 @@ mf_err_t mf_producer_create(mf_router_transport_t *t, mf_media_kind_t kind,
     return e;
   }
   MF_LOG_INFO("producer %s (%s, %zu encodings) on transport %s", p->id, mf_media_kind_str(kind),
-              p->stream_count, mf_webrtc_transport_id(t->webrtc));
+              p->stream_count, mf_router_transport_id(t));
   *out = p;
   return MF_OK;
 }
@@ -237,6 +241,24 @@ static mf_buf_t *mf_producer_unwrap_rtx(mf_producer_t *p, mf_producer_stream_t *
   return b;
 }
 
+/* The last step, shared by ordinary and piped producers: local consumers, then pipes. */
+static void mf_producer_fan_out(mf_producer_t *p, mf_buf_t *buf, const mf_rtp_packet_t *pkt,
+                                uint8_t router_pt, bool keyframe, uint32_t mapped_ssrc,
+                                uint64_t now_ms) {
+  if (p->paused) return;
+  for (size_t i = 0; i < p->consumers.count; i++)
+    mf_consumer_forward(p->consumers.items[i], buf, pkt, router_pt, keyframe, mapped_ssrc,
+                        now_ms);
+  if (p->pipe_count == 0) return;
+  mf_pipe_packet_t out = {.buf = buf, .mapped_ssrc = mapped_ssrc, .router_pt = router_pt,
+                          .keyframe = keyframe};
+  for (size_t i = 0; i < p->pipe_count; i++) {
+    out.pipe_id = p->pipes[i].pipe_id;
+    if (!mf_pipe_hub_send(p->router->hub, p->router->worker, p->pipes[i].worker, &out))
+      p->pipe_dropped++;
+  }
+}
+
 static void mf_producer_forward(mf_producer_t *p, mf_producer_stream_t *s, mf_buf_t *buf,
                                 const mf_rtp_packet_t *pkt, bool recovered, uint64_t now_ms) {
   uint8_t router_pt = p->pt_map[pkt->payload_type];
@@ -262,10 +284,7 @@ static void mf_producer_forward(mf_producer_t *p, mf_producer_stream_t *s, mf_bu
     if (f & MF_NACK_GEN_KEYFRAME) mf_producer_request_keyframe(p, now_ms);
   }
   if (keyframe && p->keyframes) mf_keyframe_requester_on_keyframe(p->keyframes, now_ms);
-  if (p->paused) return;
-  for (size_t i = 0; i < p->consumers.count; i++)
-    mf_consumer_forward(p->consumers.items[i], buf, pkt, router_pt, keyframe, s->mapped_ssrc,
-                        now_ms);
+  mf_producer_fan_out(p, buf, pkt, router_pt, keyframe, s->mapped_ssrc, now_ms);
 }
 
 void mf_producer_on_rtp(mf_router_transport_t *t, mf_buf_t *buf, uint64_t now_ms) {
@@ -278,7 +297,7 @@ void mf_producer_on_rtp(mf_router_transport_t *t, mf_buf_t *buf, uint64_t now_ms
     if (pkt.ssrc != t->last_unknown_ssrc) {
       t->last_unknown_ssrc = pkt.ssrc;
       MF_LOG_WARN("transport %s: RTP ssrc %u pt %u matches no producer stream; dropped",
-                  mf_webrtc_transport_id(t->webrtc), pkt.ssrc, pkt.payload_type);
+                  mf_router_transport_id(t), pkt.ssrc, pkt.payload_type);
     }
     return;
   }
@@ -307,6 +326,11 @@ void mf_producer_on_sr(mf_router_transport_t *t, const mf_rtcp_sr_t *sr, uint64_
 }
 
 static void mf_producer_send_keyframe_request(mf_producer_t *p) {
+  if (p->pipe_in) {
+    /* no upstream here: the origin asks its client (the caller relays the event) */
+    mf_router_emit(p->router, "pipekeyframerequest", p->id, NULL);
+    return;
+  }
   uint8_t buf[256];
   mf_rtcp_compound_t c;
   mf_rtcp_compound_init(&c, buf, sizeof buf);
@@ -406,7 +430,9 @@ void mf_producer_resume(mf_producer_t *p) {
 }
 
 void mf_producer_close(mf_producer_t *p) {
-  MF_LOG_INFO("producer %s closed", p->id);
+  MF_LOG_INFO("producer %s closed%s", p->id, p->pipe_in ? " (piped copy)" : "");
+  if (p->pipe_in && p->router->hub)
+    mf_pipe_hub_unbind(p->router->hub, p->router->worker, p->pipe_in);
   while (p->consumers.count > 0) {
     mf_consumer_t *c = p->consumers.items[p->consumers.count - 1];
     mf_router_emit(p->router, "producerclose", c->id, NULL);
@@ -443,4 +469,66 @@ json_t *mf_producer_stats_json(const mf_producer_t *p) {
     json_array_append_new(arr, o);
   }
   return arr;
+}
+
+/* ------------------------------------------------------------ intra-node pipes */
+
+mf_err_t mf_producer_add_pipe(mf_producer_t *p, uint32_t worker, uint32_t pipe_id) {
+  if (!p->router->hub || pipe_id == 0 || worker == p->router->worker) return MF_ERR_STATE;
+  for (size_t i = 0; i < p->pipe_count; i++)
+    if (p->pipes[i].pipe_id == pipe_id) return MF_ERR_EXISTS;
+  if (p->pipe_count == MF_PRODUCER_MAX_PIPES) return MF_ERR_LIMIT;
+  p->pipes[p->pipe_count].worker = worker;
+  p->pipes[p->pipe_count].pipe_id = pipe_id;
+  p->pipe_count++;
+  MF_LOG_INFO("producer %s: pipe %u to worker %u (%zu pipes out)", p->id, pipe_id, worker,
+              p->pipe_count);
+  /* the new target's consumers start with a keyframe */
+  mf_producer_request_keyframe(p, uv_now(p->router->timer.loop));
+  return MF_OK;
+}
+
+bool mf_producer_remove_pipe(mf_producer_t *p, uint32_t pipe_id) {
+  for (size_t i = 0; i < p->pipe_count; i++) {
+    if (p->pipes[i].pipe_id != pipe_id) continue;
+    p->pipes[i] = p->pipes[--p->pipe_count];
+    MF_LOG_INFO("producer %s: pipe %u removed (%zu pipes out)", p->id, pipe_id, p->pipe_count);
+    return true;
+  }
+  return false;
+}
+
+size_t mf_producer_pipe_count(const mf_producer_t *p) { return p->pipe_count; }
+bool mf_producer_is_piped(const mf_producer_t *p) { return p->pipe_in != 0; }
+
+void mf_router_producer_request_keyframe(mf_producer_t *p) {
+  mf_producer_request_keyframe(p, uv_now(p->router->timer.loop));
+}
+
+void mf_producer_on_pipe_packet(void *ud, const mf_pipe_packet_t *in) {
+  mf_producer_t *p = ud;
+  /* The lent buffer goes back when this returns: take one copy into this worker's pool so
+   * consumers' retransmission stores hold buffers this thread owns. */
+  mf_buf_t *b = mf_bufpool_get(mf_rtc_server_pool(p->router->rtc));
+  if (!b) {
+    p->pipe_dropped++;
+    return;
+  }
+  mf_rtp_packet_t pkt;
+  if (in->buf->len > b->cap || in->router_pt >= 128) {
+    mf_buf_unref(b);
+    p->pipe_dropped++;
+    return;
+  }
+  memcpy(b->data, in->buf->data, in->buf->len);
+  b->len = in->buf->len;
+  if (mf_rtp_parse(b->data, b->len, &pkt) == MF_OK) {
+    uint64_t now = uv_now(p->router->timer.loop);
+    p->pipe_packets++;
+    if (in->keyframe && p->keyframes) mf_keyframe_requester_on_keyframe(p->keyframes, now);
+    mf_producer_fan_out(p, b, &pkt, in->router_pt, in->keyframe, in->mapped_ssrc, now);
+  } else {
+    p->pipe_dropped++;
+  }
+  mf_buf_unref(b);
 }

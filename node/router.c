@@ -44,6 +44,7 @@ const char *mf_router_id(const mf_router_t *r) { return r->id; }
 const mf_rtp_capabilities_t *mf_router_rtp_capabilities(const mf_router_t *r) { return &r->caps; }
 mf_webrtc_transport_t *mf_router_transport_webrtc(mf_router_transport_t *t) { return t->webrtc; }
 const char *mf_router_transport_id(const mf_router_transport_t *t) {
+  if (!t->webrtc) return "pipe";
   return mf_webrtc_transport_id(t->webrtc);
 }
 
@@ -67,6 +68,7 @@ mf_consumer_t *mf_router_find_consumer(mf_router_t *r, const char *id) {
 }
 
 void mf_router_transport_send_rtcp(mf_router_transport_t *t, const uint8_t *data, size_t len) {
+  if (!t->webrtc) return; /* the pipe transport: feedback crosses as events, not RTCP */
   if (mf_webrtc_transport_state(t->webrtc) != MF_TRANSPORT_STATE_CONNECTED) return;
   mf_buf_t *b = mf_bufpool_get(mf_rtc_server_pool(t->router->rtc));
   if (!b) return;
@@ -180,11 +182,14 @@ void mf_router_transport_close(mf_router_transport_t *t) {
   mf_router_t *r = t->router;
   while (t->consumers.count > 0) mf_consumer_destroy(t->consumers.items[t->consumers.count - 1], true);
   while (t->producers.count > 0) mf_producer_close(t->producers.items[t->producers.count - 1]);
-  char key[MF_ID_LEN + 1];
-  mf_router_key(mf_webrtc_transport_id(t->webrtc), key);
-  mf_hashmap_remove(r->transports, key);
+  if (t->webrtc) {
+    char key[MF_ID_LEN + 1];
+    mf_router_key(mf_webrtc_transport_id(t->webrtc), key);
+    mf_hashmap_remove(r->transports, key);
+    mf_webrtc_transport_close(t->webrtc);
+  }
+  if (r->pipe_transport == t) r->pipe_transport = NULL;
   mf_ptr_list_remove(&r->transport_list, t);
-  mf_webrtc_transport_close(t->webrtc);
   mf_hashmap_destroy(t->by_ssrc);
   mf_hashmap_destroy(t->consumer_by_ssrc);
   mf_ptr_list_free(&t->producers);
@@ -195,7 +200,62 @@ void mf_router_transport_close(mf_router_transport_t *t) {
 mf_err_t mf_router_produce(mf_router_transport_t *t, mf_media_kind_t kind,
                            mf_rtp_parameters_t *params, bool paused, char *err, size_t errsz,
                            mf_producer_t **out) {
-  return mf_producer_create(t, kind, params, paused, err, errsz, out);
+  if (!t->webrtc) {
+    snprintf(err, errsz, "the pipe transport takes no client producers");
+    return MF_ERR_STATE;
+  }
+  return mf_producer_create(t, NULL, kind, params, paused, err, errsz, out);
+}
+
+void mf_router_set_pipe_hub(mf_router_t *r, mf_pipe_hub_t *hub, uint32_t worker) {
+  r->hub = hub;
+  r->worker = worker;
+}
+
+mf_err_t mf_router_pipe_produce(mf_router_t *r, const char *id, mf_media_kind_t kind,
+                                mf_rtp_parameters_t *params, bool paused, uint32_t pipe_id,
+                                char *err, size_t errsz, mf_producer_t **out) {
+  if (!r->hub || pipe_id == 0) {
+    snprintf(err, errsz, "router %s has no pipe hub", r->id);
+    return MF_ERR_STATE;
+  }
+  if (!id || !mf_id_is_valid(id)) {
+    snprintf(err, errsz, "a piped producer needs its origin's id");
+    return MF_ERR_INVALID_ARG;
+  }
+  if (mf_router_find_producer(r, id)) {
+    snprintf(err, errsz, "producer %s already exists on this worker", id);
+    return MF_ERR_EXISTS;
+  }
+  if (!r->pipe_transport) {
+    mf_router_transport_t *t = calloc(1, sizeof *t);
+    if (!t) return MF_ERR_NO_MEMORY;
+    t->router = r;
+    t->rtcp_ssrc = mf_ortc_random_ssrc();
+    mf_err_t e = mf_hashmap_create(sizeof(uint32_t), 16, &t->by_ssrc);
+    if (!e) e = mf_hashmap_create(sizeof(uint32_t), 16, &t->consumer_by_ssrc);
+    if (!e) e = mf_ptr_list_add(&r->transport_list, t);
+    if (e) {
+      mf_hashmap_destroy(t->by_ssrc);
+      mf_hashmap_destroy(t->consumer_by_ssrc);
+      free(t);
+      return e;
+    }
+    r->pipe_transport = t;
+  }
+  mf_producer_t *p = NULL;
+  mf_err_t e = mf_producer_create(r->pipe_transport, id, kind, params, paused, err, errsz, &p);
+  if (e) return e;
+  p->pipe_in = pipe_id;
+  e = mf_pipe_hub_bind(r->hub, r->worker, pipe_id, mf_producer_on_pipe_packet, p);
+  if (e) {
+    snprintf(err, errsz, "cannot bind pipe %u: %s", pipe_id, mf_strerror(e));
+    p->pipe_in = 0;
+    mf_producer_close(p);
+    return e;
+  }
+  *out = p;
+  return MF_OK;
 }
 
 bool mf_router_can_consume(mf_router_t *r, const char *producer_id,
@@ -295,7 +355,7 @@ void mf_router_close(mf_router_t *r) {
   MF_LOG_INFO("router %s closing (%zu transports)", r->id, r->transport_list.count);
   while (r->transport_list.count > 0) {
     mf_router_transport_t *t = r->transport_list.items[r->transport_list.count - 1];
-    mf_router_emit(r, "transportclose", mf_webrtc_transport_id(t->webrtc), NULL);
+    if (t->webrtc) mf_router_emit(r, "transportclose", mf_webrtc_transport_id(t->webrtc), NULL);
     mf_router_transport_close(t);
   }
   uv_timer_stop(&r->timer);

@@ -23,6 +23,7 @@
 
 #include "common/err.h"
 #include "node/ortc.h"
+#include "node/pipe_hub.h"
 #include "node/rtc_server.h"
 #include "node/rtp_parameters.h"
 #include "node/webrtc_transport.h"
@@ -34,7 +35,8 @@ typedef struct mf_consumer mf_consumer_t;
 
 /* Events: "icestatechange", "dtlsstatechange", "transportclose" (target: transport id);
  * "producerclose", "producerpause", "producerresume" (target: consumer id);
- * "score" (target: producer or consumer id). */
+ * "score" (target: producer or consumer id); "pipekeyframerequest" (target: a piped
+ * producer's id: its consumers need a keyframe, which only the origin can ask for). */
 typedef void (*mf_router_event_fn)(void *ud, const char *event, const char *target_id,
                                    json_t *data);
 
@@ -69,6 +71,36 @@ mf_err_t mf_router_consume(mf_router_transport_t *t, const char *producer_id,
                            const mf_rtp_capabilities_t *caps, bool paused, char *err,
                            size_t errsz, mf_consumer_t **out);
 mf_consumer_t *mf_router_find_consumer(mf_router_t *router, const char *id);
+
+/* ---- intra-node pipes (issue 8) ----
+ * A logical router spans workers; each worker holds a shard (an mf_router_t with the
+ * logical id). A producer whose consumers live on another worker is PIPED there: the
+ * origin producer lends each forwarded packet through the node's pipe hub (no UDP, no
+ * SRTP) and the target worker's PIPED producer (same id, kind and rtpParameters, fed only
+ * by the pipe) forwards it to its consumers exactly as the origin does, after one copy
+ * into its own pool so its retransmission stores own what they keep. A piped producer can
+ * itself pipe further (a relay). Keyframe requests of its consumers come back as the
+ * "pipekeyframerequest" event: the caller asks the origin (mf_producer_request_keyframe
+ * through mf_router_producer_request_keyframe). Pause/resume/close do not cross by
+ * themselves: the caller applies them to every piped copy (its consumers then get the
+ * usual producerpause/resume/close events). */
+#define MF_PRODUCER_MAX_PIPES 64
+
+/* Once per router, before any pipe (worker thread; the hub outlives the router). */
+void mf_router_set_pipe_hub(mf_router_t *router, mf_pipe_hub_t *hub, uint32_t worker);
+/* A piped producer on this router: `params` are the ORIGIN producer's rtpParameters as
+ * its client gave them (re-validated here like a produce); pipe_id is bound on this
+ * router's worker. MF_ERR_EXISTS when the router already has a producer with that id. */
+mf_err_t mf_router_pipe_produce(mf_router_t *router, const char *id, mf_media_kind_t kind,
+                                mf_rtp_parameters_t *params, bool paused, uint32_t pipe_id,
+                                char *err, size_t errsz, mf_producer_t **out);
+/* Source side: p's packets also go to pipe_id on worker `worker` (MF_ERR_LIMIT past
+ * MF_PRODUCER_MAX_PIPES, MF_ERR_STATE without a hub, MF_ERR_EXISTS for a known pipe_id). */
+mf_err_t mf_producer_add_pipe(mf_producer_t *p, uint32_t worker, uint32_t pipe_id);
+bool mf_producer_remove_pipe(mf_producer_t *p, uint32_t pipe_id);
+size_t mf_producer_pipe_count(const mf_producer_t *p);
+bool mf_producer_is_piped(const mf_producer_t *p);
+void mf_router_producer_request_keyframe(mf_producer_t *p);
 
 const char *mf_producer_id(const mf_producer_t *p);
 mf_media_kind_t mf_producer_kind(const mf_producer_t *p);

@@ -9,6 +9,7 @@
 #include "common/id.h"
 #include "node/keyframe_requester.h"
 #include "node/nack_generator.h"
+#include "node/pipe_hub.h"
 #include "node/router.h"
 #include "node/rtp/keyframe.h"
 #include "node/rtp/recv_stats.h"
@@ -41,11 +42,14 @@ struct mf_router {
   uint64_t last_rtcp_ms;
   mf_router_event_fn on_event;
   void *ud;
+  mf_pipe_hub_t *hub;      /* intra-node pipes; NULL until mf_router_set_pipe_hub */
+  uint32_t worker;         /* this router's worker in the hub */
+  mf_router_transport_t *pipe_transport; /* holds piped producers; NULL until the first */
 };
 
 struct mf_router_transport {
   mf_router_t *router;
-  mf_webrtc_transport_t *webrtc;
+  mf_webrtc_transport_t *webrtc; /* NULL: the router's pipe transport (piped producers) */
   mf_ptr_list_t producers;
   mf_ptr_list_t consumers;
   mf_hashmap_t *by_ssrc;          /* uint32 media/rtx ssrc -> mf_producer_stream_t */
@@ -89,6 +93,15 @@ struct mf_producer {
   bool paused;
   mf_ptr_list_t consumers;
   uint64_t dropped_unknown_pt, rtx_unrecoverable;
+  /* Pipes out: other workers' piped copies of this producer (see mf_producer_add_pipe). */
+  struct {
+    uint32_t worker, pipe_id;
+  } pipes[MF_PRODUCER_MAX_PIPES];
+  size_t pipe_count;
+  uint64_t pipe_dropped;  /* ring full or target gone */
+  /* A piped producer (fed by pipe_in from another worker): no upstream of its own. */
+  uint32_t pipe_in;       /* 0: an ordinary producer */
+  uint64_t pipe_packets;
 };
 
 struct mf_consumer {
@@ -117,10 +130,12 @@ struct mf_consumer {
   uint32_t last_sent_ts;
 };
 
-/* producer.c */
-mf_err_t mf_producer_create(mf_router_transport_t *t, mf_media_kind_t kind,
+/* producer.c. id NULL: a fresh UUID (a piped producer keeps its origin's id). */
+mf_err_t mf_producer_create(mf_router_transport_t *t, const char *id, mf_media_kind_t kind,
                             mf_rtp_parameters_t *params, bool paused, char *err, size_t errsz,
                             mf_producer_t **out);
+/* The pipe hub's input callback of a piped producer (ud: the producer). */
+void mf_producer_on_pipe_packet(void *ud, const mf_pipe_packet_t *pkt);
 void mf_producer_on_rtp(mf_router_transport_t *t, mf_buf_t *buf, uint64_t now_ms);
 void mf_producer_on_sr(mf_router_transport_t *t, const mf_rtcp_sr_t *sr, uint64_t now_ms);
 void mf_producer_request_keyframe(mf_producer_t *p, uint64_t now_ms);

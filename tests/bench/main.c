@@ -141,7 +141,7 @@ static int find_leader(int timeout_ms) {
 static double write_router(const char *id, size_t *hint) {
   Mafalda__Controller__Router r = MAFALDA__CONTROLLER__ROUTER__INIT;
   r.id = (char *)id;
-  r.name = (char *)"bench";
+  r.name = (char *)id;
   Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
   cr.router = &r;
   Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;

@@ -3,7 +3,12 @@
 // Usage: node room.test.mjs <path/to/mafalda-node> <repo>/node/web
 // Two pages join one room and must decode each other's video and receive audio; a third
 // joins late and receives both; closing one page must remove its tiles in the others.
+// MF_BROWSER_SHARDED=1: the node runs 2 workers with the embedded controller and a
+// capacity that fits 3 transports per worker, so the room spreads over both workers and
+// media crosses intra-node pipes; /metrics must show both workers in use and pipes open,
+// and the pipes must close when the pages leave (after the 1 s linger).
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const [nodeBin, webDir] = process.argv.slice(2);
@@ -12,6 +17,7 @@ if (!nodeBin || !webDir) {
   process.exit(2);
 }
 const CHROMIUM = process.env.MF_CHROMIUM || '/usr/bin/chromium';
+const SHARDED = process.env.MF_BROWSER_SHARDED === '1';
 const FRAMES_MIN = 100;
 const t0 = Date.now();
 const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
@@ -23,8 +29,15 @@ let nodeLog = '';
 function startNode() {
   return new Promise((resolve, reject) => {
     // Port 0 everywhere: the node picks free loopback ports and logs the demo URL.
-    node = spawn(nodeBin, ['--workers', '1', '--rtc-listen-ip', '127.0.0.1',
-      '--announced-ip', '127.0.0.1', '--rtc-port-base', '0', '--controller=false',
+    // Sharded: capacity 10000 pps per worker, watermark 80%, 2400 pps expected per
+    // transport: 3 transports fit a worker (7200 + measured load stays under 8000).
+    const mode = SHARDED
+      ? ['--workers', '2', '--controller=true', '--gossip-port', '0', '--node-rpc-port', '0',
+        '--worker-capacity-pps', '10000', '--transport-pps', '2400', '--pipe-linger-ms', '1000',
+        '--data-dir', `/tmp/mf-browser-${process.pid}`]
+      : ['--workers', '1', '--controller=false'];
+    node = spawn(nodeBin, [...mode, '--rtc-listen-ip', '127.0.0.1',
+      '--announced-ip', '127.0.0.1', '--rtc-port-base', '0',
       '--api-listen', '127.0.0.1:0', '--web-dir', webDir, '--log-level', 'info'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => reject(new Error('node did not log its demo URL in 20 s')), 20000);
@@ -104,9 +117,25 @@ async function openPage(context, base, room, name) {
   return page;
 }
 
+// Per-worker gauges from /metrics: {transports: [w0, w1], pipes_in: [...], ...}.
+async function workerGauges(base) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const out = {};
+  for (const m of text.matchAll(/^mafalda_worker_(\w+)\{worker="(\d+)"\} (\d+)$/gm)) {
+    (out[m[1]] ||= [])[Number(m[2])] = Number(m[3]);
+  }
+  return out;
+}
+const sum = (a) => (a || []).reduce((x, y) => x + y, 0);
+
 async function main() {
   const base = await startNode();
   log(`mafalda-node up at ${base}`);
+  if (SHARDED) {
+    // Placement needs the node registered and active in its embedded controller.
+    await waitFor('the node to be active in its controller', async () => ({
+      ok: /node \S+ is active/.test(nodeLog) }), 20000);
+  }
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -132,6 +161,17 @@ async function main() {
   await waitReceiving('alice', alice, 2);
   await waitReceiving('bob', bob, 2);
 
+  if (SHARDED) {
+    const g = await workerGauges(base);
+    log(`workers: transports [${g.transports}], pipes in [${g.pipes_in}], out [${g.pipes_out}]`);
+    if (!(g.transports[0] > 0 && g.transports[1] > 0)) {
+      throw new Error(`the room did not spread over both workers: transports [${g.transports}]`);
+    }
+    if (sum(g.pipes_in) < 2 || sum(g.pipes_in) !== sum(g.pipes_out)) {
+      throw new Error(`expected open pipes between the workers: in [${g.pipes_in}] out [${g.pipes_out}]`);
+    }
+  }
+
   // The per-stream bitrate the tiles show (updated every second from getStats).
   const rates = await alice.evaluate(() => [...document.querySelectorAll('.tile.remote .rate')]
     .map((e) => e.textContent));
@@ -147,6 +187,14 @@ async function main() {
     }, 5000 - (Date.now() - closedAt));
   }
   log(`bob's tiles gone in alice and carol ${Date.now() - closedAt} ms after closing his page`);
+  if (SHARDED) {
+    await ctx[2].close(); // carol leaves too: alice is alone, every pipe must close
+    const g = await waitFor('every pipe to close after the linger', async () => {
+      const x = await workerGauges(base);
+      return { ok: sum(x.pipes_in) === 0 && sum(x.pipes_out) === 0, ...x };
+    }, 10000);
+    log(`alone in the room: pipes in [${g.pipes_in}], transports [${g.transports}]`);
+  }
   log('PASS');
 }
 
@@ -170,4 +218,5 @@ try {
     log('mafalda-node stopped cleanly');
   }
 }
+if (SHARDED) rmSync(`/tmp/mf-browser-${process.pid}`, { recursive: true, force: true });
 process.exit(failed ? 1 : 0);

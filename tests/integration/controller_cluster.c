@@ -176,7 +176,7 @@ static int find_leader(int timeout_ms) {
 static bool create_router(const char *id, size_t *hint) {
   Mafalda__Controller__Router r = MAFALDA__CONTROLLER__ROUTER__INIT;
   r.id = (char *)id;
-  r.name = (char *)"room";
+  r.name = (char *)id;
   r.codecs_json = (char *)"[{\"mimeType\":\"audio/opus\",\"clockRate\":48000}]";
   Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
   cr.router = &r;

@@ -73,10 +73,13 @@ static cmd_t set_state_cmd(Mafalda__Controller__SetNodeState *s, const char *id,
   return c;
 }
 
+/* Named "room" for r1, "room <id>" otherwise: router names are unique. */
 static mf_err_t create_router(mf_fsm_t *f, const char *id, const char *codecs) {
+  char name[80];
+  snprintf(name, sizeof(name), strcmp(id, "r1") == 0 ? "room" : "room %s", id);
   Mafalda__Controller__Router r = MAFALDA__CONTROLLER__ROUTER__INIT;
   r.id = (char *)id;
-  r.name = (char *)"room";
+  r.name = name;
   r.codecs_json = (char *)codecs;
   r.app_data_json = (char *)"{\"a\":1}";
   Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
@@ -550,12 +553,158 @@ static void test_malformed_bytes(void **state) {
   mf_fsm_destroy(f);
 }
 
+/* ---- router names (unique among named routers) and read-only iteration ---- */
+
+static mf_err_t create_named(mf_fsm_t *f, const char *id, const char *name, char *msg,
+                             size_t size) {
+  Mafalda__Controller__Router r = MAFALDA__CONTROLLER__ROUTER__INIT;
+  r.id = (char *)id;
+  r.name = (char *)name;
+  Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
+  cr.router = &r;
+  cmd_t c = MAFALDA__CONTROLLER__COMMAND__INIT;
+  c.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_CREATE_ROUTER;
+  c.create_router = &cr;
+  return mf_fsm_apply_command(f, &c, msg, size);
+}
+
+static void test_router_names(void **state) {
+  (void)state;
+  mf_fsm_t *f = populated(); /* r1 is named "room" */
+  char msg[MF_FSM_MESSAGE_MAX];
+  const Mafalda__Controller__Router *r = mf_fsm_find_router_by_name(f, "room");
+  assert_non_null(r);
+  assert_string_equal(r->id, "r1");
+  assert_null(mf_fsm_find_router_by_name(f, "Room")); /* exact, case-sensitive */
+  assert_null(mf_fsm_find_router_by_name(f, ""));
+  assert_null(mf_fsm_find_router_by_name(f, NULL));
+
+  struct {
+    const char *id, *name;
+    mf_err_t want;
+  } table[] = {
+      {"r2", "room", MF_ERR_EXISTS},       /* the name is taken */
+      {"r1", "other", MF_ERR_EXISTS},      /* the id is taken (checked first) */
+      {"r2", "room ", MF_OK},              /* a different name */
+      {"r3", "room ", MF_ERR_EXISTS},
+      {"u1", "", MF_OK},                   /* unnamed routers are exempt */
+      {"u2", "", MF_OK},
+      {"u3", NULL, MF_OK},
+      {"r4", "bad\x01", MF_ERR_INVALID_ARG},
+  };
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+    char *before = mf_fsm_dump(f);
+    mf_err_t err = create_named(f, table[i].id, table[i].name, msg, sizeof(msg));
+    if (err != table[i].want) fail_msg("row %zu: %d want %d (%s)", i, err, table[i].want, msg);
+    char *after = mf_fsm_dump(f);
+    if (err != MF_OK) assert_string_equal(before, after);
+    free(before);
+    free(after);
+  }
+  /* The refusal names the router that holds the name. */
+  assert_int_equal(create_named(f, "r5", "room", msg, sizeof(msg)), MF_ERR_EXISTS);
+  assert_non_null(strstr(msg, "'r1'"));
+  assert_string_equal(mf_fsm_find_router_by_name(f, "room ")->id, "r2");
+
+  /* A closed router's name is free again. */
+  assert_int_equal(by_id(f, 1, "r1"), MF_OK);
+  assert_null(mf_fsm_find_router_by_name(f, "room"));
+  assert_int_equal(create_named(f, "r6", "room", msg, sizeof(msg)), MF_OK);
+  assert_string_equal(mf_fsm_find_router_by_name(f, "room")->id, "r6");
+
+  /* Restore keeps names searchable, and a snapshot with a name twice is refused. */
+  uint8_t *snap;
+  size_t len;
+  assert_int_equal(mf_fsm_snapshot(f, &snap, &len), MF_OK);
+  mf_fsm_t *g;
+  assert_int_equal(mf_fsm_create(&g), MF_OK);
+  assert_int_equal(mf_fsm_restore(g, snap, len), MF_OK);
+  assert_string_equal(mf_fsm_find_router_by_name(g, "room")->id, "r6");
+  free(snap);
+  Mafalda__Controller__Router a = MAFALDA__CONTROLLER__ROUTER__INIT, b = a, *rs[] = {&a, &b};
+  a.id = (char *)"x1";
+  b.id = (char *)"x2";
+  a.name = b.name = (char *)"twin";
+  Mafalda__Controller__Snapshot s = MAFALDA__CONTROLLER__SNAPSHOT__INIT;
+  s.version = 1;
+  s.n_routers = 2;
+  s.routers = rs;
+  uint8_t buf[256];
+  len = mafalda__controller__snapshot__pack(&s, buf);
+  char *kept = mf_fsm_dump(g);
+  assert_int_not_equal(mf_fsm_restore(g, buf, len), MF_OK);
+  char *now = mf_fsm_dump(g);
+  assert_string_equal(kept, now);
+  free(kept);
+  free(now);
+  mf_fsm_destroy(g);
+  mf_fsm_destroy(f);
+}
+
+typedef struct {
+  char seen[512];
+} walk_t;
+
+static void walk_router(void *ud, const Mafalda__Controller__Router *r) {
+  walk_t *w = ud;
+  size_t n = strlen(w->seen);
+  snprintf(w->seen + n, sizeof(w->seen) - n, "r:%s ", r->id);
+}
+static void walk_shard(void *ud, const Mafalda__Controller__Shard *s) {
+  walk_t *w = ud;
+  size_t n = strlen(w->seen);
+  snprintf(w->seen + n, sizeof(w->seen) - n, "s:%s/%s/%u ", s->router_id, s->node_id, s->worker);
+}
+static void walk_producer(void *ud, const Mafalda__Controller__Producer *p) {
+  walk_t *w = ud;
+  size_t n = strlen(w->seen);
+  snprintf(w->seen + n, sizeof(w->seen) - n, "p:%s@%s/%u ", p->id, p->node_id, p->worker);
+}
+static void walk_pipe(void *ud, const Mafalda__Controller__Pipe *p) {
+  walk_t *w = ud;
+  size_t n = strlen(w->seen);
+  snprintf(w->seen + n, sizeof(w->seen) - n, "x:%s>%s/%u<%s/%u ", p->producer_id,
+           p->target_node_id, p->target_worker, p->source_node_id, p->source_worker);
+}
+
+static void test_foreach(void **state) {
+  (void)state;
+  mf_fsm_t *f;
+  assert_int_equal(mf_fsm_create(&f), MF_OK);
+  walk_t w = {{0}};
+  mf_fsm_foreach_router(f, walk_router, &w); /* empty state: no calls */
+  mf_fsm_foreach_shard(f, walk_shard, &w);
+  mf_fsm_foreach_producer(f, walk_producer, &w);
+  mf_fsm_foreach_pipe(f, walk_pipe, &w);
+  assert_string_equal(w.seen, "");
+  mf_fsm_destroy(f);
+
+  f = populated();
+  /* Inserted out of order: the walk is in key order anyway. */
+  assert_int_equal(create_router(f, "r0", "[]"), MF_OK);
+  assert_int_equal(shard(f, true, "r0", "n2", 1), MF_OK);
+  assert_int_equal(shard(f, true, "r0", "n1", 0), MF_OK);
+  assert_int_equal(add_producer(f, "p0", "r0", "n2", 1, "audio"), MF_OK);
+  assert_int_equal(pipe_cmd(f, true, "p0", "n1", 0, "n2", 1), MF_OK);
+  mf_fsm_foreach_router(f, walk_router, &w);
+  mf_fsm_foreach_shard(f, walk_shard, &w);
+  mf_fsm_foreach_producer(f, walk_producer, &w);
+  mf_fsm_foreach_pipe(f, walk_pipe, &w);
+  assert_string_equal(w.seen,
+                      "r:r0 r:r1 "
+                      "s:r0/n1/0 s:r0/n2/1 s:r1/n1/0 s:r1/n1/1 s:r1/n2/0 "
+                      "p:p0@n2/1 p:p1@n1/0 "
+                      "x:p0>n1/0<n2/1 x:p1>n1/1<n1/0 x:p1>n2/0<n1/1 ");
+  mf_fsm_destroy(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_command),     cmocka_unit_test(test_invalid_commands),
       cmocka_unit_test(test_cascade_forget_node), cmocka_unit_test(test_cascade_dead_node),
       cmocka_unit_test(test_snapshot_restore),
       cmocka_unit_test(test_order_independent), cmocka_unit_test(test_malformed_bytes),
+      cmocka_unit_test(test_router_names),      cmocka_unit_test(test_foreach),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

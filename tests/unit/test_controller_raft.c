@@ -75,7 +75,7 @@ static Mafalda__Controller__Command router_cmd(Mafalda__Controller__CreateRouter
   Mafalda__Controller__Router ri = MAFALDA__CONTROLLER__ROUTER__INIT;
   *r = ri;
   r->id = (char *)id;
-  r->name = (char *)"room";
+  r->name = (char *)id;
   Mafalda__Controller__CreateRouter ci = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
   *cr = ci;
   cr->router = r;
