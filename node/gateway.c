@@ -383,6 +383,21 @@ static void gw_router_create(void *ctx, mf_api_call_t *call, const mf_api_reques
   gw_join_when_ready(gw, room, call, s, true, true);
 }
 
+/* Posts OP_CLOSE_SHARD to every worker; each counts f down when done. */
+static void gw_close_each_shard(mf_gateway_t *gw, gw_room_t *room, gw_fanin_t *f,
+                                bool stopping) {
+  for (uint32_t w = 0; w < gw->worker_count; w++) {
+    gw_cmd_t *c = mf_gw_cmd(gw, room, OP_CLOSE_SHARD, w, NULL, NULL, NULL, NULL);
+    if (!c) {
+      mf_gw_fanin_done(f);
+      continue;
+    }
+    c->fanin = f;
+    c->flag = stopping; /* stopping: also end grace timers */
+    mf_gw_send(c);
+  }
+}
+
 /* router.close: closes every shard of the session's room on this node (every transport
  * in it ends); the room stays and opens new shards on demand. */
 static void gw_router_close(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
@@ -394,15 +409,7 @@ static void gw_router_close(void *ctx, mf_api_call_t *call, const mf_api_request
   uv_mutex_init(&f->mu);
   f->call = call;
   f->left = gw->worker_count;
-  for (uint32_t w = 0; w < gw->worker_count; w++) {
-    gw_cmd_t *c = mf_gw_cmd(gw, room, OP_CLOSE_SHARD, w, NULL, NULL, NULL, NULL);
-    if (!c) {
-      mf_gw_fanin_done(f);
-      continue;
-    }
-    c->fanin = f;
-    mf_gw_send(c);
-  }
+  gw_close_each_shard(gw, room, f, false);
 }
 
 void mf_gw_close_shards(mf_gateway_t *gw, gw_room_t *room, bool stopping) {
@@ -417,16 +424,7 @@ void mf_gw_close_shards(mf_gateway_t *gw, gw_room_t *room, bool stopping) {
   f->left = gw->worker_count;
   f->done = &done;
   uv_mutex_init(&f->mu);
-  for (uint32_t w = 0; w < gw->worker_count; w++) {
-    gw_cmd_t *c = mf_gw_cmd(gw, room, OP_CLOSE_SHARD, w, NULL, NULL, NULL, NULL);
-    if (!c) {
-      mf_gw_fanin_done(f);
-      continue;
-    }
-    c->fanin = f;
-    c->flag = stopping; /* stopping: also end grace timers */
-    mf_gw_send(c);
-  }
+  gw_close_each_shard(gw, room, f, stopping);
   uv_sem_wait(&done);
   uv_sem_destroy(&done);
   uv_mutex_destroy(&f->mu);
