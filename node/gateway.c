@@ -230,25 +230,45 @@ static gw_room_t *gw_session_room(mf_api_session_t *s) {
 }
 
 /* Records the session's room and gives it a resume token; MF_ERR_NO_MEMORY if it cannot. */
-static mf_err_t gw_session_join(mf_api_session_t *s, gw_room_t *room) {
+static mf_err_t gw_session_join(mf_gateway_t *gw, mf_api_session_t *s, gw_room_t *room) {
   if (mf_api_session_get_user(s)) return MF_OK;
   gw_session_t *gs = calloc(1, sizeof *gs);
-  if (!gs) return MF_ERR_NO_MEMORY;
+  gw_orphan_t *o = calloc(1, sizeof *o);
+  if (!gs || !o) {
+    free(gs);
+    free(o);
+    return MF_ERR_NO_MEMORY;
+  }
   gs->room = room;
   if (mf_id_generate(gs->token) != MF_OK) {
     free(gs);
+    free(o);
     return MF_ERR_CRYPTO;
+  }
+  o->room = room;
+  o->old = s;
+  o->live = true;
+  mf_api_session_ref(s);
+  uv_mutex_lock(&gw->mu);
+  mf_err_t e = mf_hashmap_put(gw->orphans, gs->token, o);
+  uv_mutex_unlock(&gw->mu);
+  if (e) {
+    mf_api_session_unref(s);
+    free(gs);
+    free(o);
+    return e;
   }
   mf_api_session_set_user(s, gs);
   return MF_OK;
 }
 
-/* router.join {resumeToken}: the new session adopts a closed session's objects. */
+/* router.join {resumeToken}: the new session adopts the objects of the session that token
+ * was given to, closed or (its close not seen yet) still open. */
 static bool gw_resume(mf_gateway_t *gw, mf_api_session_t *s, gw_room_t *room, const char *token) {
   char key[MF_ID_LEN + 1];
   uv_mutex_lock(&gw->mu);
   gw_orphan_t *o = mf_hashmap_get(gw->orphans, mf_gw_key(token, key));
-  if (o && o->room == room) {
+  if (o && o->room == room && o->old != s) {
     mf_hashmap_remove(gw->orphans, key);
   } else {
     o = NULL;
@@ -339,7 +359,7 @@ static void gw_router_join(void *ctx, mf_api_call_t *call, const mf_api_request_
                                   gw_session_room(s)->name);
   bool created;
   gw_room_t *room = gw_room_get(gw, name, NULL, 0, NULL, &created);
-  if (!room || gw_session_join(s, room) != MF_OK)
+  if (!room || gw_session_join(gw, s, room) != MF_OK)
     return (void)mf_api_call_fail(call, MF_ERR_NO_MEMORY, "out of memory");
   const char *token = json_string_value(json_object_get(req->data, "resumeToken"));
   if (token && !gw_resume(gw, s, room, token))
@@ -378,7 +398,7 @@ static void gw_router_create(void *ctx, mf_api_call_t *call, const mf_api_reques
     return (void)mf_api_call_fail(call, room ? MF_ERR_EXISTS : MF_ERR_NO_MEMORY,
                                   room ? "room '%s' already exists: use router.join" : "out of memory (%s)", name);
   }
-  if (gw_session_join(s, room) != MF_OK)
+  if (gw_session_join(gw, s, room) != MF_OK)
     return (void)mf_api_call_fail(call, MF_ERR_NO_MEMORY, "out of memory");
   gw_join_when_ready(gw, room, call, s, true, true);
 }
@@ -610,7 +630,9 @@ static void gw_close_transports_of(mf_gateway_t *gw, mf_api_session_t *s) {
 void mf_gw_grace_over(mf_gateway_t *gw, gw_room_t *room, const char *token) {
   char key[MF_ID_LEN + 1];
   uv_mutex_lock(&gw->mu);
-  gw_orphan_t *o = mf_hashmap_remove(gw->orphans, mf_gw_key(token, key));
+  gw_orphan_t *o = mf_hashmap_get(gw->orphans, mf_gw_key(token, key));
+  if (o && !o->live) mf_hashmap_remove(gw->orphans, key);
+  else o = NULL;
   uv_mutex_unlock(&gw->mu);
   if (!o) return;
   MF_LOG_INFO("room '%s': session not resumed within %u ms, closing its transports",
@@ -626,27 +648,25 @@ static void gw_on_session_close(void *ctx, mf_api_session_t *s) {
   mf_gateway_t *gw = ctx;
   gw_session_t *gs = mf_api_session_get_user(s);
   mf_api_session_set_user(s, NULL);
-  if (gs && gw->grace_ms > 0) {
-    gw_orphan_t *o = calloc(1, sizeof *o);
-    bool kept = false;
-    if (o) {
-      o->room = gs->room;
-      o->old = s;
-      mf_api_session_ref(s);
-      uv_mutex_lock(&gw->mu);
-      kept = mf_hashmap_put(gw->orphans, gs->token, o) == MF_OK;
-      uv_mutex_unlock(&gw->mu);
-      if (kept) {
-        mf_gw_post(gw, gs->room, OP_GRACE, gs->room->home, NULL, NULL, NULL, gs->token);
-      } else {
-        mf_api_session_unref(s);
-        free(o);
-      }
+  if (gs) {
+    char key[MF_ID_LEN + 1];
+    uv_mutex_lock(&gw->mu);
+    gw_orphan_t *o = mf_hashmap_get(gw->orphans, mf_gw_key(gs->token, key));
+    bool wait = o && gw->grace_ms > 0;
+    if (wait) {
+      o->live = false; /* the home worker ends the grace (mf_gw_grace_over) */
+    } else if (o) {
+      mf_hashmap_remove(gw->orphans, key);
     }
+    uv_mutex_unlock(&gw->mu);
+    if (o && !wait) {
+      mf_api_session_unref(o->old);
+      free(o);
+    }
+    if (wait) mf_gw_post(gw, gs->room, OP_GRACE, gs->room->home, NULL, NULL, NULL, gs->token);
     free(gs);
-    if (kept) return;
-  } else {
-    free(gs);
+    /* no entry: a new session resumed (adopted) everything already */
+    if (wait || !o) return;
   }
   gw_close_transports_of(gw, s);
 }

@@ -90,10 +90,14 @@ typedef struct {
   char token[MF_ID_LEN + 1];
 } gw_session_t;
 
-/* A closed session whose objects wait for a resume (key: its token). */
+/* A joined session's resume token (key): while `live`, its WebSocket is open; once closed,
+ * its objects wait for a resume during the grace period. A resume may arrive before the
+ * old socket's close is seen (the client reconnects at once): it adopts the objects either
+ * way, and the old session's close then finds nothing left. */
 typedef struct {
   gw_room_t *room;
   mf_api_session_t *old; /* referenced */
+  bool live;
 } gw_orphan_t;
 
 /* The timer that ends a grace period, on the room's home worker. */
