@@ -150,15 +150,18 @@ static const mf_webrtc_transport_callbacks_t mf_router_transport_cb = {
     .rtcp = mf_router_on_rtcp,
 };
 
-mf_err_t mf_router_create_webrtc_transport(mf_router_t *r, mf_router_transport_t **out) {
+/* A router transport: a WebRTC one (indexed by its id for the API), or the router's pipe
+ * transport (webrtc NULL, holding piped producers; not visible to clients). */
+static mf_err_t mf_router_transport_open(mf_router_t *r, bool webrtc,
+                                         mf_router_transport_t **out) {
   mf_router_transport_t *t = calloc(1, sizeof *t);
   if (!t) return MF_ERR_NO_MEMORY;
   t->router = r;
   t->rtcp_ssrc = mf_ortc_random_ssrc();
   mf_err_t e = mf_hashmap_create(sizeof(uint32_t), 16, &t->by_ssrc);
   if (!e) e = mf_hashmap_create(sizeof(uint32_t), 16, &t->consumer_by_ssrc);
-  if (!e) e = mf_webrtc_transport_create(r->rtc, &mf_router_transport_cb, t, &t->webrtc);
-  if (!e) {
+  if (!e && webrtc) e = mf_webrtc_transport_create(r->rtc, &mf_router_transport_cb, t, &t->webrtc);
+  if (!e && webrtc) {
     char key[MF_ID_LEN + 1];
     e = mf_hashmap_put(r->transports, mf_router_key(mf_webrtc_transport_id(t->webrtc), key), t);
   }
@@ -176,6 +179,10 @@ mf_err_t mf_router_create_webrtc_transport(mf_router_t *r, mf_router_transport_t
   }
   *out = t;
   return MF_OK;
+}
+
+mf_err_t mf_router_create_webrtc_transport(mf_router_t *r, mf_router_transport_t **out) {
+  return mf_router_transport_open(r, true, out);
 }
 
 void mf_router_transport_close(mf_router_transport_t *t) {
@@ -227,24 +234,11 @@ mf_err_t mf_router_pipe_produce(mf_router_t *r, const char *id, mf_media_kind_t 
     snprintf(err, errsz, "producer %s already exists on this worker", id);
     return MF_ERR_EXISTS;
   }
-  if (!r->pipe_transport) {
-    mf_router_transport_t *t = calloc(1, sizeof *t);
-    if (!t) return MF_ERR_NO_MEMORY;
-    t->router = r;
-    t->rtcp_ssrc = mf_ortc_random_ssrc();
-    mf_err_t e = mf_hashmap_create(sizeof(uint32_t), 16, &t->by_ssrc);
-    if (!e) e = mf_hashmap_create(sizeof(uint32_t), 16, &t->consumer_by_ssrc);
-    if (!e) e = mf_ptr_list_add(&r->transport_list, t);
-    if (e) {
-      mf_hashmap_destroy(t->by_ssrc);
-      mf_hashmap_destroy(t->consumer_by_ssrc);
-      free(t);
-      return e;
-    }
-    r->pipe_transport = t;
-  }
+  mf_err_t e = MF_OK;
+  if (!r->pipe_transport) e = mf_router_transport_open(r, false, &r->pipe_transport);
+  if (e) return e;
   mf_producer_t *p = NULL;
-  mf_err_t e = mf_producer_create(r->pipe_transport, id, kind, params, paused, err, errsz, &p);
+  e = mf_producer_create(r->pipe_transport, id, kind, params, paused, err, errsz, &p);
   if (e) return e;
   p->pipe_in = pipe_id;
   e = mf_pipe_hub_bind(r->hub, r->worker, pipe_id, mf_producer_on_pipe_packet, p);
