@@ -73,21 +73,13 @@ void mf_gw_index_remove(mf_gateway_t *gw, const char *id) {
   gw_obj_free(o);
 }
 
-typedef struct {
-  const char *transport_id;
-  const mf_api_session_t *session;
-  gw_kind_t kind;
-  bool match_kind;
-  char (*ids)[MF_ID_LEN + 1];
-  size_t count, cap;
-} gw_collect_t;
-
 static void gw_collect_fn(const void *key, void *value, void *ud) {
   gw_collect_t *c = ud;
   gw_obj_t *o = value;
   if (c->transport_id && strcmp(o->transport_id, c->transport_id) != 0) return;
   if (c->session && o->session != c->session) return;
   if (c->match_kind && o->kind != c->kind) return;
+  if (c->room && (o->room != c->room || o->worker != c->worker)) return;
   if (c->count == c->cap) {
     size_t cap = c->cap ? c->cap * 2 : 16;
     void *n = realloc(c->ids, cap * sizeof *c->ids);
@@ -98,8 +90,7 @@ static void gw_collect_fn(const void *key, void *value, void *ud) {
   memcpy(c->ids[c->count++], o->id, MF_ID_LEN + 1);
 }
 
-/* Ids of indexed objects matching c's filters (snapshot taken under the mutex). */
-static void gw_collect(mf_gateway_t *gw, gw_collect_t *c) {
+void mf_gw_collect(mf_gateway_t *gw, gw_collect_t *c) {
   uv_mutex_lock(&gw->mu);
   mf_hashmap_foreach(gw->objs, gw_collect_fn, c);
   uv_mutex_unlock(&gw->mu);
@@ -276,7 +267,7 @@ static bool gw_resume(mf_gateway_t *gw, mf_api_session_t *s, gw_room_t *room, co
   uv_mutex_unlock(&gw->mu);
   if (!o) return false;
   gw_collect_t c = {.session = o->old};
-  gw_collect(gw, &c);
+  mf_gw_collect(gw, &c);
   uv_mutex_lock(&gw->mu);
   for (size_t i = 0; i < c.count; i++) {
     gw_obj_t *obj = mf_hashmap_get(gw->objs, mf_gw_key(c.ids[i], key));
@@ -346,14 +337,26 @@ static void gw_join_when_ready(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t 
   if (opens) mf_gw_room_open(gw, room);
 }
 
+/* data.roomId, when it is a valid name the session's token grants; else fails the call. */
+static const char *gw_room_name(mf_api_call_t *call, const mf_api_request_t *req) {
+  const char *name = json_string_value(json_object_get(req->data, "roomId"));
+  if (!name || !name[0] || strlen(name) > GW_ROOM_MAX) {
+    mf_api_call_fail(call, MF_ERR_INVALID_ARG, "data.roomId must be a string of 1..%d bytes",
+                     GW_ROOM_MAX);
+    return NULL;
+  }
+  if (!mf_jwt_allows_room(mf_api_session_claims(mf_api_call_session(call)), name)) {
+    mf_api_call_fail(call, MF_ERR_AUTH, "the token does not grant room '%s'", name);
+    return NULL;
+  }
+  return name;
+}
+
 static void gw_router_join(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
   mf_gateway_t *gw = ctx;
   mf_api_session_t *s = mf_api_call_session(call);
-  const char *name = json_string_value(json_object_get(req->data, "roomId"));
-  if (!name || !name[0] || strlen(name) > GW_ROOM_MAX)
-    return (void)mf_api_call_fail(call, MF_ERR_INVALID_ARG, "data.roomId must be a string of 1..%d bytes", GW_ROOM_MAX);
-  if (!mf_jwt_allows_room(mf_api_session_claims(s), name))
-    return (void)mf_api_call_fail(call, MF_ERR_AUTH, "the token does not grant room '%s'", name);
+  const char *name = gw_room_name(call, req);
+  if (!name) return;
   if (gw_session_room(s) && strcmp(gw_session_room(s)->name, name) != 0)
     return (void)mf_api_call_fail(call, MF_ERR_STATE, "this session already joined room '%s'",
                                   gw_session_room(s)->name);
@@ -373,11 +376,8 @@ static void gw_router_join(void *ctx, mf_api_call_t *call, const mf_api_request_
 static void gw_router_create(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
   mf_gateway_t *gw = ctx;
   mf_api_session_t *s = mf_api_call_session(call);
-  const char *name = json_string_value(json_object_get(req->data, "roomId"));
-  if (!name || !name[0] || strlen(name) > GW_ROOM_MAX)
-    return (void)mf_api_call_fail(call, MF_ERR_INVALID_ARG, "data.roomId must be a string of 1..%d bytes", GW_ROOM_MAX);
-  if (!mf_jwt_allows_room(mf_api_session_claims(s), name))
-    return (void)mf_api_call_fail(call, MF_ERR_AUTH, "the token does not grant room '%s'", name);
+  const char *name = gw_room_name(call, req);
+  if (!name) return;
   if (gw_session_room(s))
     return (void)mf_api_call_fail(call, MF_ERR_STATE, "this session already joined room '%s'",
                                   gw_session_room(s)->name);
@@ -614,7 +614,7 @@ static const mf_api_method_t gw_methods[] = {
 /* Each transport of the session closes on its own worker. */
 static void gw_close_transports_of(mf_gateway_t *gw, mf_api_session_t *s) {
   gw_collect_t c = {.session = s, .kind = GW_TRANSPORT, .match_kind = true};
-  gw_collect(gw, &c);
+  mf_gw_collect(gw, &c);
   for (size_t i = 0; i < c.count; i++) {
     char key[MF_ID_LEN + 1];
     uv_mutex_lock(&gw->mu);

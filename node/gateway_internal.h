@@ -171,6 +171,19 @@ struct gw_wait {
 };
 
 /* ---- gateway.c: the object index and notifications (any thread) ---- */
+/* Filters of mf_gw_collect (unset = any) and its result (ids: malloc'd, the caller frees). */
+typedef struct {
+  const char *transport_id;
+  const mf_api_session_t *session;
+  gw_kind_t kind;
+  bool match_kind;
+  const gw_room_t *room; /* with worker: objects of that room living on that worker */
+  uint32_t worker;
+  char (*ids)[MF_ID_LEN + 1];
+  size_t count, cap;
+} gw_collect_t;
+/* Ids of indexed objects matching c's filters (a snapshot taken under the mutex). */
+void mf_gw_collect(mf_gateway_t *gw, gw_collect_t *c);
 char *mf_gw_key(const char *id, char key[MF_ID_LEN + 1]);
 gw_obj_t *mf_gw_index_add(mf_gateway_t *gw, const char *id, gw_kind_t kind, gw_room_t *room,
                           uint32_t worker, mf_api_session_t *s, const char *transport_id);

@@ -101,6 +101,13 @@ static void gw_room_ready(mf_gateway_t *gw, gw_room_t *room, const char *id, boo
   }
 }
 
+/* A room the controller does not know (no cluster, or it could not be reached). */
+static void gw_room_ready_local(mf_gateway_t *gw, gw_room_t *room) {
+  char id[MF_ID_LEN + 1];
+  if (mf_id_generate(id) != MF_OK) snprintf(id, sizeof id, "%s", "00000000-0000-4000-8000-000000000000");
+  gw_room_ready(gw, room, id, false, false);
+}
+
 typedef struct {
   mf_gateway_t *gw;
   gw_room_t *room;
@@ -127,11 +134,9 @@ static void gw_opened(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env)
     }
     gw_room_ready(o->gw, room, r->router_id, true, !r->created);
   } else {
-    char id[MF_ID_LEN + 1];
     MF_LOG_WARN("room '%s': controller.OpenRouter failed (%s): serving it as a local room",
                 room->name, gw_env_error(err, env));
-    if (mf_id_generate(id) != MF_OK) snprintf(id, sizeof id, "%s", "00000000-0000-4000-8000-000000000000");
-    gw_room_ready(o->gw, room, id, false, false);
+    gw_room_ready_local(o->gw, room);
   }
   if (r) mafalda__cluster__open_router_response__free_unpacked(r, NULL);
   free(o);
@@ -150,9 +155,7 @@ void mf_gw_room_open(mf_gateway_t *gw, gw_room_t *room) {
   }
   if (e == MF_OK) return;
   free(o);
-  char id[MF_ID_LEN + 1];
-  if (mf_id_generate(id) != MF_OK) snprintf(id, sizeof id, "%s", "00000000-0000-4000-8000-000000000000");
-  gw_room_ready(gw, room, id, false, false);
+  gw_room_ready_local(gw, room);
 }
 
 /* ------------------------------------------------------------ transport placement */

@@ -216,37 +216,11 @@ static void gw_closing_notify(gw_closing_t *c, const char *reason, bool tell) {
   }
 }
 
-typedef struct {
-  const char *transport_id;
-  gw_room_t *room;
-  uint32_t worker;
-  char (*ids)[MF_ID_LEN + 1];
-  size_t count, cap;
-} gw_drop_t;
-
-static void gw_drop_fn(const void *key, void *value, void *ud) {
-  gw_drop_t *d = ud;
-  gw_obj_t *o = value;
-  bool match = d->transport_id ? strcmp(o->transport_id, d->transport_id) == 0
-                               : o->room == d->room && o->worker == d->worker;
-  if (!match) return;
-  if (d->count == d->cap) {
-    size_t cap = d->cap ? d->cap * 2 : 16;
-    void *n = realloc(d->ids, cap * sizeof *d->ids);
-    if (!n) return;
-    d->ids = n;
-    d->cap = cap;
-  }
-  memcpy(d->ids[d->count++], o->id, MF_ID_LEN + 1);
-}
-
-/* Drops the index entries of a closed transport, or of a closed shard. */
-static void gw_drop_index(mf_gateway_t *gw, gw_drop_t *d) {
-  uv_mutex_lock(&gw->mu);
-  mf_hashmap_foreach(gw->objs, gw_drop_fn, d);
-  uv_mutex_unlock(&gw->mu);
-  for (size_t i = 0; i < d->count; i++) mf_gw_index_remove(gw, d->ids[i]);
-  free(d->ids);
+/* Drops the index entries an mf_gw_collect found (a closed transport's, or a shard's). */
+static void gw_drop_index(mf_gateway_t *gw, gw_collect_t *c) {
+  mf_gw_collect(gw, c);
+  for (size_t i = 0; i < c->count; i++) mf_gw_index_remove(gw, c->ids[i]);
+  free(c->ids);
 }
 
 static void gw_close_transport(gw_cmd_t *c, mf_router_transport_t *t) {
@@ -263,7 +237,7 @@ static void gw_close_transport(gw_cmd_t *c, mf_router_transport_t *t) {
     gw_closing_notify(closing, "transportclose", c->call == NULL);
     free(closing);
   }
-  gw_drop_t d = {.transport_id = tid};
+  gw_collect_t d = {.transport_id = tid};
   gw_drop_index(c->gw, &d);
   mf_gw_index_remove(c->gw, tid);
 }
@@ -380,7 +354,7 @@ static void gw_close_shard(gw_cmd_t *c) {
       gw_closing_notify(closing, "routerclose", true);
       free(closing);
     }
-    gw_drop_t d = {.room = room, .worker = c->worker};
+    gw_collect_t d = {.room = room, .worker = c->worker};
     gw_drop_index(c->gw, &d);
     uv_mutex_lock(&c->gw->mu);
     shard->open = false;
