@@ -29,6 +29,7 @@
 #include "controller/rpc_server.h"
 #include "proto/cluster.pb-c.h"
 #include "tests/support/test_proc.h"
+#include "tests/support/test_replica.h"
 
 typedef Mafalda__Controller__Command cmd_t;
 typedef Mafalda__Rpc__Status status_t;
@@ -412,74 +413,26 @@ static void test_pipes_in_flight(void **state) {
 #define CAPACITY 1000 /* per worker; watermark 0.8: 800 pps usable */
 
 typedef struct {
-  uv_loop_t loop;
-  uv_async_t stop;
-  uv_thread_t thread;
-  mf_raft_node_t *raft;
-  mf_rpc_server_t *rpc;
-  char dir[64];
-  char url[64];
+  mf_test_replica_t rep;
   uint64_t seq;
 } fixture_t;
 
-static void raft_closed(void *ud) {
-  fixture_t *f = ud;
-  f->raft = NULL;
-  uv_close((uv_handle_t *)&f->stop, NULL);
-}
-
-static void on_stop(uv_async_t *a) {
-  fixture_t *f = a->data;
-  mf_rpc_server_stop(f->rpc);
-  mf_raft_node_close(f->raft, raft_closed, f);
-}
-
-static void loop_main(void *arg) {
-  fixture_t *f = arg;
-  uv_run(&f->loop, UV_RUN_DEFAULT);
-}
-
 static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof(*f));
-  snprintf(f->dir, sizeof(f->dir), "/tmp/mf-ctl-place-XXXXXX");
-  assert_non_null(mkdtemp(f->dir));
-  int raft_port = mf_test_free_port(), rpc_port = mf_test_free_port();
-  mf_raft_node_config_t rc;
-  memset(&rc, 0, sizeof(rc));
-  char peers[128];
-  snprintf(peers, sizeof(peers), "1@127.0.0.1:%d/127.0.0.1:%d", raft_port, rpc_port);
-  assert_int_equal(mf_raft_node_parse_peers(peers, &rc), MF_OK);
-  rc.id = 1;
-  rc.data_dir = f->dir;
-  rc.election_timeout_ms = 100;
-  rc.heartbeat_timeout_ms = 20;
-  assert_int_equal(uv_loop_init(&f->loop), 0);
-  assert_int_equal(mf_raft_node_start(&f->loop, &rc, &f->raft), MF_OK);
-  snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d", rpc_port);
   /* node-b registers capacity 0: it gets the default; max 2 pipes of a producer out of a
    * worker. */
-  mf_rpc_server_config_t sc = {.listen_url = f->url,
-                               .contexts = 8,
+  mf_rpc_server_config_t sc = {.contexts = 8,
                                .placement = {.default_capacity_pps = CAPACITY,
                                              .default_expected_pps = 300,
                                              .max_pipes_out_per_worker = 2}};
-  assert_int_equal(mf_rpc_server_start(&f->loop, f->raft, &sc, &f->rpc), MF_OK);
-  uv_async_init(&f->loop, &f->stop, on_stop);
-  f->stop.data = f;
-  assert_int_equal(uv_thread_create(&f->thread, loop_main, f), 0);
+  assert_int_equal(mf_test_replica_start(&f->rep, "/tmp/mf-ctl-place", 0, &sc), 0);
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
   fixture_t *f = *state;
-  uv_async_send(&f->stop);
-  uv_thread_join(&f->thread);
-  mf_rpc_server_destroy(f->rpc);
-  assert_int_equal(uv_loop_close(&f->loop), 0);
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(mf_test_replica_stop(&f->rep), 0);
   free(f);
   return 0;
 }
@@ -488,7 +441,7 @@ static int teardown(void **state) {
  * the error message, returns the decoded payload (NULL when d is NULL or on error). */
 static void *call(fixture_t *f, const char *method, const ProtobufCMessage *req, status_t want,
                   const ProtobufCMessageDescriptor *d, char *err, size_t err_size) {
-  const char *urls[] = {f->url};
+  const char *urls[] = {f->rep.url};
   mf_rpc_reply_t reply;
   assert_int_equal(mf_rpc_call_leader(urls, 1, NULL, method, req, 10000, &reply), MF_OK);
   if (reply.envelope->status != want)
@@ -984,7 +937,7 @@ static Mafalda__Rpc__Envelope *raw_call(fixture_t *f, const void *data, size_t l
   nng_socket s;
   assert_int_equal(nng_req0_open(&s), 0);
   nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
-  assert_int_equal(nng_dial(s, f->url, NULL, 0), 0);
+  assert_int_equal(nng_dial(s, f->rep.url, NULL, 0), 0);
   assert_int_equal(nng_send(s, (void *)data, len, 0), 0);
   nng_msg *m;
   assert_int_equal(nng_recvmsg(s, &m, 0), 0);

@@ -21,73 +21,26 @@
 #include "controller/rpc_server.h"
 #include "proto/cluster.pb-c.h"
 #include "tests/support/test_proc.h"
+#include "tests/support/test_replica.h"
 
 #define MAX_MESSAGE (64 * 1024)
 
 typedef struct {
-  uv_loop_t loop;
-  uv_async_t stop;
-  uv_thread_t thread;
-  mf_raft_node_t *raft;
-  mf_rpc_server_t *rpc;
-  char dir[64];
-  char url[64];
+  mf_test_replica_t rep;
 } fixture_t;
-
-static void raft_closed(void *ud) {
-  fixture_t *f = ud;
-  f->raft = NULL;
-  uv_close((uv_handle_t *)&f->stop, NULL);
-}
-
-static void on_stop(uv_async_t *a) {
-  fixture_t *f = a->data;
-  mf_rpc_server_stop(f->rpc);
-  mf_raft_node_close(f->raft, raft_closed, f);
-}
-
-static void loop_main(void *arg) {
-  fixture_t *f = arg;
-  uv_run(&f->loop, UV_RUN_DEFAULT);
-}
 
 static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof(*f));
-  snprintf(f->dir, sizeof(f->dir), "/tmp/mf-ctl-rpc-XXXXXX");
-  assert_non_null(mkdtemp(f->dir));
-  int raft_port = mf_test_free_port(), rpc_port = mf_test_free_port();
-  mf_raft_node_config_t rc;
-  memset(&rc, 0, sizeof(rc));
-  char peers[128];
-  snprintf(peers, sizeof(peers), "1@127.0.0.1:%d/127.0.0.1:%d", raft_port, rpc_port);
-  assert_int_equal(mf_raft_node_parse_peers(peers, &rc), MF_OK);
-  rc.id = 1;
-  rc.data_dir = f->dir;
-  rc.snapshot_threshold = 16;
-  rc.election_timeout_ms = 100;
-  rc.heartbeat_timeout_ms = 20;
-  assert_int_equal(uv_loop_init(&f->loop), 0);
-  assert_int_equal(mf_raft_node_start(&f->loop, &rc, &f->raft), MF_OK);
-  snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d", rpc_port);
-  mf_rpc_server_config_t sc = {.listen_url = f->url, .max_message = MAX_MESSAGE,
+  mf_rpc_server_config_t sc = {.max_message = MAX_MESSAGE,
                                .contexts = 4};
-  assert_int_equal(mf_rpc_server_start(&f->loop, f->raft, &sc, &f->rpc), MF_OK);
-  uv_async_init(&f->loop, &f->stop, on_stop);
-  f->stop.data = f;
-  assert_int_equal(uv_thread_create(&f->thread, loop_main, f), 0);
+  assert_int_equal(mf_test_replica_start(&f->rep, "/tmp/mf-ctl-rpc", 16, &sc), 0);
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
   fixture_t *f = *state;
-  uv_async_send(&f->stop);
-  uv_thread_join(&f->thread);
-  mf_rpc_server_destroy(f->rpc);
-  assert_int_equal(uv_loop_close(&f->loop), 0);
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(mf_test_replica_stop(&f->rep), 0);
   free(f);
   return 0;
 }
@@ -99,7 +52,7 @@ static void create_router(fixture_t *f, const char *id, Mafalda__Rpc__Status wan
   r.codecs_json = (char *)"[]";
   Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
   cr.router = &r;
-  const char *urls[] = {f->url};
+  const char *urls[] = {f->rep.url};
   mf_rpc_reply_t reply;
   assert_int_equal(mf_rpc_call_leader(urls, 1, NULL, MF_RPC_METHOD_CREATE_ROUTER, &cr.base,
                                       10000, &reply),
@@ -118,7 +71,7 @@ static char *status_dump(fixture_t *f) {
   mf_rpc_reply_t reply;
   Mafalda__Controller__StatusRequest req = MAFALDA__CONTROLLER__STATUS_REQUEST__INIT;
   req.linearizable = true; /* after a barrier: every acknowledged write is in */
-  assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_STATUS, &req.base, 5000, &reply), MF_OK);
+  assert_int_equal(mf_rpc_call(f->rep.url, MF_RPC_METHOD_STATUS, &req.base, 5000, &reply), MF_OK);
   assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_OK);
   Mafalda__Controller__StatusResponse *st = mafalda__controller__status_response__unpack(
       NULL, reply.envelope->payload.len, reply.envelope->payload.data);
@@ -150,7 +103,7 @@ static void test_writes_and_status(void **state) {
   reg.n_workers = 1;
   reg.workers = &wp;
   mf_rpc_reply_t reply;
-  assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_REGISTER_NODE, &reg.base, 5000, &reply),
+  assert_int_equal(mf_rpc_call(f->rep.url, MF_RPC_METHOD_REGISTER_NODE, &reg.base, 5000, &reply),
                    MF_OK);
   assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_OK);
   Mafalda__Cluster__RegisterNodeResponse *rr = mafalda__cluster__register_node_response__unpack(
@@ -167,12 +120,12 @@ static void test_writes_and_status(void **state) {
   Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
   cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_SET_NODE_STATE;
   cmd.set_node_state = &sns;
-  assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_APPLY, &cmd.base, 5000, &reply), MF_OK);
+  assert_int_equal(mf_rpc_call(f->rep.url, MF_RPC_METHOD_APPLY, &cmd.base, 5000, &reply), MF_OK);
   assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_NOT_FOUND);
   assert_non_null(strstr(reply.envelope->error_message, "ghost"));
   mf_rpc_reply_free(&reply);
   sns.node_id = (char *)"node-a";
-  assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_APPLY, &cmd.base, 5000, &reply), MF_OK);
+  assert_int_equal(mf_rpc_call(f->rep.url, MF_RPC_METHOD_APPLY, &cmd.base, 5000, &reply), MF_OK);
   assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_OK);
   mf_rpc_reply_free(&reply);
 
@@ -183,7 +136,7 @@ static void test_writes_and_status(void **state) {
     Mafalda__Cluster__LoadReport lr = MAFALDA__CLUSTER__LOAD_REPORT__INIT;
     lr.node_id = (char *)nodes[i];
     lr.sequence = 5; /* the repeat is ignored as stale */
-    assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_REPORT_LOAD, &lr.base, 5000, &reply),
+    assert_int_equal(mf_rpc_call(f->rep.url, MF_RPC_METHOD_REPORT_LOAD, &lr.base, 5000, &reply),
                      MF_OK);
     assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_OK);
     Mafalda__Cluster__LoadReportResponse *lresp =
@@ -195,7 +148,7 @@ static void test_writes_and_status(void **state) {
     mf_rpc_reply_free(&reply);
   }
   Mafalda__Controller__StatusRequest sreq = MAFALDA__CONTROLLER__STATUS_REQUEST__INIT;
-  assert_int_equal(mf_rpc_call(f->url, MF_RPC_METHOD_STATUS, &sreq.base, 5000, &reply), MF_OK);
+  assert_int_equal(mf_rpc_call(f->rep.url, MF_RPC_METHOD_STATUS, &sreq.base, 5000, &reply), MF_OK);
   Mafalda__Controller__StatusResponse *st = mafalda__controller__status_response__unpack(
       NULL, reply.envelope->payload.len, reply.envelope->payload.data);
   assert_non_null(st);
@@ -217,7 +170,7 @@ static Mafalda__Rpc__Envelope *raw_call(fixture_t *f, const void *data, size_t l
   nng_socket s;
   assert_int_equal(nng_req0_open(&s), 0);
   nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
-  assert_int_equal(nng_dial(s, f->url, NULL, 0), 0);
+  assert_int_equal(nng_dial(s, f->rep.url, NULL, 0), 0);
   assert_int_equal(nng_send(s, (void *)data, len, 0), 0);
   nng_msg *m;
   assert_int_equal(nng_recvmsg(s, &m, 0), 0);
