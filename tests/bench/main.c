@@ -64,9 +64,7 @@ static void stop_cluster(void) {
       mf_test_sleep_ms(20);
     }
     if (timeout_pid[i] > 0) {
-      pid_t c = mf_test_child_of(timeout_pid[i]);
-      if (c > 0) kill(c, SIGKILL);
-      kill(timeout_pid[i], SIGKILL);
+      mf_test_kill_wrapped(timeout_pid[i]);
       waitpid(timeout_pid[i], NULL, 0);
       timeout_pid[i] = 0;
     }

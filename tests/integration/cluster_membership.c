@@ -54,9 +54,7 @@ static void exit_now(void);
 static void kill_all(void) {
   for (int i = 0; i < PROCS; i++) {
     if (timeout_pid[i] <= 0) continue;
-    pid_t c = mf_test_child_of(timeout_pid[i]);
-    if (c > 0) kill(c, SIGKILL);
-    kill(timeout_pid[i], SIGKILL);
+    mf_test_kill_wrapped(timeout_pid[i]);
   }
 }
 
@@ -116,22 +114,12 @@ static void start_node(int i) {
   spawn(i, argv);
 }
 
-static pid_t child(int i) {
-  for (int tries = 0; tries < 200; tries++) {
-    pid_t c = mf_test_child_of(timeout_pid[i]);
-    if (c > 0) return c;
-    mf_test_sleep_ms(20);
-  }
-  return -1;
-}
+static pid_t child(int i) { return mf_test_wait_child_of(timeout_pid[i], 4000); }
 
 static int wait_exit(int i) {
-  int st = 0;
-  pid_t r;
-  do r = waitpid(timeout_pid[i], &st, 0);
-  while (r < 0 && errno == EINTR);
+  int status = mf_test_wait_status(timeout_pid[i]);
   timeout_pid[i] = 0;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return status;
 }
 
 /* ---- the controller's state ---- */

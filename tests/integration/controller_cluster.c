@@ -54,9 +54,7 @@ static int failures;
 static void kill_all(void) {
   for (int i = 0; i < NMAX; i++) {
     if (timeout_pid[i] <= 0) continue;
-    pid_t c = mf_test_child_of(timeout_pid[i]);
-    if (c > 0) kill(c, SIGKILL);
-    kill(timeout_pid[i], SIGKILL);
+    mf_test_kill_wrapped(timeout_pid[i]);
   }
 }
 
@@ -115,22 +113,12 @@ static void start_replica(int i, bool join) {
 static void start(int i) { start_replica(i, false); }
 
 /* The controller process under `timeout` (kill -9 must hit it, not the wrapper). */
-static pid_t controller_pid(int i) {
-  for (int tries = 0; tries < 100; tries++) {
-    pid_t child = mf_test_child_of(timeout_pid[i]);
-    if (child > 0) return child;
-    mf_test_sleep_ms(20);
-  }
-  return -1;
-}
+static pid_t controller_pid(int i) { return mf_test_wait_child_of(timeout_pid[i], 2000); }
 
 static int wait_exit(int i) {
-  int st = 0;
-  pid_t r;
-  do r = waitpid(timeout_pid[i], &st, 0);
-  while (r < 0 && errno == EINTR);
+  int status = mf_test_wait_status(timeout_pid[i]);
   timeout_pid[i] = 0;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return status;
 }
 
 typedef struct {

@@ -50,9 +50,7 @@ static char out[65536], err_text[65536];
  * the controller). */
 static void kill_replica(int i) {
   if (timeout_pid[i] <= 0) return;
-  pid_t c = mf_test_child_of(timeout_pid[i]);
-  if (c > 0) kill(c, SIGKILL);
-  kill(timeout_pid[i], SIGKILL);
+  mf_test_kill_wrapped(timeout_pid[i]);
   waitpid(timeout_pid[i], NULL, 0);
   timeout_pid[i] = 0;
 }

@@ -1,6 +1,9 @@
 #include "tests/support/test_proc.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <uv.h>
 
@@ -42,4 +45,27 @@ double mf_test_now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+pid_t mf_test_wait_child_of(pid_t parent, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 20) {
+    pid_t c = mf_test_child_of(parent);
+    if (c > 0) return c;
+    mf_test_sleep_ms(20);
+  }
+  return -1;
+}
+
+void mf_test_kill_wrapped(pid_t wrapper) {
+  pid_t c = mf_test_child_of(wrapper);
+  if (c > 0) kill(c, SIGKILL);
+  kill(wrapper, SIGKILL);
+}
+
+int mf_test_wait_status(pid_t pid) {
+  int st = 0;
+  pid_t r;
+  do r = waitpid(pid, &st, 0);
+  while (r < 0 && errno == EINTR);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
