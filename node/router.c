@@ -150,9 +150,12 @@ static const mf_webrtc_transport_callbacks_t mf_router_transport_cb = {
     .rtcp = mf_router_on_rtcp,
 };
 
-/* A router transport: a WebRTC one (indexed by its id for the API), or the router's pipe
- * transport (webrtc NULL, holding piped producers; not visible to clients). */
-static mf_err_t mf_router_transport_open(mf_router_t *r, bool webrtc,
+/* A router transport: a WebRTC one or a PipeTransport to another node (both indexed by
+ * id), or the router's ring transport (webrtc NULL, holding producers piped from other
+ * workers of this node; not visible to clients). */
+typedef enum { TRANSPORT_WEBRTC, TRANSPORT_PIPE_PLAIN, TRANSPORT_PIPE_SRTP, TRANSPORT_RING } transport_kind_t;
+
+static mf_err_t mf_router_transport_open(mf_router_t *r, transport_kind_t kind,
                                          mf_router_transport_t **out) {
   mf_router_transport_t *t = calloc(1, sizeof *t);
   if (!t) return MF_ERR_NO_MEMORY;
@@ -160,8 +163,12 @@ static mf_err_t mf_router_transport_open(mf_router_t *r, bool webrtc,
   t->rtcp_ssrc = mf_ortc_random_ssrc();
   mf_err_t e = mf_hashmap_create(sizeof(uint32_t), 16, &t->by_ssrc);
   if (!e) e = mf_hashmap_create(sizeof(uint32_t), 16, &t->consumer_by_ssrc);
-  if (!e && webrtc) e = mf_webrtc_transport_create(r->rtc, &mf_router_transport_cb, t, &t->webrtc);
-  if (!e && webrtc) {
+  if (!e && kind == TRANSPORT_WEBRTC)
+    e = mf_webrtc_transport_create(r->rtc, &mf_router_transport_cb, t, &t->webrtc);
+  else if (!e && kind != TRANSPORT_RING)
+    e = mf_webrtc_transport_create_pipe(r->rtc, kind == TRANSPORT_PIPE_SRTP,
+                                        &mf_router_transport_cb, t, &t->webrtc);
+  if (!e && t->webrtc) {
     char key[MF_ID_LEN + 1];
     e = mf_hashmap_put(r->transports, mf_router_key(mf_webrtc_transport_id(t->webrtc), key), t);
   }
@@ -182,7 +189,15 @@ static mf_err_t mf_router_transport_open(mf_router_t *r, bool webrtc,
 }
 
 mf_err_t mf_router_create_webrtc_transport(mf_router_t *r, mf_router_transport_t **out) {
-  return mf_router_transport_open(r, true, out);
+  return mf_router_transport_open(r, TRANSPORT_WEBRTC, out);
+}
+
+mf_err_t mf_router_create_pipe_transport(mf_router_t *r, bool srtp, mf_router_transport_t **out) {
+  return mf_router_transport_open(r, srtp ? TRANSPORT_PIPE_SRTP : TRANSPORT_PIPE_PLAIN, out);
+}
+
+bool mf_router_transport_is_pipe(const mf_router_transport_t *t) {
+  return t->webrtc && mf_webrtc_transport_is_pipe(t->webrtc);
 }
 
 void mf_router_transport_close(mf_router_transport_t *t) {
@@ -214,6 +229,25 @@ mf_err_t mf_router_produce(mf_router_transport_t *t, mf_media_kind_t kind,
   return mf_producer_create(t, NULL, kind, params, paused, err, errsz, out);
 }
 
+mf_err_t mf_router_pipe_transport_produce(mf_router_transport_t *t, const char *id,
+                                          mf_media_kind_t kind, mf_rtp_parameters_t *params,
+                                          bool paused, char *err, size_t errsz,
+                                          mf_producer_t **out) {
+  if (!mf_router_transport_is_pipe(t)) {
+    snprintf(err, errsz, "transport %s is not a pipe transport", mf_router_transport_id(t));
+    return MF_ERR_STATE;
+  }
+  if (!id || !mf_id_is_valid(id)) {
+    snprintf(err, errsz, "a piped producer needs its origin's id");
+    return MF_ERR_INVALID_ARG;
+  }
+  if (mf_router_find_producer(t->router, id)) {
+    snprintf(err, errsz, "producer %s already exists on this worker", id);
+    return MF_ERR_EXISTS;
+  }
+  return mf_producer_create(t, id, kind, params, paused, err, errsz, out);
+}
+
 void mf_router_set_pipe_hub(mf_router_t *r, mf_pipe_hub_t *hub, uint32_t worker) {
   r->hub = hub;
   r->worker = worker;
@@ -235,7 +269,7 @@ mf_err_t mf_router_pipe_produce(mf_router_t *r, const char *id, mf_media_kind_t 
     return MF_ERR_EXISTS;
   }
   mf_err_t e = MF_OK;
-  if (!r->pipe_transport) e = mf_router_transport_open(r, false, &r->pipe_transport);
+  if (!r->pipe_transport) e = mf_router_transport_open(r, TRANSPORT_RING, &r->pipe_transport);
   if (e) return e;
   mf_producer_t *p = NULL;
   e = mf_producer_create(r->pipe_transport, id, kind, params, paused, err, errsz, &p);

@@ -102,6 +102,26 @@ size_t mf_producer_pipe_count(const mf_producer_t *p);
 bool mf_producer_is_piped(const mf_producer_t *p);
 void mf_router_producer_request_keyframe(mf_producer_t *p);
 
+/* ---- pipes between nodes (issue 8) ----
+ * mediasoup's PipeTransport: a router transport over UDP to one worker of another node
+ * (see webrtc_transport.h for the wire: plain RTP or SRTP with keys exchanged by the
+ * control plane). The origin side consumes the producer on it (mf_router_consume with
+ * the router's own capabilities: the "pipe consumer"); the other side creates a producer
+ * with the SAME id and the pipe consumer's rtpParameters on its pipe transport. Then
+ * RTCP crosses like on any transport: the copy's NACKs are answered from the pipe
+ * consumer's store (RTX), its PLI/FIR reach the origin's keyframe requester, SR/RR flow
+ * both ways. One pipe transport carries every piped producer between two workers
+ * (demultiplexed by SSRC). Pause/resume/close are the control plane's to cross. */
+mf_err_t mf_router_create_pipe_transport(mf_router_t *router, bool srtp,
+                                         mf_router_transport_t **out);
+bool mf_router_transport_is_pipe(const mf_router_transport_t *t);
+/* A piped producer on a pipe transport: id is the origin's (MF_ERR_EXISTS if taken here),
+ * params the origin pipe consumer's rtpParameters, validated like a produce. */
+mf_err_t mf_router_pipe_transport_produce(mf_router_transport_t *t, const char *id,
+                                          mf_media_kind_t kind, mf_rtp_parameters_t *params,
+                                          bool paused, char *err, size_t errsz,
+                                          mf_producer_t **out);
+
 const char *mf_producer_id(const mf_producer_t *p);
 mf_media_kind_t mf_producer_kind(const mf_producer_t *p);
 bool mf_producer_paused(const mf_producer_t *p);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/rand.h>
+
 #include "common/log.h"
 #include "node/rtp/rtp.h"
 #include "node/udp_socket.h"
@@ -34,6 +36,10 @@ struct mf_webrtc_transport {
   uint64_t disconnected_at_ms;
   bool released; /* mf_webrtc_transport_close was called: no callbacks any more */
   mf_webrtc_transport_stats_t stats;
+  /* A PipeTransport: no ICE, no DTLS (ice and dtls are NULL); one fixed remote address. */
+  bool pipe, pipe_connected;
+  mf_pipe_srtp_t pipe_local_srtp; /* enabled=false: plain RTP */
+  struct sockaddr_storage pipe_remote;
 };
 
 static const char *const mf_transport_state_names[] = {
@@ -60,6 +66,7 @@ static void mf_transport_set_state(mf_webrtc_transport_t *t, mf_transport_state_
 /* Overall state from the ICE and DTLS states (closed and failed are sticky). */
 static void mf_transport_update_state(mf_webrtc_transport_t *t) {
   if (t->state == MF_TRANSPORT_STATE_CLOSED || t->state == MF_TRANSPORT_STATE_FAILED) return;
+  if (t->pipe) return; /* connect_pipe sets its state */
   mf_ice_state_t ice = mf_ice_state(t->ice);
   mf_dtls_state_t dtls = mf_dtls_state(t->dtls);
   bool ice_up = ice == MF_ICE_STATE_CONNECTED || ice == MF_ICE_STATE_COMPLETED;
@@ -84,9 +91,9 @@ static void mf_transport_forget_tuples(mf_webrtc_transport_t *t) {
 /* Stops all traffic for good: used when the transport ends by itself (close_notify, DTLS
  * failure, consent lost for too long). Memory stays until the owner's close call. */
 static void mf_transport_shutdown(mf_webrtc_transport_t *t) {
-  mf_rtc_server_remove_ufrag(t->server, t->ufrag);
+  if (!t->pipe) mf_rtc_server_remove_ufrag(t->server, t->ufrag);
   mf_transport_forget_tuples(t);
-  mf_ice_close(t->ice);
+  if (t->ice) mf_ice_close(t->ice);
   uv_timer_stop(&t->dtls_timer);
 }
 
@@ -220,6 +227,7 @@ void mf_webrtc_transport_handle_stun(mf_webrtc_transport_t *t, const uint8_t *da
 
 void mf_webrtc_transport_handle_dtls(mf_webrtc_transport_t *t, const uint8_t *data, size_t len) {
   t->stats.bytes_received += len;
+  if (t->pipe) return; /* a pipe has no DTLS: a stray datagram from the peer's port */
   if (mf_dtls_state(t->dtls) == MF_DTLS_STATE_NEW) {
     /* As mediasoup: the client's first flight before connect() is dropped; its DTLS
      * retransmission brings it again once we run. */
@@ -232,11 +240,29 @@ void mf_webrtc_transport_handle_dtls(mf_webrtc_transport_t *t, const uint8_t *da
 
 void mf_webrtc_transport_handle_srtp(mf_webrtc_transport_t *t, mf_buf_t *buf) {
   t->stats.bytes_received += buf->len;
-  if (!t->srtp_in || t->state == MF_TRANSPORT_STATE_CLOSED) {
+  bool plain = t->pipe && t->pipe_connected && !t->pipe_local_srtp.enabled;
+  if ((!t->srtp_in && !plain) || t->state == MF_TRANSPORT_STATE_CLOSED) {
     t->stats.dropped_not_connected++;
     return;
   }
   size_t len = buf->len;
+  if (plain) {
+    /* A plain pipe (--pipe-srtp=false) still hands on only what parses as RTP/RTCP. */
+    bool rtcp = mf_rtp_is_rtcp(buf->data, len);
+    if (len < (rtcp ? 8u : 12u)) {
+      t->stats.srtp_unprotect_failures++;
+      return;
+    }
+    if (rtcp) {
+      t->stats.rtcp_packets_received++;
+      if (!t->released && t->cb.rtcp) t->cb.rtcp(t->ud, t, buf);
+    } else {
+      t->stats.rtp_packets_received++;
+      t->stats.rtp_bytes_received += len;
+      if (!t->released && t->cb.rtp) t->cb.rtp(t->ud, t, buf);
+    }
+    return;
+  }
   if (mf_rtp_is_rtcp(buf->data, len)) {
     if (mf_srtp_unprotect_rtcp(t->srtp_in, buf->data, &len) != MF_OK) {
       t->stats.srtp_unprotect_failures++;
@@ -259,6 +285,7 @@ void mf_webrtc_transport_handle_srtp(mf_webrtc_transport_t *t, mf_buf_t *buf) {
 
 void mf_webrtc_transport_tick(mf_webrtc_transport_t *t, uint64_t now_ms) {
   if (t->state == MF_TRANSPORT_STATE_CLOSED || t->state == MF_TRANSPORT_STATE_FAILED) return;
+  if (t->pipe) return; /* no consent checks between nodes: gossip finds dead peers */
   if (mf_ice_tick(t->ice, now_ms)) {
     mf_ice_state_t s = mf_ice_state(t->ice);
     MF_LOG_INFO("transport %s: ICE %s", t->id, mf_ice_state_name(s));
@@ -307,7 +334,7 @@ mf_err_t mf_webrtc_transport_create(mf_rtc_server_t *server,
 
 mf_err_t mf_webrtc_transport_connect(mf_webrtc_transport_t *t, mf_dtls_role_t remote_role,
                                      const char *fp_algorithm, const char *fp_value) {
-  if (t->connect_called) return MF_ERR_STATE;
+  if (t->connect_called || t->pipe) return MF_ERR_STATE;
   if (t->state == MF_TRANSPORT_STATE_CLOSED || t->state == MF_TRANSPORT_STATE_FAILED)
     return MF_ERR_STATE;
   char probe[MF_DTLS_FINGERPRINT_MAX];
@@ -394,7 +421,10 @@ static json_t *mf_transport_tuple_json(const mf_webrtc_transport_t *t, const str
                    (int)port, "protocol", "udp");
 }
 
+static json_t *mf_transport_pipe_parameters_json(const mf_webrtc_transport_t *t);
+
 json_t *mf_webrtc_transport_parameters_json(const mf_webrtc_transport_t *t) {
+  if (t->pipe) return mf_transport_pipe_parameters_json(t);
   /* RFC 8445 priority for a host UDP candidate, component 1, local preference 65535. */
   const json_int_t priority = ((json_int_t)126 << 24) | ((json_int_t)65535 << 8) | (256 - 1);
   json_t *fingerprints = json_array();
@@ -422,6 +452,13 @@ json_t *mf_webrtc_transport_parameters_json(const mf_webrtc_transport_t *t) {
 void mf_webrtc_transport_get_stats(const mf_webrtc_transport_t *t, mf_webrtc_transport_stats_t *out) {
   *out = t->stats;
   out->state = t->state;
+  if (t->pipe) {
+    out->ice_state = MF_ICE_STATE_NEW;
+    out->dtls_state = MF_DTLS_STATE_NEW;
+    out->has_selected_tuple = t->pipe_connected;
+    if (t->pipe_connected) out->selected_tuple = t->pipe_remote;
+    return;
+  }
   out->ice_state = mf_ice_state(t->ice);
   out->dtls_state = mf_dtls_state(t->dtls);
   const struct sockaddr *sel = mf_ice_selected_tuple(t->ice);
@@ -434,8 +471,8 @@ json_t *mf_webrtc_transport_stats_json(const mf_webrtc_transport_t *t) {
   mf_webrtc_transport_get_stats(t, &s);
   json_t *o = json_pack(
       "{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "type",
-      "webrtc-transport", "transportId", t->id, "timestamp",
-      (json_int_t)uv_now(mf_rtc_server_loop(t->server)), "iceRole", "controlled", "iceState",
+      t->pipe ? "pipe-transport" : "webrtc-transport", "transportId", t->id, "timestamp",
+      (json_int_t)uv_now(mf_rtc_server_loop(t->server)), "iceRole", t->pipe ? "none" : "controlled", "iceState",
       mf_ice_state_name(s.ice_state), "dtlsState", mf_dtls_state_name(s.dtls_state), "state",
       mf_transport_state_name(s.state), "bytesReceived", (json_int_t)s.bytes_received,
       "bytesSent", (json_int_t)s.bytes_sent, "rtpBytesReceived",
@@ -450,11 +487,16 @@ json_t *mf_webrtc_transport_stats_json(const mf_webrtc_transport_t *t) {
 }
 
 static mf_err_t mf_transport_send(mf_webrtc_transport_t *t, mf_buf_t *buf, bool rtcp) {
-  const struct sockaddr *to = mf_ice_selected_tuple(t->ice);
-  if (t->state != MF_TRANSPORT_STATE_CONNECTED || !t->srtp_out || !to) return MF_ERR_STATE;
+  const struct sockaddr *to =
+      t->pipe ? (const struct sockaddr *)&t->pipe_remote : mf_ice_selected_tuple(t->ice);
+  bool plain = t->pipe && !t->pipe_local_srtp.enabled;
+  if (t->state != MF_TRANSPORT_STATE_CONNECTED || (!t->srtp_out && !plain) || !to)
+    return MF_ERR_STATE;
   size_t len = buf->len;
-  mf_err_t err = rtcp ? mf_srtp_protect_rtcp(t->srtp_out, buf->data, &len, buf->cap)
-                      : mf_srtp_protect_rtp(t->srtp_out, buf->data, &len, buf->cap);
+  mf_err_t err = MF_OK;
+  if (!plain)
+    err = rtcp ? mf_srtp_protect_rtcp(t->srtp_out, buf->data, &len, buf->cap)
+               : mf_srtp_protect_rtp(t->srtp_out, buf->data, &len, buf->cap);
   if (err) return err;
   buf->len = (uint32_t)len;
   err = mf_udp_socket_send(mf_rtc_server_socket(t->server), buf, to);
@@ -481,13 +523,145 @@ static void mf_transport_on_timer_closed(uv_handle_t *h) { free(h->data); }
 
 void mf_webrtc_transport_close(mf_webrtc_transport_t *t) {
   t->released = true;
-  if (mf_dtls_state(t->dtls) == MF_DTLS_STATE_CONNECTED) mf_dtls_close(t->dtls); /* close_notify */
+  if (t->dtls && mf_dtls_state(t->dtls) == MF_DTLS_STATE_CONNECTED)
+    mf_dtls_close(t->dtls); /* close_notify */
   mf_transport_shutdown(t);
   t->state = MF_TRANSPORT_STATE_CLOSED;
   MF_LOG_INFO("transport %s closed", t->id);
   mf_srtp_session_free(t->srtp_in);
   mf_srtp_session_free(t->srtp_out);
-  mf_dtls_free(t->dtls);
-  mf_ice_free(t->ice);
+  if (t->dtls) mf_dtls_free(t->dtls);
+  if (t->ice) mf_ice_free(t->ice);
+  memset(&t->pipe_local_srtp, 0, sizeof t->pipe_local_srtp);
   uv_close((uv_handle_t *)&t->dtls_timer, mf_transport_on_timer_closed);
+}
+
+/* ------------------------------------------------------------ PipeTransport */
+
+static void mf_transport_addr_format(const struct sockaddr *a, char *ip, size_t ipsz,
+                                     uint16_t *port) {
+  if (a->sa_family == AF_INET) {
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)a;
+    inet_ntop(AF_INET, &v4->sin_addr, ip, (socklen_t)ipsz);
+    *port = ntohs(v4->sin_port);
+  } else {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)a;
+    inet_ntop(AF_INET6, &v6->sin6_addr, ip, (socklen_t)ipsz);
+    *port = ntohs(v6->sin6_port);
+  }
+}
+
+mf_err_t mf_webrtc_transport_create_pipe(mf_rtc_server_t *server, bool srtp,
+                                         const mf_webrtc_transport_callbacks_t *callbacks,
+                                         void *ud, mf_webrtc_transport_t **out) {
+  mf_webrtc_transport_t *t = calloc(1, sizeof *t);
+  if (!t) return MF_ERR_NO_MEMORY;
+  t->server = server;
+  if (callbacks) t->cb = *callbacks;
+  t->ud = ud;
+  t->pipe = true;
+  mf_err_t err = mf_id_generate(t->id);
+  if (!err && srtp) {
+    t->pipe_local_srtp.enabled = true;
+    t->pipe_local_srtp.profile = MF_PIPE_SRTP_PROFILE;
+    t->pipe_local_srtp.key_len = mf_srtp_profile_master_len(MF_PIPE_SRTP_PROFILE);
+    /* Each side draws the key it protects with; the peer learns it through the control
+     * plane (mediasoup's PipeTransport srtpParameters). */
+    if (RAND_bytes(t->pipe_local_srtp.key, (int)t->pipe_local_srtp.key_len) != 1)
+      err = MF_ERR_CRYPTO;
+    if (!err)
+      err = mf_srtp_session_create(t->pipe_local_srtp.profile, t->pipe_local_srtp.key,
+                                   t->pipe_local_srtp.key_len, false, &t->srtp_out);
+  }
+  if (err) {
+    mf_srtp_session_free(t->srtp_out);
+    memset(t, 0, sizeof *t);
+    free(t);
+    return err;
+  }
+  uv_timer_init(mf_rtc_server_loop(server), &t->dtls_timer);
+  t->dtls_timer.data = t;
+  MF_LOG_INFO("pipe transport %s created (%s)", t->id, srtp ? "SRTP" : "plain RTP");
+  *out = t;
+  return MF_OK;
+}
+
+bool mf_webrtc_transport_is_pipe(const mf_webrtc_transport_t *t) { return t->pipe; }
+
+void mf_webrtc_transport_pipe_local_srtp(const mf_webrtc_transport_t *t, mf_pipe_srtp_t *out) {
+  *out = t->pipe_local_srtp;
+}
+
+mf_err_t mf_webrtc_transport_connect_pipe(mf_webrtc_transport_t *t, const struct sockaddr *remote,
+                                          const mf_pipe_srtp_t *remote_srtp, char *error,
+                                          size_t error_size) {
+  if (!t->pipe || t->pipe_connected || t->state == MF_TRANSPORT_STATE_CLOSED) {
+    snprintf(error, error_size, "%s", t->pipe ? "the pipe transport is already connected"
+                                              : "not a pipe transport");
+    return MF_ERR_STATE;
+  }
+  if (!remote || (remote->sa_family != AF_INET && remote->sa_family != AF_INET6)) {
+    snprintf(error, error_size, "the remote address must be IPv4 or IPv6");
+    return MF_ERR_INVALID_ARG;
+  }
+  bool want = t->pipe_local_srtp.enabled;
+  bool have = remote_srtp && remote_srtp->enabled;
+  if (want != have) {
+    snprintf(error, error_size, "SRTP is %s here and %s on the peer (--pipe-srtp must match)",
+             want ? "on" : "off", have ? "on" : "off");
+    return MF_ERR_INVALID_ARG;
+  }
+  if (have && (remote_srtp->profile != t->pipe_local_srtp.profile ||
+               remote_srtp->key_len != t->pipe_local_srtp.key_len)) {
+    snprintf(error, error_size, "unsupported SRTP parameters (want %s, %zu-byte key)",
+             mf_srtp_profile_name(t->pipe_local_srtp.profile), t->pipe_local_srtp.key_len);
+    return MF_ERR_INVALID_ARG;
+  }
+  mf_err_t err = MF_OK;
+  if (have)
+    err = mf_srtp_session_create(remote_srtp->profile, remote_srtp->key, remote_srtp->key_len,
+                                 true, &t->srtp_in);
+  if (err) {
+    snprintf(error, error_size, "SRTP setup failed: %s", mf_strerror(err));
+    return err;
+  }
+  err = mf_rtc_server_add_tuple(t->server, remote, t);
+  if (err) {
+    mf_srtp_session_free(t->srtp_in);
+    t->srtp_in = NULL;
+    snprintf(error, error_size, "%s",
+             err == MF_ERR_EXISTS ? "another transport of this worker already talks to that "
+                                    "address"
+                                  : "bad remote address");
+    return err;
+  }
+  memcpy(&t->tuples[0], remote, mf_udp_sockaddr_len(remote));
+  t->tuple_count = 1;
+  memcpy(&t->pipe_remote, remote, mf_udp_sockaddr_len(remote));
+  t->pipe_connected = true;
+  if (have) t->stats.srtp_profile = remote_srtp->profile;
+  char ip[INET6_ADDRSTRLEN] = "";
+  uint16_t port = 0;
+  mf_transport_addr_format(remote, ip, sizeof ip, &port);
+  MF_LOG_INFO("pipe transport %s connected to %s:%u (%s)", t->id, ip, port,
+              have ? "SRTP" : "plain RTP");
+  mf_transport_set_state(t, MF_TRANSPORT_STATE_CONNECTED, NULL);
+  return MF_OK;
+}
+
+static json_t *mf_transport_pipe_parameters_json(const mf_webrtc_transport_t *t) {
+  json_t *o = json_pack("{s:s, s:{s:s, s:i, s:s}, s:s}", "id", t->id, "tuple", "localIp",
+                        mf_rtc_server_announced_ip(t->server), "localPort",
+                        (int)mf_rtc_server_port(t->server), "protocol", "udp", "state",
+                        mf_transport_state_name(t->state));
+  if (t->pipe_connected) {
+    char ip[INET6_ADDRSTRLEN] = "";
+    uint16_t port = 0;
+    mf_transport_addr_format((const struct sockaddr *)&t->pipe_remote, ip, sizeof ip, &port);
+    json_object_set_new(json_object_get(o, "tuple"), "remoteIp", json_string(ip));
+    json_object_set_new(json_object_get(o, "tuple"), "remotePort", json_integer(port));
+  }
+  /* the key is not shown: the control plane carries it in its own message */
+  json_object_set_new(o, "srtp", json_boolean(t->pipe_local_srtp.enabled));
+  return o;
 }

@@ -109,6 +109,37 @@ mf_err_t mf_webrtc_transport_send_rtcp(mf_webrtc_transport_t *t, mf_buf_t *buf);
  * the pointer is invalid on return). */
 void mf_webrtc_transport_close(mf_webrtc_transport_t *t);
 
+/* ---- PipeTransport (node <-> node; mediasoup's PipeTransport) ------------------------
+ * The same object without ICE and DTLS: RTP/RTCP to and from ONE remote address (a worker
+ * of another node), plain or SRTP. Each side draws the key it protects with at create;
+ * the control plane carries it to the peer, whose connect_pipe takes it (so neither side
+ * needs a handshake, and a key never leaves the two nodes' RPC). Connected as soon as
+ * connect_pipe succeeds; the RTC server routes datagrams from that address to it (one
+ * transport per remote address per worker). No consent checks: gossip finds dead nodes.
+ * Closed only by its owner (mf_webrtc_transport_close). */
+#define MF_PIPE_SRTP_PROFILE MF_SRTP_PROFILE_AEAD_AES_128_GCM
+
+typedef struct {
+  bool enabled; /* false: plain RTP (the key fields are unused) */
+  mf_srtp_profile_t profile;
+  uint8_t key[MF_SRTP_MAX_MASTER_LEN]; /* key||salt */
+  size_t key_len;
+} mf_pipe_srtp_t;
+
+mf_err_t mf_webrtc_transport_create_pipe(mf_rtc_server_t *server, bool srtp,
+                                         const mf_webrtc_transport_callbacks_t *callbacks,
+                                         void *ud, mf_webrtc_transport_t **out);
+bool mf_webrtc_transport_is_pipe(const mf_webrtc_transport_t *t);
+/* The key this side sends with (give it to the peer's connect_pipe). */
+void mf_webrtc_transport_pipe_local_srtp(const mf_webrtc_transport_t *t, mf_pipe_srtp_t *out);
+/* remote: the peer worker's address; remote_srtp: the peer's local_srtp (NULL or
+ * !enabled: plain, which must match this side). MF_ERR_STATE when already connected;
+ * MF_ERR_INVALID_ARG / MF_ERR_EXISTS (another transport of this worker owns that address)
+ * with `error` saying why. */
+mf_err_t mf_webrtc_transport_connect_pipe(mf_webrtc_transport_t *t, const struct sockaddr *remote,
+                                          const mf_pipe_srtp_t *remote_srtp, char *error,
+                                          size_t error_size);
+
 /* --- for rtc_server.c only ------------------------------------------------------------ */
 void mf_webrtc_transport_handle_stun(mf_webrtc_transport_t *t, const uint8_t *data, size_t len,
                                      const struct sockaddr *from);
