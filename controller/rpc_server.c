@@ -581,6 +581,54 @@ static void handle_place_pipe(mf_rpc_request_t *req, const envelope_t *env) {
   if (!submit_write(req, &cmd)) mf_placement_landed(srv->placement, c->u.pipe.flight);
 }
 
+/* controller.RouterNodes: the nodes holding shards of a router (with their node RPC
+ * addresses), so a node that opens a shard finds the others. Leader only (linearizable:
+ * a node that got its AddShard committed before asking sees every shard committed before). */
+typedef struct {
+  const char *router_id;
+  const mf_fsm_t *fsm;
+  Mafalda__Cluster__RouterNode items[64];
+  Mafalda__Cluster__RouterNode *ptrs[64];
+  size_t n;
+} router_nodes_t;
+
+static void collect_router_node(void *ud, const Mafalda__Controller__Shard *s) {
+  router_nodes_t *rn = ud;
+  if (strcmp(s->router_id, rn->router_id) != 0 || rn->n == 64) return;
+  for (size_t i = 0; i < rn->n; i++)
+    if (strcmp(rn->items[i].node_id, s->node_id) == 0) return;
+  const Mafalda__Controller__Node *node = mf_fsm_find_node(rn->fsm, s->node_id);
+  if (!node || node->state == MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_DEAD) return;
+  Mafalda__Cluster__RouterNode init = MAFALDA__CLUSTER__ROUTER_NODE__INIT;
+  rn->items[rn->n] = init;
+  rn->items[rn->n].node_id = s->node_id;
+  rn->items[rn->n].rpc_address = node->rpc_address;
+  rn->ptrs[rn->n] = &rn->items[rn->n];
+  rn->n++;
+}
+
+static void handle_router_nodes(mf_rpc_request_t *req, const envelope_t *env) {
+  mf_rpc_server_t *srv = call_of(req)->server;
+  if (!mf_raft_node_is_leader(srv->raft)) return reply_not_leader(req);
+  Mafalda__Cluster__RouterNodesRequest *r = (Mafalda__Cluster__RouterNodesRequest *)
+      mf_rpc_request_decode(req, env, &mafalda__cluster__router_nodes_request__descriptor);
+  if (!r) return;
+  router_nodes_t *rn = calloc(1, sizeof *rn);
+  if (!rn) {
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_ERROR, "out of memory", NULL);
+  }
+  rn->router_id = r->router_id;
+  rn->fsm = mf_raft_node_fsm(srv->raft);
+  mf_fsm_foreach_shard(rn->fsm, collect_router_node, rn);
+  Mafalda__Cluster__RouterNodesResponse resp = MAFALDA__CLUSTER__ROUTER_NODES_RESPONSE__INIT;
+  resp.n_nodes = rn->n;
+  resp.nodes = rn->ptrs;
+  mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &resp.base);
+  free(rn);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
 static void handle_request(void *ud, mf_rpc_request_t *req, const envelope_t *env) {
   mf_rpc_server_t *srv = ud;
   call_of(req)->server = srv;
@@ -615,6 +663,8 @@ static void handle_request(void *ud, mf_rpc_request_t *req, const envelope_t *en
     handle_place_transport(req, env);
   } else if (strcmp(m, MF_RPC_METHOD_PLACE_PIPE) == 0) {
     handle_place_pipe(req, env);
+  } else if (strcmp(m, MF_RPC_METHOD_ROUTER_NODES) == 0) {
+    handle_router_nodes(req, env);
   } else {
     mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_UNKNOWN_METHOD, "unknown method", NULL);
   }

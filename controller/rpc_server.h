@@ -17,6 +17,8 @@
  *                                                   write AddShard)
  *   controller.PlacePipe    PlacePipeRequest     -> PlacePipeResponse (leader; may write
  *                                                   AddPipe)
+ *   controller.RouterNodes  RouterNodesRequest   -> RouterNodesResponse (leader; read: the
+ *                                                   live nodes holding shards of a router)
  * The three placement methods (controller/placement.h) answer only after the router,
  * shard or pipe they name is committed through Raft. Their refusals carry the reason in
  * the error message, with the status of its mf_err_t (mf_rpc_status_of): NOT_FOUND
@@ -57,6 +59,7 @@
 #define MF_RPC_METHOD_OPEN_ROUTER "controller.OpenRouter"
 #define MF_RPC_METHOD_PLACE_TRANSPORT "controller.PlaceTransport"
 #define MF_RPC_METHOD_PLACE_PIPE "controller.PlacePipe"
+#define MF_RPC_METHOD_ROUTER_NODES "controller.RouterNodes"
 
 typedef struct {
   const char *listen_url;  /* e.g. "tcp://127.0.0.1:9101" */

@@ -171,7 +171,7 @@ static void on_gateway_call(mf_mailbox_msg_t *msg, void *owner) {
   mf_agent_t *a = owner;
   j->agent = a;
   if (!a->stopping) {
-    collect_urls(a, j);
+    if (j->n_urls == 0) collect_urls(a, j); /* else a node -> node call: its one address */
     j->work.data = j;
     if (uv_queue_work(&a->loop, &j->work, job_work, job_done) == 0) return;
   }
@@ -179,13 +179,20 @@ static void on_gateway_call(mf_mailbox_msg_t *msg, void *owner) {
   job_free(j);
 }
 
-static mf_err_t agent_gateway_call(void *ctx, const char *method, uint8_t *payload, size_t len,
-                                   mf_gateway_call_done_fn done, void *ud) {
-  mf_agent_t *a = ctx;
+static mf_err_t agent_gateway_call_to(mf_agent_t *a, const char *rpc_address,
+                                      const char *method, uint8_t *payload, size_t len,
+                                      mf_gateway_call_done_fn done, void *ud) {
   agent_job_t *j = calloc(1, sizeof *j);
   if (!j) {
     free(payload);
     return MF_ERR_NO_MEMORY;
+  }
+  if (rpc_address) {
+    add_url(j, rpc_address);
+    if (j->n_urls == 0) {
+      job_free(j);
+      return MF_ERR_INVALID_ARG;
+    }
   }
   j->kind = AGENT_JOB_GATEWAY;
   j->method = method;
@@ -196,6 +203,17 @@ static mf_err_t agent_gateway_call(void *ctx, const char *method, uint8_t *paylo
   mf_err_t e = mf_mailbox_post(&a->mailbox, &j->link, on_gateway_call);
   if (e) job_free(j);
   return e;
+}
+
+static mf_err_t agent_gateway_call(void *ctx, const char *method, uint8_t *payload, size_t len,
+                                   mf_gateway_call_done_fn done, void *ud) {
+  return agent_gateway_call_to(ctx, NULL, method, payload, len, done, ud);
+}
+
+static mf_err_t agent_gateway_call_node(void *ctx, const char *rpc_address, const char *method,
+                                        uint8_t *payload, size_t len,
+                                        mf_gateway_call_done_fn done, void *ud) {
+  return agent_gateway_call_to(ctx, rpc_address, method, payload, len, done, ud);
 }
 
 static void job_register(mf_agent_t *a) {
@@ -347,7 +365,12 @@ static void on_tick(uv_timer_t *t) {
 }
 
 static void on_member(void *ud, const mf_swim_member_t *m, mf_swim_status_t old, bool is_new) {
-  (void)ud;
+  mf_agent_t *a = ud;
+  /* Media from a dead node stops at once: its producers close here (their consumers get
+   * producerclose) without waiting for the controller. */
+  if ((m->status == MF_SWIM_DEAD || m->status == MF_SWIM_LEFT) && m->status != old &&
+      a->gateway)
+    mf_gateway_node_lost(a->gateway, m->id);
   if (is_new)
     MF_LOG_INFO("gossip: member %s at %s joined (%s)", m->id, m->address,
                 mf_swim_status_name(m->status));
@@ -504,8 +527,10 @@ mf_err_t mf_agent_start(const mf_agent_config_t *c, mf_agent_t **out) {
     return err;
   }
   if (a->gateway) {
-    mf_gateway_cluster_t cl = {.call = agent_gateway_call, .ctx = a};
+    mf_gateway_cluster_t cl = {.call = agent_gateway_call, .call_node = agent_gateway_call_node,
+                               .ctx = a};
     copy_str(cl.node_id, sizeof cl.node_id, a->node_id);
+    copy_str(cl.rpc_address, sizeof cl.rpc_address, a->rpc_address);
     mf_gateway_set_cluster(a->gateway, &cl);
   }
   *out = a;

@@ -209,10 +209,73 @@ static void handle_status(mf_agent_t *a, mf_rpc_request_t *req) {
   mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &r.base);
 }
 
+/* node -> node requests for the gateway (a room over several nodes): run on libuv's thread
+ * pool because they may wait for a worker; answered back on the loop. */
+typedef struct {
+  uv_work_t work;
+  mf_agent_t *agent;
+  mf_rpc_request_t *req;
+  char method[MF_RPC_METHOD_MAX + 1];
+  uint8_t *payload, *reply;
+  size_t len, reply_len;
+  const ProtobufCMessageDescriptor *reply_type;
+  mf_err_t err;
+  char msg[256];
+} agent_serve_t;
+
+static void serve_work(uv_work_t *w) {
+  agent_serve_t *s = w->data;
+  s->err = mf_gateway_serve(s->agent->gateway, s->method, s->payload, s->len, &s->reply,
+                            &s->reply_len, &s->reply_type, s->msg, sizeof s->msg);
+}
+
+static void serve_done(uv_work_t *w, int status) {
+  agent_serve_t *s = w->data;
+  ProtobufCMessage *m = NULL;
+  if (status == 0 && s->err == MF_OK && s->reply_type)
+    m = protobuf_c_message_unpack(s->reply_type, NULL, s->reply_len, s->reply);
+  if (m)
+    mf_rpc_reply(s->req, MAFALDA__RPC__STATUS__STATUS_OK, "", m);
+  else
+    mf_rpc_reply(s->req, mf_rpc_status_of(s->err ? s->err : MF_ERR_INTERNAL),
+                 s->msg[0] ? s->msg : "the request was not served", NULL);
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  free(s->payload);
+  free(s->reply);
+  free(s);
+}
+
+static void serve_gateway(mf_agent_t *a, mf_rpc_request_t *req, const Mafalda__Rpc__Envelope *env) {
+  if (!a->gateway || a->stopping)
+    return mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_UNAVAILABLE,
+                        a->gateway ? "this node is stopping" : "this node runs without the API",
+                        NULL);
+  agent_serve_t *s = calloc(1, sizeof *s);
+  size_t len = env->payload.len;
+  if (s) s->payload = malloc(len ? len : 1);
+  if (!s || !s->payload) {
+    free(s);
+    return mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_ERROR, "out of memory", NULL);
+  }
+  if (len) memcpy(s->payload, env->payload.data, len);
+  s->len = len;
+  s->agent = a;
+  s->req = req;
+  snprintf(s->method, sizeof s->method, "%s", mf_rpc_request_method(req));
+  s->work.data = s;
+  if (uv_queue_work(&a->loop, &s->work, serve_work, serve_done) != 0) {
+    free(s->payload);
+    free(s);
+    mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_ERROR, "cannot queue the request", NULL);
+  }
+}
+
 void mf_agent_handle_rpc(void *ud, mf_rpc_request_t *req, const Mafalda__Rpc__Envelope *env) {
   mf_agent_t *a = ud;
   const char *m = mf_rpc_request_method(req);
-  if (strcmp(m, MF_RPC_METHOD_OPEN_SHARD) == 0)
+  if (mf_gateway_serves(m))
+    serve_gateway(a, req, env);
+  else if (strcmp(m, MF_RPC_METHOD_OPEN_SHARD) == 0)
     handle_open_shard(a, req, env);
   else if (strcmp(m, MF_RPC_METHOD_CLOSE_SHARD) == 0)
     handle_close_shard(a, req, env);

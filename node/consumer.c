@@ -11,6 +11,7 @@ const char *mf_consumer_id(const mf_consumer_t *c) { return c->id; }
 bool mf_consumer_paused(const mf_consumer_t *c) { return c->paused; }
 bool mf_consumer_producer_paused(const mf_consumer_t *c) { return c->producer_paused; }
 const mf_rtp_parameters_t *mf_consumer_rtp_parameters(const mf_consumer_t *c) { return &c->params; }
+mf_producer_t *mf_consumer_producer(const mf_consumer_t *c) { return c->producer; }
 
 static uint8_t mf_consumer_ext_id(const mf_rtp_parameters_t *params, const char *uri) {
   for (size_t i = 0; i < params->header_extension_count; i++)

@@ -63,6 +63,7 @@ void mf_gw_index_remove(mf_gateway_t *gw, const char *id) {
   } else if (o->kind == GW_PRODUCER) {
     /* its piped copies close with it (their consumers get producerclose) */
     mf_gw_pipe_producer_state(gw, o->id, "close");
+    mf_gw_nodes_producer_event(gw, o->id, o, "close");
     Mafalda__Controller__RemoveProducer rp = MAFALDA__CONTROLLER__REMOVE_PRODUCER__INIT;
     rp.producer_id = o->id;
     Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
@@ -522,6 +523,16 @@ static bool gw_producer_worker(mf_gateway_t *gw, gw_room_t *room, const char *pi
   return found;
 }
 
+/* A producer of another node in this room (gateway_nodes.c). */
+static bool gw_is_remote_producer(mf_gateway_t *gw, gw_room_t *room, const char *pid) {
+  char key[MF_ID_LEN + 1];
+  uv_mutex_lock(&gw->mu);
+  gw_obj_t *o = pid ? mf_hashmap_get(gw->objs, mf_gw_key(pid, key)) : NULL;
+  bool found = o && o->kind == GW_REMOTE_PRODUCER && o->room == room;
+  uv_mutex_unlock(&gw->mu);
+  return found;
+}
+
 static void gw_consume(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
   mf_gateway_t *gw = ctx;
   const char *id;
@@ -531,8 +542,11 @@ static void gw_consume(void *ctx, mf_api_call_t *call, const mf_api_request_t *r
   const char *pid = json_string_value(json_object_get(req->data, "producerId"));
   if (!pid || !mf_id_is_valid(pid))
     return (void)mf_api_call_fail(call, MF_ERR_INVALID_ARG, "data.producerId must be an id (UUIDv4 string)");
-  if (!gw_producer_worker(gw, room, pid, &origin))
+  if (!gw_producer_worker(gw, room, pid, &origin)) {
+    if (gw_is_remote_producer(gw, room, pid))
+      return mf_gw_consume_remote(gw, room, worker, pid, call, mf_api_call_session(call), req, id);
     return (void)mf_api_call_fail(call, MF_ERR_NOT_FOUND, "producer %s not found in this room", pid);
+  }
   if (origin == worker) return gw_post_req(gw, room, OP_CONSUME, worker, call, req, id);
   mf_gw_consume(gw, room, worker, pid, call, mf_api_call_session(call), req, id);
 }
@@ -545,7 +559,11 @@ static void gw_can_consume(void *ctx, mf_api_call_t *call, const mf_api_request_
   uint32_t origin = 0;
   const char *pid = json_string_value(json_object_get(req->data, "producerId"));
   if (!gw_producer_worker(gw, room, pid, &origin))
-    return (void)mf_api_call_reply(call, json_pack("{s:b}", "canConsume", 0));
+    return (void)mf_api_call_reply(
+        call, json_pack("{s:b}", "canConsume",
+                        gw_is_remote_producer(gw, room, pid) &&
+                            mf_gw_remote_can_consume(gw, room, pid,
+                                                     json_object_get(req->data, "rtpCapabilities"))));
   gw_post_req(gw, room, OP_CAN_CONSUME, origin, call, req, "");
 }
 
@@ -571,7 +589,7 @@ typedef struct {
 static void gw_list_fn(const void *key, void *value, void *ud) {
   gw_list_t *l = ud;
   gw_obj_t *o = value;
-  if (o->kind == GW_PRODUCER && o->room == l->room)
+  if ((o->kind == GW_PRODUCER || o->kind == GW_REMOTE_PRODUCER) && o->room == l->room)
     json_array_append_new(l->list, json_pack("{s:s, s:s}", "id", o->id, "kind", o->media_kind));
 }
 
@@ -715,6 +733,7 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
   gw->grace_ms = o->grace_ms;
   gw->linger_ms = o->pipe_linger_ms ? o->pipe_linger_ms : GW_DEFAULT_LINGER_MS;
   gw->transport_pps = o->transport_pps;
+  gw->pipe_srtp = !o->pipe_plain_rtp;
   mf_err_t e = mf_hashmap_create(MF_ID_LEN + 1, 64, &gw->objs);
   if (!e) e = mf_hashmap_create(MF_ID_LEN + 1, 16, &gw->orphans);
   if (!e) e = mf_hashmap_create(sizeof(gw_pipe_key_t), 16, &gw->pipes);

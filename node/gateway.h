@@ -16,6 +16,7 @@
 #ifndef MF_GATEWAY_H
 #define MF_GATEWAY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -35,6 +36,7 @@ typedef struct {
   unsigned pipe_linger_ms; /* a pipe without consumers closes after this; 0 = 10 s */
   uint64_t transport_pps;  /* packets/s a new transport is expected to add (placement);
                               0 = the controller's default */
+  bool pipe_plain_rtp;     /* pipes between nodes without SRTP (--pipe-srtp=false) */
   mf_pipe_hub_t *hub;      /* borrowed: intra-node pipes; must outlive the gateway AND the
                               workers' loops (destroy it after the workers stopped). NULL:
                               no pipes (a consumer must be on its producer's worker) */
@@ -48,8 +50,12 @@ typedef void (*mf_gateway_call_done_fn)(void *ud, mf_err_t err,
                                         const Mafalda__Rpc__Envelope *env);
 typedef struct {
   char node_id[65];
+  char rpc_address[96]; /* host:port of this node's RPC endpoint (other nodes call it) */
   mf_err_t (*call)(void *ctx, const char *method, uint8_t *payload, size_t len,
                    mf_gateway_call_done_fn done, void *ud); /* payload: taken (malloc'd) */
+  /* The same to another node's RPC endpoint (node -> node; no redirects). */
+  mf_err_t (*call_node)(void *ctx, const char *rpc_address, const char *method,
+                        uint8_t *payload, size_t len, mf_gateway_call_done_fn done, void *ud);
   void *ctx;
 } mf_gateway_cluster_t;
 
@@ -62,9 +68,11 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *options, mf_worker_t *cons
 uint16_t mf_gateway_port(const mf_gateway_t *gw);
 
 /* Objects per worker, as the gateway's index has them (pipes_in: piped producers fed from
- * another worker; pipes_out: pipes this worker feeds). */
+ * another worker; pipes_out: pipes this worker feeds; node_pipes_in/out: the same with
+ * other nodes). */
 typedef struct {
   uint32_t routers, transports, producers, consumers, pipes_in, pipes_out;
+  uint32_t node_pipes_in, node_pipes_out;
 } mf_gateway_counts_t;
 
 /* Any thread; fills out[0..n) (n = the node's workers). */
@@ -84,6 +92,26 @@ mf_err_t mf_gateway_open_shard(mf_gateway_t *gw, const char *router_id, const ch
  * room stays and opens new shards on its next transport. MF_ERR_NOT_FOUND when no room
  * has that router. */
 mf_err_t mf_gateway_close_shard(mf_gateway_t *gw, const char *router_id);
+
+/* ---- a room over several nodes (gateway_nodes.c) ----
+ * Nodes that host shards of one logical router are the room's PEERS: each tells the others
+ * about its producers (node.RoomSync when it opens its part of the room, node.RoomEvent on
+ * produce/pause/resume/close), so a client of any node sees every producer of the room.
+ * A consumer of another node's producer gets it through a PipeTransport between the two
+ * workers (node.PipeOpen / node.PipeClose), opened on the first such consumer and closed
+ * after the linger, like the pipes between workers of one node. */
+
+/* True for the node.* methods mf_gateway_serve answers. */
+bool mf_gateway_serves(const char *method);
+/* Serves one node -> node request. Runs OFF the agent's loop (it may wait for a worker):
+ * on MF_OK *reply is a malloc'd packed message of type *reply_type; else err says why. */
+mf_err_t mf_gateway_serve(mf_gateway_t *gw, const char *method, const uint8_t *payload,
+                          size_t len, uint8_t **reply, size_t *reply_len,
+                          const ProtobufCMessageDescriptor **reply_type, char *err,
+                          size_t errsz);
+/* Gossip declared node_id dead or gone (any thread but a worker's; does not wait): its
+ * producers close here (their consumers get producerclose) and the pipes to it close. */
+void mf_gateway_node_lost(mf_gateway_t *gw, const char *node_id);
 
 /* Closes every session (their transports close on the workers) and every room's router,
  * then frees the gateway. Call while the workers still run. */

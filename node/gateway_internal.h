@@ -25,13 +25,27 @@
 #define GW_ROOM_MAX 128
 #define GW_DEFAULT_LINGER_MS 10000u
 
-typedef enum { GW_TRANSPORT, GW_PRODUCER, GW_CONSUMER } gw_kind_t;
+/* GW_REMOTE_PRODUCER: a producer of another node in the room (worker GW_NO_WORKER, no
+ * session); GW_PIPE_OUT: a pipe consumer feeding another node (no session). */
+typedef enum { GW_TRANSPORT, GW_PRODUCER, GW_CONSUMER, GW_REMOTE_PRODUCER, GW_PIPE_OUT } gw_kind_t;
+#define GW_NO_WORKER UINT32_MAX
+#define GW_PEERS_MAX 64
+#define GW_ADDR_MAX 64
+
+typedef struct gw_link gw_link_t; /* gateway_nodes.c: a PipeTransport to another node */
 
 /* One worker's part of a room: the shard router (created on first use). */
 typedef struct {
   mf_router_t *router; /* worker */
   bool open;           /* mu: router exists (counts, placement bookkeeping) */
+  gw_link_t *links;    /* worker: PipeTransports of this shard to other nodes */
 } gw_shard_t;
+
+/* Another node hosting the same logical router. */
+typedef struct {
+  char node_id[65];
+  char rpc_address[96];
+} gw_peer_t;
 
 typedef struct gw_wait gw_wait_t;
 
@@ -52,6 +66,10 @@ typedef struct gw_room {
   size_t codec_count;
   char *codecs_json;  /* the same as given by router.create (for the controller); or NULL */
   gw_shard_t *shards; /* worker_count entries */
+  gw_peer_t peers[GW_PEERS_MAX]; /* mu */
+  size_t peer_count;             /* mu */
+  bool synced;                   /* mu: node.RoomSync done with the controller's list */
+  bool syncing;                  /* mu: controller.RouterNodes on its way */
   struct gw_grace *graces; /* home worker */
 } gw_room_t;
 
@@ -66,6 +84,8 @@ typedef struct {
   char producer_id[MF_ID_LEN + 1]; /* consumers: what they consume */
   json_t *rtp_parameters;          /* producers: as the client gave them (pipes re-create) */
   bool paused;                     /* producers: the client's last pause/resume */
+  char node_id[65];                /* remote producers: origin node */
+  char rtc_address[GW_ADDR_MAX];   /* remote producers: origin worker's RTC socket */
 } gw_obj_t;
 
 /* A pipe of producer_id from worker src to worker dst (key: producer id + dst). */
@@ -77,6 +97,13 @@ typedef struct {
   uint32_t users;     /* mu: consume calls on their way to dst */
   uint32_t linger_gen;/* mu: bumped whenever consumers drop to 0 */
   bool dead;          /* mu: out of the table; freed when the last user is done */
+  /* From another node (src = GW_NO_WORKER): OPENING until the copy exists on dst; the
+   * consumes that arrive meanwhile wait in `waiting` (posted in order once it does). */
+  bool remote, ready;
+  struct gw_cmd *waiting;
+  char node_id[65];
+  char source_addr[GW_ADDR_MAX];
+  uint32_t source_worker;
 } gw_pipe_t;
 
 typedef struct {
@@ -116,6 +143,7 @@ struct mf_gateway {
   mf_pipe_hub_t *hub;
   unsigned grace_ms, linger_ms;
   uint64_t transport_pps;
+  bool pipe_srtp;
   uv_mutex_t mu; /* rooms, objs, pipes, orphans, cluster */
   gw_room_t *rooms;
   mf_hashmap_t *objs;    /* id (37 bytes) -> gw_obj_t */
@@ -129,7 +157,10 @@ typedef enum {
   OP_CREATE_TRANSPORT, OP_CONNECT, OP_PRODUCE, OP_CONSUME, OP_CAN_CONSUME,
   OP_CLOSE_TRANSPORT, OP_PRODUCER, OP_CONSUMER, OP_CLOSE_SHARD, OP_GRACE, OP_OPEN_SHARD,
   OP_PIPE_IN, OP_PIPE_OUT, OP_PIPE_UNLINK, OP_PIPE_STATE, OP_PIPE_LINGER, OP_KEYFRAME,
-  OP_HUB_ATTACH, OP_HUB_QUIESCE, OP_HUB_DETACH
+  OP_HUB_ATTACH, OP_HUB_QUIESCE, OP_HUB_DETACH,
+  /* between nodes (gateway_nodes.c) */
+  OP_NODE_PIPE_OPEN, OP_NODE_PIPE_PRODUCE, OP_NODE_PIPE_SERVE, OP_NODE_PIPE_UNSERVE,
+  OP_NODE_LINKS_DROP
 } gw_op_t;
 
 /* Counts down the shards of a router.close; the last one answers the call. */
@@ -140,14 +171,16 @@ typedef struct {
   uv_sem_t *done;      /* or posted by the last one (the fan-in lives in the waiter's frame) */
 } gw_fanin_t;
 
-typedef struct {
+typedef struct gw_cmd {
   mf_mailbox_msg_t link;
+  struct gw_cmd *next;       /* a remote pipe's waiting consumes */
   mf_gateway_t *gw;
   gw_op_t op;
   mf_api_call_t *call;       /* NULL for internal commands */
   mf_api_session_t *session; /* referenced when set */
   gw_room_t *room;
   json_t *data;              /* referenced */
+  void *arg;                 /* node commands: the request, in the waiting caller's frame */
   char target[MF_ID_LEN + 1];
   char method[MF_API_METHOD_MAX + 1];
   uint32_t worker;           /* the worker it runs on */
@@ -240,8 +273,41 @@ void mf_gw_pipe_linger_fired(mf_gateway_t *gw, uint32_t worker, const char *prod
 /* room.router_id: from the controller (clustered) or a local UUID; answers the waiting
  * calls. Called on nng's thread for a new room. */
 void mf_gw_room_open(mf_gateway_t *gw, gw_room_t *room);
+/* Sends msg to the controller leader (done runs later on another thread); MF_ERR_STATE
+ * when the node is not in a cluster. */
+mf_err_t mf_gw_call(mf_gateway_t *gw, const char *method, const ProtobufCMessage *msg,
+                    mf_gateway_call_done_fn done, void *ud);
+/* Records (add) or forgets a pipe in the controller's state. */
+void mf_gw_pipe_record(mf_gateway_t *gw, const gw_pipe_t *pipe, bool add);
 /* Tells the controller (if any) without waiting: producers, pipes, shards. */
 void mf_gw_tell_controller(mf_gateway_t *gw, const Mafalda__Controller__Command *cmd);
 bool mf_gw_node_id(mf_gateway_t *gw, char out[65]);
+
+/* ---- gateway_nodes.c: a room over several nodes ---- */
+/* After a placement in a controller-known room: find the other nodes hosting it (once). */
+void mf_gw_room_sync(mf_gateway_t *gw, gw_room_t *room);
+/* A local producer appeared / paused / resumed / closed: tell the room's peers (any
+ * thread). gone: its index entry when already out of the index (close), else NULL. */
+void mf_gw_nodes_producer_event(mf_gateway_t *gw, const char *producer_id, const gw_obj_t *gone,
+                                const char *event);
+/* transport.consume of another node's producer (on this node's worker `worker`). */
+void mf_gw_consume_remote(mf_gateway_t *gw, gw_room_t *room, uint32_t worker,
+                          const char *producer_id, mf_api_call_t *call, mf_api_session_t *s,
+                          const mf_api_request_t *req, const char *transport_id);
+/* router.canConsume for another node's producer (no worker needed: pure ortc). */
+bool mf_gw_remote_can_consume(mf_gateway_t *gw, gw_room_t *room, const char *producer_id,
+                              const json_t *caps);
+/* The node commands above, on their worker. */
+void mf_gw_run_node_cmd(gw_cmd_t *c, mf_worker_t *w);
+/* A remote pipe lingered out on its target worker (worker thread): close the copy, tell
+ * the source. */
+void mf_gw_node_pipe_linger_close(mf_gateway_t *gw, gw_pipe_t *pipe, uint32_t worker);
+/* The shard on `worker` closes: its links and the remote pipes into it go (worker). */
+void mf_gw_node_shard_closed(mf_gateway_t *gw, gw_room_t *room, uint32_t worker);
+/* "ip:port" of a worker's RTC socket. */
+void mf_gw_worker_address(mf_gateway_t *gw, uint32_t worker, char out[GW_ADDR_MAX]);
+/* The shard router of c->room on c's worker, created on first use (gateway_worker.c). */
+mf_router_t *mf_gw_shard_router(gw_cmd_t *c, mf_worker_t *w, char *err, size_t errsz,
+                                mf_err_t *e);
 
 #endif

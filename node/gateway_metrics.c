@@ -48,7 +48,8 @@ size_t mf_gateway_metrics_render(mf_worker_t *const *workers, uint32_t n,
                 {"packets_in_total", "counter"}, {"bytes_in_total", "counter"},
                 {"packets_out_total", "counter"}, {"bytes_out_total", "counter"},
                 {"packets_dropped_total", "counter"}, {"pipes_in", "gauge"},
-                {"pipes_out", "gauge"}};
+                {"pipes_out", "gauge"},        {"node_pipes_in", "gauge"},
+                {"node_pipes_out", "gauge"}};
   for (size_t k = 0; k < sizeof series / sizeof series[0]; k++) {
     GW_OUT("# TYPE mafalda_worker_%s %s\n", series[k].name, series[k].type);
     for (uint32_t i = 0; i < n; i++) {
@@ -62,6 +63,8 @@ size_t mf_gateway_metrics_render(mf_worker_t *const *workers, uint32_t n,
                    : k == 7 ? m[i].udp.bytes_out
                    : k == 9 ? counts[i].pipes_in
                    : k == 10 ? counts[i].pipes_out
+                   : k == 11 ? counts[i].node_pipes_in
+                   : k == 12 ? counts[i].node_pipes_out
                             : m[i].udp.dropped_no_buffer + m[i].udp.dropped_truncated +
                                   m[i].udp.dropped_send + m[i].rtc.dropped_unknown_type +
                                   m[i].rtc.dropped_unknown_ufrag + m[i].rtc.dropped_unknown_tuple +

@@ -33,8 +33,7 @@ bool mf_gw_node_id(mf_gateway_t *gw, char out[65]) {
   return ok;
 }
 
-/* Sends msg to the controller leader; MF_ERR_STATE when the node is not in a cluster. */
-static mf_err_t gw_call(mf_gateway_t *gw, const char *method, const ProtobufCMessage *msg,
+mf_err_t mf_gw_call(mf_gateway_t *gw, const char *method, const ProtobufCMessage *msg,
                         mf_gateway_call_done_fn done, void *ud) {
   size_t len = protobuf_c_message_get_packed_size(msg);
   uint8_t *payload = malloc(len ? len : 1);
@@ -69,7 +68,7 @@ void mf_gw_tell_controller(mf_gateway_t *gw, const Mafalda__Controller__Command 
       protobuf_c_message_descriptor_get_field(&mafalda__controller__command__descriptor,
                                               (unsigned)cmd->cmd_case);
   char *what = strdup(f ? f->name : "a command");
-  mf_err_t e = gw_call(gw, GW_METHOD_APPLY, &cmd->base, gw_told, what);
+  mf_err_t e = mf_gw_call(gw, GW_METHOD_APPLY, &cmd->base, gw_told, what);
   if (e) free(what); /* not clustered (a local room) or shutting down: nothing to record */
 }
 
@@ -151,7 +150,7 @@ void mf_gw_room_open(mf_gateway_t *gw, gw_room_t *room) {
   if (o) {
     o->gw = gw;
     o->room = room;
-    e = gw_call(gw, GW_METHOD_OPEN_ROUTER, &req.base, gw_opened, o);
+    e = mf_gw_call(gw, GW_METHOD_OPEN_ROUTER, &req.base, gw_opened, o);
   }
   if (e == MF_OK) return;
   free(o);
@@ -181,6 +180,7 @@ static void gw_placed(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env)
     worker = r->worker;
     MF_LOG_INFO("room '%s': transport placed on worker %u (%s%s)", p->room->name, worker,
                 r->rule && r->rule[0] ? r->rule : "scheduler", r->new_shard ? ", new shard" : "");
+    mf_gw_room_sync(p->gw, p->room); /* our shard is committed: find the room's other nodes */
   } else if (env && env->status == MAFALDA__RPC__STATUS__STATUS_RESOURCE_EXHAUSTED) {
     mf_api_call_fail(p->call, MF_ERR_LIMIT, "no capacity for a new transport: %s",
                      gw_env_error(err, env));
@@ -216,7 +216,7 @@ void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *cal
       p->call = call;
       p->session = s;
       mf_api_session_ref(s);
-      if (gw_call(gw, GW_METHOD_PLACE_TRANSPORT, &pr.base, gw_placed, p) == MF_OK) return;
+      if (mf_gw_call(gw, GW_METHOD_PLACE_TRANSPORT, &pr.base, gw_placed, p) == MF_OK) return;
       mf_api_session_unref(s);
       free(p);
     }
@@ -234,7 +234,7 @@ static gw_pipe_key_t gw_pipe_key(const char *producer_id, uint32_t dst) {
   return k;
 }
 
-static void gw_pipe_record(mf_gateway_t *gw, const gw_pipe_t *pipe, bool add) {
+void mf_gw_pipe_record(mf_gateway_t *gw, const gw_pipe_t *pipe, bool add) {
   char node_id[65];
   uv_mutex_lock(&gw->mu);
   bool placed = pipe->room->placed_by_controller;
@@ -248,8 +248,8 @@ static void gw_pipe_record(mf_gateway_t *gw, const gw_pipe_t *pipe, bool add) {
     pp.producer_id = (char *)pipe->producer_id;
     pp.target_node_id = node_id;
     pp.target_worker = pipe->dst;
-    pp.source_node_id = node_id;
-    pp.source_worker = pipe->src;
+    pp.source_node_id = pipe->remote ? (char *)pipe->node_id : node_id;
+    pp.source_worker = pipe->remote ? pipe->source_worker : pipe->src;
     ap.pipe = &pp;
     cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_PIPE;
     cmd.add_pipe = &ap;
@@ -332,7 +332,7 @@ void mf_gw_consume(mf_gateway_t *gw, gw_room_t *room, uint32_t worker, const cha
                 pipe->pipe_id, producer_id, pipe->src, worker);
     mf_gw_send(in);
     mf_gw_send(out);
-    gw_pipe_record(gw, pipe, true);
+    mf_gw_pipe_record(gw, pipe, true);
   }
   mf_gw_send(consume);
 }
@@ -373,6 +373,12 @@ void mf_gw_pipe_linger_fired(mf_gateway_t *gw, uint32_t worker, const char *prod
   MF_LOG_INFO("room '%s': pipe %u of producer %s (worker %u -> %u) closed after %u ms without "
               "consumers", pipe->room->name, pipe->pipe_id, producer_id, pipe->src, worker,
               gw->linger_ms);
+  if (pipe->remote) {
+    mf_gw_node_pipe_linger_close(gw, pipe, worker);
+    mf_gw_pipe_record(gw, pipe, false);
+    free(pipe);
+    return;
+  }
   /* we are on the target worker: drop the piped copy here, then stop the source */
   mf_router_t *r = pipe->room->shards[worker].router;
   mf_producer_t *p = r ? mf_router_find_producer(r, producer_id) : NULL;
@@ -382,7 +388,7 @@ void mf_gw_pipe_linger_fired(mf_gateway_t *gw, uint32_t worker, const char *prod
     c->pipe_id = pipe->pipe_id;
     mf_gw_send(c);
   }
-  gw_pipe_record(gw, pipe, false);
+  mf_gw_pipe_record(gw, pipe, false);
   free(pipe);
 }
 

@@ -17,16 +17,21 @@ typedef struct {
 static void gw_count_fn(const void *key, void *value, void *ud) {
   gw_count_t *c = ud;
   gw_obj_t *o = value;
-  if (o->worker >= c->n) return;
+  if (o->worker >= c->n) return; /* remote producers have no worker here */
   mf_gateway_counts_t *w = &c->counts[o->worker];
   if (o->kind == GW_TRANSPORT) w->transports++;
   else if (o->kind == GW_PRODUCER) w->producers++;
-  else w->consumers++;
+  else if (o->kind == GW_PIPE_OUT) w->node_pipes_out++;
+  else if (o->kind == GW_CONSUMER) w->consumers++;
 }
 
 static void gw_count_pipe_fn(const void *key, void *value, void *ud) {
   gw_count_t *c = ud;
   gw_pipe_t *p = value;
+  if (p->remote) {
+    if (p->ready && p->dst < c->n) c->counts[p->dst].node_pipes_in++;
+    return;
+  }
   if (p->dst < c->n) c->counts[p->dst].pipes_in++;
   if (p->src < c->n) c->counts[p->src].pipes_out++;
 }

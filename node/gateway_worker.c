@@ -36,6 +36,8 @@ void mf_gw_router_event(void *ud, const char *event, const char *target, json_t 
   uv_mutex_unlock(&gw->mu);
   if (!s) {
     json_decref(data);
+    /* a pipe consumer feeding another node ends with its producer */
+    if (kind == GW_PIPE_OUT && strcmp(event, "producerclose") == 0) mf_gw_index_remove(gw, target);
     return;
   }
   /* DTLS closed or failed: the client's PeerConnection is gone (closed cleanly, or broken), no
@@ -63,7 +65,7 @@ static void gw_fail(gw_cmd_t *c, mf_err_t code, const char *msg) {
 }
 
 /* The room's shard router on this worker, created on first use with the logical id. */
-static mf_router_t *gw_shard_router(gw_cmd_t *c, mf_worker_t *w, char *err, size_t errsz,
+mf_router_t *mf_gw_shard_router(gw_cmd_t *c, mf_worker_t *w, char *err, size_t errsz,
                                     mf_err_t *e) {
   gw_room_t *room = c->room;
   gw_shard_t *shard = &room->shards[c->worker];
@@ -121,6 +123,7 @@ static void gw_run_produce(gw_cmd_t *c, mf_router_transport_t *t) {
                     json_pack("{s:s, s:s, s:o}", "id", mf_producer_id(p), "kind",
                               mf_media_kind_str(kind), "appData",
                               appdata ? json_incref(appdata) : json_object()));
+  mf_gw_nodes_producer_event(c->gw, mf_producer_id(p), NULL, "produce");
   /* The controller records producers of routers it placed (others are local rooms). */
   char node_id[65];
   uv_mutex_lock(&c->gw->mu);
@@ -256,6 +259,7 @@ static void gw_run_producer(gw_cmd_t *c, mf_producer_t *p) {
     if (o) o->paused = pause;
     uv_mutex_unlock(&c->gw->mu);
     mf_gw_pipe_producer_state(c->gw, c->target, pause ? "pause" : "resume");
+    mf_gw_nodes_producer_event(c->gw, c->target, NULL, pause ? "pause" : "resume");
   } else if (strcmp(m, "producer.getStats") == 0) {
     return (void)mf_api_call_reply(c->call, json_pack("{s:o}", "stats", mf_producer_stats_json(p)));
   } else if (strcmp(m, "producer.close") == 0) {
@@ -339,6 +343,7 @@ static void gw_close_shard(gw_cmd_t *c) {
       uv_close((uv_handle_t *)&g->timer, gw_timer_closed);
     }
   }
+  mf_gw_node_shard_closed(c->gw, room, c->worker);
   if (shard->router) {
     /* Transports end with transport.routerclose to their owners; the room stays and
      * its next transport opens a new shard. */
@@ -366,7 +371,7 @@ static void gw_close_shard(gw_cmd_t *c) {
 static void gw_run_pipe(gw_cmd_t *c, mf_worker_t *w) {
   char err[512];
   mf_err_t e = MF_OK;
-  mf_router_t *r = c->op == OP_PIPE_IN ? gw_shard_router(c, w, err, sizeof err, &e)
+  mf_router_t *r = c->op == OP_PIPE_IN ? mf_gw_shard_router(c, w, err, sizeof err, &e)
                                        : c->room->shards[c->worker].router;
   mf_producer_t *p = r ? mf_router_find_producer(r, c->target) : NULL;
   if (c->op == OP_PIPE_IN) {
@@ -426,7 +431,7 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
       gw_run_hub(c, w);
       break;
     case OP_OPEN_SHARD:
-      gw_shard_router(c, w, c->err, c->errsz, c->result);
+      mf_gw_shard_router(c, w, c->err, c->errsz, c->result);
       break;
     case OP_CLOSE_SHARD:
       gw_close_shard(c);
@@ -456,6 +461,13 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
       uv_timer_start(&l->timer, gw_linger_fired, c->gw->linger_ms, 0);
       break;
     }
+    case OP_NODE_PIPE_OPEN:
+    case OP_NODE_PIPE_PRODUCE:
+    case OP_NODE_PIPE_SERVE:
+    case OP_NODE_PIPE_UNSERVE:
+    case OP_NODE_LINKS_DROP:
+      mf_gw_run_node_cmd(c, w);
+      break;
     case OP_PIPE_IN:
     case OP_PIPE_OUT:
     case OP_PIPE_UNLINK:
@@ -464,7 +476,7 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
       gw_run_pipe(c, w);
       break;
     case OP_CREATE_TRANSPORT: {
-      mf_router_t *r = gw_shard_router(c, w, err, sizeof err, &e);
+      mf_router_t *r = mf_gw_shard_router(c, w, err, sizeof err, &e);
       mf_router_transport_t *t = NULL;
       if (r) e = mf_router_create_webrtc_transport(r, &t);
       if (e) {

@@ -173,6 +173,12 @@ static const mf_config_option_t mf_node_options[] = {
      .default_value = "10000",
      .help = "A pipe between workers whose last consumer left closes after this long "
              "(a consumer coming back meanwhile reuses it)."},
+    {.name = "pipe-srtp",
+     .type = MF_OPT_BOOL,
+     .offset = offsetof(mf_node_config_t, pipe_srtp),
+     .default_value = "true",
+     .help = "Encrypt media piped between nodes (SRTP, AEAD_AES_128_GCM, keys carried by the "
+             "node RPC). Must be the same on every node; off only on a trusted network."},
     {.name = "transport-pps",
      .type = MF_OPT_INT,
      .offset = offsetof(mf_node_config_t, transport_pps),

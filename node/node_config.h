@@ -36,6 +36,7 @@ typedef struct {
   int worker_capacity_pps;
   int pipe_linger_ms;
   int transport_pps;
+  bool pipe_srtp;                      /* SRTP on pipes between nodes */
   int report_interval_ms;
 } mf_node_config_t;
 

@@ -499,7 +499,9 @@ bool mf_producer_remove_pipe(mf_producer_t *p, uint32_t pipe_id) {
 }
 
 size_t mf_producer_pipe_count(const mf_producer_t *p) { return p->pipe_count; }
-bool mf_producer_is_piped(const mf_producer_t *p) { return p->pipe_in != 0; }
+bool mf_producer_is_piped(const mf_producer_t *p) {
+  return p->pipe_in != 0 || mf_router_transport_is_pipe(p->transport);
+}
 
 void mf_router_producer_request_keyframe(mf_producer_t *p) {
   mf_producer_request_keyframe(p, uv_now(p->router->timer.loop));

@@ -99,6 +99,7 @@ mf_err_t mf_router_pipe_produce(mf_router_t *router, const char *id, mf_media_ki
 mf_err_t mf_producer_add_pipe(mf_producer_t *p, uint32_t worker, uint32_t pipe_id);
 bool mf_producer_remove_pipe(mf_producer_t *p, uint32_t pipe_id);
 size_t mf_producer_pipe_count(const mf_producer_t *p);
+/* A copy of another worker's or node's producer (fed by the hub or a pipe transport). */
 bool mf_producer_is_piped(const mf_producer_t *p);
 void mf_router_producer_request_keyframe(mf_producer_t *p);
 
@@ -136,6 +137,7 @@ bool mf_consumer_producer_paused(const mf_consumer_t *c);
 /* {id, producerId, kind, rtpParameters, type: "simple", paused, producerPaused} */
 json_t *mf_consumer_to_json(const mf_consumer_t *c);
 const mf_rtp_parameters_t *mf_consumer_rtp_parameters(const mf_consumer_t *c);
+mf_producer_t *mf_consumer_producer(const mf_consumer_t *c);
 void mf_consumer_pause(mf_consumer_t *c);
 void mf_consumer_resume(mf_consumer_t *c);
 void mf_consumer_request_keyframe(mf_consumer_t *c);

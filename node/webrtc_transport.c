@@ -588,12 +588,21 @@ mf_err_t mf_webrtc_transport_create_pipe(mf_rtc_server_t *server, bool srtp,
 
 bool mf_webrtc_transport_is_pipe(const mf_webrtc_transport_t *t) { return t->pipe; }
 
+mf_err_t mf_pipe_srtp_generate(mf_pipe_srtp_t *out) {
+  memset(out, 0, sizeof *out);
+  out->enabled = true;
+  out->profile = MF_PIPE_SRTP_PROFILE;
+  out->key_len = mf_srtp_profile_master_len(MF_PIPE_SRTP_PROFILE);
+  return RAND_bytes(out->key, (int)out->key_len) == 1 ? MF_OK : MF_ERR_CRYPTO;
+}
+
 void mf_webrtc_transport_pipe_local_srtp(const mf_webrtc_transport_t *t, mf_pipe_srtp_t *out) {
   *out = t->pipe_local_srtp;
 }
 
 mf_err_t mf_webrtc_transport_connect_pipe(mf_webrtc_transport_t *t, const struct sockaddr *remote,
-                                          const mf_pipe_srtp_t *remote_srtp, char *error,
+                                          const mf_pipe_srtp_t *remote_srtp,
+                                          const mf_pipe_srtp_t *local_srtp, char *error,
                                           size_t error_size) {
   if (!t->pipe || t->pipe_connected || t->state == MF_TRANSPORT_STATE_CLOSED) {
     snprintf(error, error_size, "%s", t->pipe ? "the pipe transport is already connected"
@@ -617,8 +626,24 @@ mf_err_t mf_webrtc_transport_connect_pipe(mf_webrtc_transport_t *t, const struct
              mf_srtp_profile_name(t->pipe_local_srtp.profile), t->pipe_local_srtp.key_len);
     return MF_ERR_INVALID_ARG;
   }
+  if (have && local_srtp && (!local_srtp->enabled || local_srtp->profile != t->pipe_local_srtp.profile ||
+                             local_srtp->key_len != t->pipe_local_srtp.key_len)) {
+    snprintf(error, error_size, "unsupported local SRTP parameters");
+    return MF_ERR_INVALID_ARG;
+  }
   mf_err_t err = MF_OK;
-  if (have)
+  if (have && local_srtp) {
+    /* the peer chose this side's key too (see webrtc_transport.h) */
+    mf_srtp_session_t *out = NULL;
+    err = mf_srtp_session_create(local_srtp->profile, local_srtp->key, local_srtp->key_len, false,
+                                 &out);
+    if (!err) {
+      mf_srtp_session_free(t->srtp_out);
+      t->srtp_out = out;
+      t->pipe_local_srtp = *local_srtp;
+    }
+  }
+  if (have && !err)
     err = mf_srtp_session_create(remote_srtp->profile, remote_srtp->key, remote_srtp->key_len,
                                  true, &t->srtp_in);
   if (err) {

@@ -132,12 +132,17 @@ mf_err_t mf_webrtc_transport_create_pipe(mf_rtc_server_t *server, bool srtp,
 bool mf_webrtc_transport_is_pipe(const mf_webrtc_transport_t *t);
 /* The key this side sends with (give it to the peer's connect_pipe). */
 void mf_webrtc_transport_pipe_local_srtp(const mf_webrtc_transport_t *t, mf_pipe_srtp_t *out);
-/* remote: the peer worker's address; remote_srtp: the peer's local_srtp (NULL or
- * !enabled: plain, which must match this side). MF_ERR_STATE when already connected;
- * MF_ERR_INVALID_ARG / MF_ERR_EXISTS (another transport of this worker owns that address)
- * with `error` saying why. */
+/* A fresh random key for MF_PIPE_SRTP_PROFILE (MF_ERR_CRYPTO if the RNG fails). */
+mf_err_t mf_pipe_srtp_generate(mf_pipe_srtp_t *out);
+/* remote: the peer worker's address; remote_srtp: the key the peer sends with (NULL or
+ * !enabled: plain, which must match this side); local_srtp: NULL keeps the key drawn at
+ * create, else the key this side sends with as the peer chose it (the node that asks for
+ * a pipe chooses both, so a source that re-creates its transport still matches).
+ * MF_ERR_STATE when already connected; MF_ERR_INVALID_ARG / MF_ERR_EXISTS (another
+ * transport of this worker owns that address) with `error` saying why. */
 mf_err_t mf_webrtc_transport_connect_pipe(mf_webrtc_transport_t *t, const struct sockaddr *remote,
-                                          const mf_pipe_srtp_t *remote_srtp, char *error,
+                                          const mf_pipe_srtp_t *remote_srtp,
+                                          const mf_pipe_srtp_t *local_srtp, char *error,
                                           size_t error_size);
 
 /* --- for rtc_server.c only ------------------------------------------------------------ */

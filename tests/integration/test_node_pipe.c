@@ -243,7 +243,7 @@ static mf_router_transport_t *pipe_to(mf_router_t *r, bool srtp, const struct so
   assert_true(mf_router_transport_is_pipe(t));
   if (to) {
     mf_err_t e = mf_webrtc_transport_connect_pipe(mf_router_transport_webrtc(t),
-                                                  (const struct sockaddr *)to, peer, err, sizeof err);
+                                                  (const struct sockaddr *)to, peer, NULL, err, sizeof err);
     if (e) print_error("connect_pipe: %s\n", err);
     assert_int_equal(e, MF_OK);
   }
@@ -265,17 +265,21 @@ static void test_media_nack_and_pli_cross_the_pipe(void **state) {
   /* the SRTP pipe A <-> B, both through the relay; keys exchanged as the control plane does */
   mf_router_transport_t *a_out = pipe_to(f->ra, true, NULL, NULL);
   mf_router_transport_t *b_in = pipe_to(f->rb, true, NULL, NULL);
+  /* B (the target) chooses both keys: its own (drawn at create) and A's */
   mf_pipe_srtp_t ka, kb;
-  mf_webrtc_transport_pipe_local_srtp(mf_router_transport_webrtc(a_out), &ka);
   mf_webrtc_transport_pipe_local_srtp(mf_router_transport_webrtc(b_in), &kb);
+  assert_int_equal(mf_pipe_srtp_generate(&ka), MF_OK);
   assert_true(ka.enabled && kb.enabled);
   assert_memory_not_equal(ka.key, kb.key, ka.key_len);
   assert_int_equal(mf_webrtc_transport_connect_pipe(mf_router_transport_webrtc(a_out),
-                                                    (struct sockaddr *)&f->addr_relay, &kb, err,
+                                                    (struct sockaddr *)&f->addr_relay, &kb, &ka, err,
                                                     sizeof err), MF_OK);
   assert_int_equal(mf_webrtc_transport_connect_pipe(mf_router_transport_webrtc(b_in),
-                                                    (struct sockaddr *)&f->addr_relay, &ka, err,
+                                                    (struct sockaddr *)&f->addr_relay, &ka, NULL, err,
                                                     sizeof err), MF_OK);
+  mf_pipe_srtp_t a_now;
+  mf_webrtc_transport_pipe_local_srtp(mf_router_transport_webrtc(a_out), &a_now);
+  assert_memory_equal(a_now.key, ka.key, ka.key_len);
   /* the pipe consumer on A; its parameters make the copy on B (through JSON, as on the wire) */
   mf_consumer_t *ca = NULL;
   assert_int_equal(mf_router_consume(a_out, pid, mf_router_rtp_capabilities(f->ra), false, err,
@@ -347,33 +351,33 @@ static void test_pipe_errors(void **state) {
   mf_webrtc_transport_pipe_local_srtp(mf_router_transport_webrtc(s1), &key);
   mf_webrtc_transport_t *w1 = mf_router_transport_webrtc(s1);
   /* SRTP on one side only */
-  assert_int_equal(mf_webrtc_transport_connect_pipe(w1, (struct sockaddr *)&f->addr_u1, &none,
+  assert_int_equal(mf_webrtc_transport_connect_pipe(w1, (struct sockaddr *)&f->addr_u1, &none, NULL,
                                                     err, sizeof err), MF_ERR_INVALID_ARG);
   assert_non_null(strstr(err, "--pipe-srtp"));
   assert_int_equal(mf_webrtc_transport_connect_pipe(mf_router_transport_webrtc(plain),
-                                                    (struct sockaddr *)&f->addr_u1, &key, err,
+                                                    (struct sockaddr *)&f->addr_u1, &key, NULL, err,
                                                     sizeof err), MF_ERR_INVALID_ARG);
   /* a key of the wrong length */
   mf_pipe_srtp_t bad = key;
   bad.key_len = 12;
-  assert_int_equal(mf_webrtc_transport_connect_pipe(w1, (struct sockaddr *)&f->addr_u1, &bad,
+  assert_int_equal(mf_webrtc_transport_connect_pipe(w1, (struct sockaddr *)&f->addr_u1, &bad, NULL,
                                                     err, sizeof err), MF_ERR_INVALID_ARG);
   /* a good connect, then a second one */
-  assert_int_equal(mf_webrtc_transport_connect_pipe(w1, (struct sockaddr *)&f->addr_u1, &key,
+  assert_int_equal(mf_webrtc_transport_connect_pipe(w1, (struct sockaddr *)&f->addr_u1, &key, NULL,
                                                     err, sizeof err), MF_OK);
-  assert_int_equal(mf_webrtc_transport_connect_pipe(w1, (struct sockaddr *)&f->addr_u1, &key,
+  assert_int_equal(mf_webrtc_transport_connect_pipe(w1, (struct sockaddr *)&f->addr_u1, &key, NULL,
                                                     err, sizeof err), MF_ERR_STATE);
   /* one transport per remote address per worker */
   mf_router_transport_t *s2 = pipe_to(f->ra, true, NULL, NULL);
   assert_int_equal(mf_webrtc_transport_connect_pipe(mf_router_transport_webrtc(s2),
-                                                    (struct sockaddr *)&f->addr_u1, &key, err,
+                                                    (struct sockaddr *)&f->addr_u1, &key, NULL, err,
                                                     sizeof err), MF_ERR_EXISTS);
   /* a WebRTC transport takes no piped producer; a pipe producer needs a valid id */
   mf_router_transport_t *w = NULL;
   assert_int_equal(mf_router_create_webrtc_transport(f->ra, &w), MF_OK);
   assert_false(mf_router_transport_is_pipe(w));
   assert_int_equal(mf_webrtc_transport_connect_pipe(mf_router_transport_webrtc(w),
-                                                    (struct sockaddr *)&f->addr_u1, NULL, err,
+                                                    (struct sockaddr *)&f->addr_u1, NULL, NULL, err,
                                                     sizeof err), MF_ERR_STATE);
   json_t *jp = json_loads(vp8_params, 0, NULL);
   mf_producer_t *p = NULL;
@@ -386,7 +390,7 @@ static void test_pipe_errors(void **state) {
   /* closing a connected pipe frees its address for a new one */
   mf_router_transport_close(s1);
   assert_int_equal(mf_webrtc_transport_connect_pipe(mf_router_transport_webrtc(s2),
-                                                    (struct sockaddr *)&f->addr_u1, &key, err,
+                                                    (struct sockaddr *)&f->addr_u1, &key, NULL, err,
                                                     sizeof err), MF_OK);
   /* garbage from the peer's address is dropped, never a crash */
   uint8_t junk[] = {0x80, 0x60, 0x00};

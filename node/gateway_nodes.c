@@ -1,0 +1,1243 @@
+/* The gateway between nodes: one room (logical router) whose clients are connected to
+ * several mafalda-node processes.
+ *
+ * Peers. A node that places a transport in a controller-known room asks the controller
+ * which nodes hold shards of the router (controller.RouterNodes, after its own AddShard
+ * committed, so of two nodes opening at once at least one sees the other) and calls
+ * node.RoomSync on each: the callee adds the caller to the room's peers and answers with
+ * the producers that originate on it. From then on each node tells its peers about its
+ * producers (node.RoomEvent: produce, pause, resume, close), so every client of the room
+ * sees every producer (router.newproducer, router.listProducers), wherever it lives.
+ *
+ * Pipes. The first consumer on worker B (this node, the TARGET) of a producer of another
+ * node opens a pipe: B's worker makes (or reuses) a PipeTransport to the source worker's
+ * RTC address, chooses both SRTP keys, and asks the source node (node.PipeOpen) to
+ * consume the producer on a PipeTransport back to B; the answer carries the pipe
+ * consumer's rtpParameters, with which B makes the copy (same producer id) on its
+ * transport; the consumes that waited meanwhile then run. One transport pair per (source
+ * worker, target worker) carries every producer piped between them. RTCP crosses like on
+ * any transport (NACK/RTX, PLI/FIR, SR/RR). When the copy's last consumer leaves, the pipe
+ * lingers, then B closes the copy and tells the source (node.PipeClose). Links (the
+ * transports) stay until their shard closes or the other node is lost.
+ *
+ * Threads: RPC answers arrive on the agent's loop; node.* requests are served on libuv's
+ * thread pool and wait for the worker that owns the objects; links are worker-owned. */
+#define MF_LOG_MODULE "gateway"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "node/gateway_internal.h"
+#include "node/ortc.h"
+#include "proto/cluster.pb-c.h"
+
+#define NODE_ROOM_SYNC "node.RoomSync"
+#define NODE_ROOM_EVENT "node.RoomEvent"
+#define NODE_PIPE_OPEN "node.PipeOpen"
+#define NODE_PIPE_CLOSE "node.PipeClose"
+#define CTL_ROUTER_NODES "controller.RouterNodes"
+
+struct gw_link {
+  gw_link_t *next;
+  char addr[GW_ADDR_MAX]; /* the other node's worker (ip:port) */
+  char node_id[65];
+  mf_router_transport_t *t;
+  mf_pipe_srtp_t s2t, t2s; /* as agreed: source -> target, target -> source */
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static bool gw_parse_addr(const char *s, struct sockaddr_storage *out) {
+  char host[GW_ADDR_MAX];
+  const char *colon = s ? strrchr(s, ':') : NULL;
+  if (!colon || colon == s || (size_t)(colon - s) >= sizeof host) return false;
+  memcpy(host, s, (size_t)(colon - s));
+  host[colon - s] = '\0';
+  char *end = NULL;
+  long port = strtol(colon + 1, &end, 10);
+  if (!end || *end || port <= 0 || port > 65535) return false;
+  char *h = host;
+  size_t hl = strlen(h);
+  if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') {
+    h[hl - 1] = '\0';
+    h++;
+  }
+  memset(out, 0, sizeof *out);
+  if (uv_ip4_addr(h, (int)port, (struct sockaddr_in *)out) == 0) return true;
+  return uv_ip6_addr(h, (int)port, (struct sockaddr_in6 *)out) == 0;
+}
+
+void mf_gw_worker_address(mf_gateway_t *gw, uint32_t worker, char out[GW_ADDR_MAX]) {
+  mf_rtc_server_t *rtc = mf_worker_rtc_server(gw->workers[worker]);
+  const char *ip = mf_rtc_server_announced_ip(rtc);
+  snprintf(out, GW_ADDR_MAX, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, mf_rtc_server_port(rtc));
+}
+
+typedef struct {
+  char node_id[65];
+  char rpc[96];
+} gw_self_t;
+
+static bool gw_self(mf_gateway_t *gw, gw_self_t *me) {
+  uv_mutex_lock(&gw->mu);
+  bool ok = gw->clustered && gw->cluster.node_id[0] && gw->cluster.call_node;
+  memcpy(me->node_id, gw->cluster.node_id, sizeof me->node_id);
+  memcpy(me->rpc, gw->cluster.rpc_address, sizeof me->rpc);
+  uv_mutex_unlock(&gw->mu);
+  return ok;
+}
+
+static mf_err_t gw_call_node(mf_gateway_t *gw, const char *rpc, const char *method,
+                             const ProtobufCMessage *msg, mf_gateway_call_done_fn done,
+                             void *ud) {
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  uint8_t *payload = malloc(len ? len : 1);
+  if (!payload) return MF_ERR_NO_MEMORY;
+  protobuf_c_message_pack(msg, payload);
+  uv_mutex_lock(&gw->mu); /* see mf_gw_call: no call enters a detached agent */
+  mf_err_t e = MF_ERR_STATE;
+  if (gw->clustered && gw->cluster.call_node)
+    e = gw->cluster.call_node(gw->cluster.ctx, rpc, method, payload, len, done, ud);
+  else
+    free(payload);
+  uv_mutex_unlock(&gw->mu);
+  return e;
+}
+
+static const char *gw_env_error(mf_err_t err, const Mafalda__Rpc__Envelope *env) {
+  if (!env) return mf_strerror(err);
+  return env->error_message && env->error_message[0] ? env->error_message : "refused";
+}
+
+static void gw_node_told(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
+  char *what = ud;
+  if (!env || env->status != MAFALDA__RPC__STATUS__STATUS_OK)
+    MF_LOG_WARN("%s failed: %s", what, gw_env_error(err, env));
+  free(what);
+}
+
+/* mu held. READY rooms only: an opening room has no router id yet. */
+static gw_room_t *gw_room_by_router(mf_gateway_t *gw, const char *router_id) {
+  if (!router_id || !router_id[0]) return NULL;
+  for (gw_room_t *r = gw->rooms; r; r = r->next)
+    if (r->state == GW_ROOM_READY && strcmp(r->router_id, router_id) == 0) return r;
+  return NULL;
+}
+
+/* mu held. */
+static void gw_peer_add_locked(gw_room_t *room, const char *node_id, const char *rpc) {
+  if (!node_id || !node_id[0] || strlen(node_id) > 64 || !rpc || !rpc[0] || strlen(rpc) > 95)
+    return;
+  for (size_t i = 0; i < room->peer_count; i++) {
+    if (strcmp(room->peers[i].node_id, node_id) == 0) {
+      snprintf(room->peers[i].rpc_address, sizeof room->peers[i].rpc_address, "%s", rpc);
+      return;
+    }
+  }
+  if (room->peer_count == GW_PEERS_MAX) {
+    MF_LOG_WARN("room '%s': more than %d peer nodes; node %s is not told about producers",
+                room->name, GW_PEERS_MAX, node_id);
+    return;
+  }
+  gw_peer_t *p = &room->peers[room->peer_count++];
+  snprintf(p->node_id, sizeof p->node_id, "%s", node_id);
+  snprintf(p->rpc_address, sizeof p->rpc_address, "%s", rpc);
+  MF_LOG_INFO("room '%s': node %s (%s) hosts it too", room->name, node_id, rpc);
+}
+
+/* mu held; "" when unknown. */
+static const char *gw_peer_rpc_locked(gw_room_t *room, const char *node_id) {
+  for (size_t i = 0; i < room->peer_count; i++)
+    if (strcmp(room->peers[i].node_id, node_id) == 0) return room->peers[i].rpc_address;
+  return "";
+}
+
+static gw_pipe_key_t gw_key_of(const char *producer_id, uint32_t dst) {
+  gw_pipe_key_t k;
+  memset(&k, 0, sizeof k);
+  snprintf(k.producer_id, sizeof k.producer_id, "%s", producer_id);
+  k.dst = dst;
+  return k;
+}
+
+/* ------------------------------------------------------------ remote producers */
+
+/* A producer another node described: validated, indexed (true when new). */
+static bool gw_remote_producer_put(mf_gateway_t *gw, gw_room_t *room,
+                                   const Mafalda__Cluster__RemoteProducer *rp) {
+  if (!rp || !rp->producer_id || !mf_id_is_valid(rp->producer_id) || !rp->node_id ||
+      !rp->node_id[0] || strlen(rp->node_id) > 64 || !rp->rtc_address ||
+      strlen(rp->rtc_address) >= GW_ADDR_MAX || !rp->kind ||
+      (strcmp(rp->kind, "audio") != 0 && strcmp(rp->kind, "video") != 0)) {
+    MF_LOG_WARN("room '%s': a peer described a producer badly; ignored", room->name);
+    return false;
+  }
+  struct sockaddr_storage ss;
+  json_t *params = rp->rtp_parameters_json ? json_loads(rp->rtp_parameters_json, 0, NULL) : NULL;
+  if (!json_is_object(params) || !gw_parse_addr(rp->rtc_address, &ss)) {
+    MF_LOG_WARN("room '%s': producer %s from node %s: bad rtpParameters or address; ignored",
+                room->name, rp->producer_id, rp->node_id);
+    json_decref(params);
+    return false;
+  }
+  char key[MF_ID_LEN + 1];
+  uv_mutex_lock(&gw->mu);
+  gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(rp->producer_id, key));
+  if (o && o->kind == GW_REMOTE_PRODUCER) o->paused = rp->paused;
+  uv_mutex_unlock(&gw->mu);
+  if (o) {
+    json_decref(params);
+    return false;
+  }
+  o = mf_gw_index_add(gw, rp->producer_id, GW_REMOTE_PRODUCER, room, GW_NO_WORKER, NULL, NULL);
+  if (!o) {
+    json_decref(params);
+    return false;
+  }
+  uv_mutex_lock(&gw->mu);
+  snprintf(o->media_kind, sizeof o->media_kind, "%s", rp->kind);
+  o->rtp_parameters = params;
+  o->paused = rp->paused;
+  snprintf(o->node_id, sizeof o->node_id, "%s", rp->node_id);
+  snprintf(o->rtc_address, sizeof o->rtc_address, "%s", rp->rtc_address);
+  uv_mutex_unlock(&gw->mu);
+  return true;
+}
+
+static void gw_announce(mf_gateway_t *gw, gw_room_t *room, const char *id, const char *kind) {
+  mf_gw_notify_room(gw, room, NULL, "router.newproducer", id,
+                    json_pack("{s:s, s:s, s:{}}", "id", id, "kind", kind, "appData"));
+}
+
+/* Fails the consumes waiting for remote pipes of producer_id (all targets: dst =
+ * GW_NO_WORKER) or for one pipe, and drops those pipes. */
+static void gw_remote_pipes_fail(mf_gateway_t *gw, const char *producer_id, uint32_t dst,
+                                 const char *why);
+
+/* A peer's producer is gone (closed, or its node lost). */
+static void gw_remote_producer_close(mf_gateway_t *gw, const char *producer_id, const char *why) {
+  gw_remote_pipes_fail(gw, producer_id, GW_NO_WORKER, why);
+  mf_gw_pipe_producer_state(gw, producer_id, "close"); /* copies close: producerclose */
+  mf_gw_index_remove(gw, producer_id);
+}
+
+/* ------------------------------------------------------------ room sync (target side) */
+
+typedef struct {
+  mf_gateway_t *gw;
+  gw_room_t *room;
+  char node_id[65];
+} gw_sync_t;
+
+static void gw_room_synced(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
+  gw_sync_t *s = ud;
+  Mafalda__Cluster__RoomSyncResponse *r =
+      env && env->status == MAFALDA__RPC__STATUS__STATUS_OK
+          ? mafalda__cluster__room_sync_response__unpack(NULL, env->payload.len, env->payload.data)
+          : NULL;
+  if (!r) {
+    MF_LOG_WARN("room '%s': node.RoomSync with node %s failed: %s", s->room->name, s->node_id,
+                gw_env_error(err, env));
+  } else {
+    size_t added = 0;
+    for (size_t i = 0; i < r->n_producers; i++) {
+      if (!gw_remote_producer_put(s->gw, s->room, r->producers[i])) continue;
+      gw_announce(s->gw, s->room, r->producers[i]->producer_id, r->producers[i]->kind);
+      added++;
+    }
+    MF_LOG_INFO("room '%s': synced with node %s (%zu producers there)", s->room->name, s->node_id,
+                added);
+    mafalda__cluster__room_sync_response__free_unpacked(r, NULL);
+  }
+  free(s);
+}
+
+static void gw_router_nodes(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
+  gw_sync_t *s = ud;
+  mf_gateway_t *gw = s->gw;
+  gw_room_t *room = s->room;
+  Mafalda__Cluster__RouterNodesResponse *r =
+      env && env->status == MAFALDA__RPC__STATUS__STATUS_OK
+          ? mafalda__cluster__router_nodes_response__unpack(NULL, env->payload.len,
+                                                            env->payload.data)
+          : NULL;
+  gw_self_t me;
+  bool clustered = gw_self(gw, &me);
+  uv_mutex_lock(&gw->mu);
+  room->syncing = false;
+  room->synced = r != NULL;
+  char router_id[MF_ID_LEN + 1];
+  memcpy(router_id, room->router_id, sizeof router_id);
+  if (r)
+    for (size_t i = 0; i < r->n_nodes; i++)
+      if (strcmp(r->nodes[i]->node_id, me.node_id) != 0)
+        gw_peer_add_locked(room, r->nodes[i]->node_id, r->nodes[i]->rpc_address);
+  uv_mutex_unlock(&gw->mu);
+  if (!r) {
+    MF_LOG_WARN("room '%s': controller.RouterNodes failed (%s): other nodes' producers stay "
+                "unknown until the next placement", room->name, gw_env_error(err, env));
+  } else if (clustered) {
+    for (size_t i = 0; i < r->n_nodes; i++) {
+      if (strcmp(r->nodes[i]->node_id, me.node_id) == 0) continue;
+      Mafalda__Cluster__RoomSyncRequest q = MAFALDA__CLUSTER__ROOM_SYNC_REQUEST__INIT;
+      q.router_id = router_id;
+      q.node_id = me.node_id;
+      q.rpc_address = me.rpc;
+      gw_sync_t *c = calloc(1, sizeof *c);
+      if (!c) continue;
+      c->gw = gw;
+      c->room = room;
+      snprintf(c->node_id, sizeof c->node_id, "%s", r->nodes[i]->node_id);
+      if (gw_call_node(gw, r->nodes[i]->rpc_address, NODE_ROOM_SYNC, &q.base, gw_room_synced, c))
+        free(c);
+    }
+  }
+  if (r) mafalda__cluster__router_nodes_response__free_unpacked(r, NULL);
+  free(s);
+}
+
+void mf_gw_room_sync(mf_gateway_t *gw, gw_room_t *room) {
+  uv_mutex_lock(&gw->mu);
+  bool go = room->placed_by_controller && !room->synced && !room->syncing;
+  if (go) room->syncing = true;
+  char router_id[MF_ID_LEN + 1];
+  memcpy(router_id, room->router_id, sizeof router_id);
+  uv_mutex_unlock(&gw->mu);
+  if (!go) return;
+  Mafalda__Cluster__RouterNodesRequest q = MAFALDA__CLUSTER__ROUTER_NODES_REQUEST__INIT;
+  q.router_id = router_id;
+  gw_sync_t *s = calloc(1, sizeof *s);
+  if (s) {
+    s->gw = gw;
+    s->room = room;
+    if (mf_gw_call(gw, CTL_ROUTER_NODES, &q.base, gw_router_nodes, s) == MF_OK) return;
+    free(s);
+  }
+  uv_mutex_lock(&gw->mu);
+  room->syncing = false;
+  uv_mutex_unlock(&gw->mu);
+}
+
+/* ------------------------------------------------------------ producer events (source side) */
+
+/* rp from an index entry (mu held); *params_text is malloc'd (the caller frees it). */
+static void gw_describe_locked(mf_gateway_t *gw, const gw_obj_t *o, const gw_self_t *me,
+                               Mafalda__Cluster__RemoteProducer *rp, char addr[GW_ADDR_MAX],
+                               char **params_text) {
+  Mafalda__Cluster__RemoteProducer init = MAFALDA__CLUSTER__REMOTE_PRODUCER__INIT;
+  *rp = init;
+  *params_text = o->rtp_parameters ? json_dumps(o->rtp_parameters, JSON_COMPACT) : NULL;
+  mf_gw_worker_address(gw, o->worker, addr);
+  rp->producer_id = (char *)o->id;
+  rp->kind = (char *)o->media_kind;
+  rp->rtp_parameters_json = *params_text ? *params_text : "";
+  rp->paused = o->paused;
+  rp->node_id = (char *)me->node_id;
+  rp->worker = o->worker;
+  rp->rtc_address = addr;
+}
+
+void mf_gw_nodes_producer_event(mf_gateway_t *gw, const char *producer_id, const gw_obj_t *gone,
+                                const char *event) {
+  gw_self_t me;
+  if (!gw_self(gw, &me)) return;
+  gw_peer_t peers[GW_PEERS_MAX];
+  size_t n = 0;
+  char router_id[MF_ID_LEN + 1], addr[GW_ADDR_MAX], *text = NULL;
+  Mafalda__Cluster__RemoteProducer rp;
+  char key[MF_ID_LEN + 1];
+  uv_mutex_lock(&gw->mu);
+  const gw_obj_t *o = gone ? gone : mf_hashmap_get(gw->objs, mf_gw_key(producer_id, key));
+  if (!o || o->kind != GW_PRODUCER || o->worker >= gw->worker_count || !o->room->peer_count) {
+    uv_mutex_unlock(&gw->mu);
+    return;
+  }
+  n = o->room->peer_count;
+  memcpy(peers, o->room->peers, n * sizeof peers[0]);
+  memcpy(router_id, o->room->router_id, sizeof router_id);
+  gw_describe_locked(gw, o, &me, &rp, addr, &text);
+  char id[MF_ID_LEN + 1];
+  memcpy(id, o->id, sizeof id);
+  rp.producer_id = id; /* o may go once the mutex is released */
+  char kind[8];
+  memcpy(kind, o->media_kind, sizeof kind);
+  rp.kind = kind;
+  uv_mutex_unlock(&gw->mu);
+  Mafalda__Cluster__RoomEventRequest q = MAFALDA__CLUSTER__ROOM_EVENT_REQUEST__INIT;
+  q.router_id = router_id;
+  q.node_id = me.node_id;
+  q.rpc_address = me.rpc;
+  q.event = (char *)event;
+  q.producer = &rp;
+  for (size_t i = 0; i < n; i++) {
+    char *what = malloc(160);
+    if (!what) break;
+    snprintf(what, 160, "node.RoomEvent %s of producer %s to node %.64s", event, id,
+             peers[i].node_id);
+    if (gw_call_node(gw, peers[i].rpc_address, NODE_ROOM_EVENT, &q.base, gw_node_told, what))
+      free(what);
+  }
+  free(text);
+}
+
+/* ------------------------------------------------------------ consume a remote producer */
+
+void mf_gw_consume_remote(mf_gateway_t *gw, gw_room_t *room, uint32_t worker,
+                          const char *producer_id, mf_api_call_t *call, mf_api_session_t *s,
+                          const mf_api_request_t *req, const char *transport_id) {
+  gw_cmd_t *consume = mf_gw_cmd(gw, room, OP_CONSUME, worker, call, s, req->data, transport_id);
+  if (!consume) return;
+  if (strlen(req->method) < sizeof consume->method)
+    memcpy(consume->method, req->method, strlen(req->method) + 1);
+  gw_pipe_key_t k = gw_key_of(producer_id, worker);
+  char key[MF_ID_LEN + 1], why[160] = "";
+  gw_cmd_t *open = NULL;
+  bool queued = false;
+  uv_mutex_lock(&gw->mu);
+  gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
+  gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(producer_id, key));
+  if (!pipe && o && o->kind == GW_REMOTE_PRODUCER) {
+    const char *rpc = gw_peer_rpc_locked(room, o->node_id);
+    pipe = calloc(1, sizeof *pipe);
+    open = mf_gw_cmd(gw, room, OP_NODE_PIPE_OPEN, worker, NULL, NULL, NULL, producer_id);
+    if (!rpc[0]) {
+      snprintf(why, sizeof why, "node %s of producer %s is not a known peer of the room",
+               o->node_id, producer_id);
+    } else if (pipe && open) {
+      memcpy(pipe->producer_id, k.producer_id, sizeof pipe->producer_id);
+      pipe->dst = worker;
+      pipe->src = GW_NO_WORKER;
+      pipe->room = room;
+      pipe->remote = true;
+      snprintf(pipe->node_id, sizeof pipe->node_id, "%s", o->node_id);
+      snprintf(pipe->source_addr, sizeof pipe->source_addr, "%s", o->rtc_address);
+      open->data = json_pack("{s:s, s:s, s:s}", "kind", o->media_kind, "rpc", rpc, "addr",
+                             o->rtc_address);
+      if (!open->data || mf_hashmap_put(gw->pipes, &k, pipe) != MF_OK) {
+        snprintf(why, sizeof why, "out of memory");
+      } else {
+        MF_LOG_INFO("room '%s': opening a pipe of producer %s from node %s (%s) to worker %u",
+                    room->name, producer_id, o->node_id, o->rtc_address, worker);
+        why[0] = '\0';
+      }
+    } else {
+      snprintf(why, sizeof why, "out of memory");
+    }
+    if (why[0]) {
+      free(pipe);
+      pipe = NULL;
+      if (open) mf_gw_cmd_free(open);
+      open = NULL;
+    }
+  } else if (!pipe) {
+    snprintf(why, sizeof why, "producer %s not found", producer_id);
+  }
+  if (pipe) {
+    pipe->users++;
+    consume->pipe = pipe;
+    if (!pipe->ready && pipe->remote) {
+      consume->next = pipe->waiting; /* reversed; put back in order when posted */
+      pipe->waiting = consume;
+      queued = true;
+    }
+  }
+  uv_mutex_unlock(&gw->mu);
+  if (!pipe) {
+    consume->call = NULL;
+    mf_gw_cmd_free(consume);
+    mf_api_call_fail(call, strstr(why, "not found") ? MF_ERR_NOT_FOUND : MF_ERR_STATE, "%s", why);
+    return;
+  }
+  if (open) mf_gw_send(open);
+  if (!queued) mf_gw_send(consume);
+}
+
+/* The copy exists on dst (or the pipe failed): the waiting consumes run (or fail). */
+static gw_cmd_t *gw_take_waiting_locked(gw_pipe_t *pipe) {
+  gw_cmd_t *rev = pipe->waiting, *list = NULL;
+  pipe->waiting = NULL;
+  while (rev) {
+    gw_cmd_t *next = rev->next;
+    rev->next = list;
+    list = rev;
+    rev = next;
+  }
+  return list;
+}
+
+static void gw_remote_pipes_fail(mf_gateway_t *gw, const char *producer_id, uint32_t dst,
+                                 const char *why) {
+  gw_pipe_t *failed[64];
+  gw_cmd_t *waiting[64];
+  size_t n = 0;
+  uv_mutex_lock(&gw->mu);
+  for (uint32_t w = 0; w < gw->worker_count && n < 64; w++) {
+    if (dst != GW_NO_WORKER && w != dst) continue;
+    gw_pipe_key_t k = gw_key_of(producer_id, w);
+    gw_pipe_t *p = mf_hashmap_get(gw->pipes, &k);
+    if (!p || !p->remote || p->ready) continue;
+    mf_hashmap_remove(gw->pipes, &k);
+    p->dead = true;
+    waiting[n] = gw_take_waiting_locked(p);
+    failed[n++] = p;
+  }
+  uv_mutex_unlock(&gw->mu);
+  for (size_t i = 0; i < n; i++) {
+    MF_LOG_WARN("pipe of producer %s from node %s to worker %u failed: %s", producer_id,
+                failed[i]->node_id, failed[i]->dst, why);
+    bool any = waiting[i] != NULL;
+    for (gw_cmd_t *c = waiting[i], *next; c; c = next) {
+      next = c->next;
+      if (c->call) mf_api_call_fail(c->call, MF_ERR_STATE, "cannot pipe producer %s from node %s: %s",
+                                    producer_id, failed[i]->node_id, why);
+      c->call = NULL;
+      gw_pipe_t *p = c->pipe;
+      mf_gw_cmd_free(c);
+      mf_gw_pipe_release(gw, p); /* the last reservation frees the dead pipe */
+    }
+    if (!any) free(failed[i]);
+  }
+}
+
+/* ------------------------------------------------------------ links (worker) */
+
+static gw_link_t *gw_link_find(gw_shard_t *shard, const char *addr) {
+  for (gw_link_t *l = shard->links; l; l = l->next)
+    if (strcmp(l->addr, addr) == 0) return l;
+  return NULL;
+}
+
+/* Closes a link's transport (its pipe consumers and copies end) and forgets it. */
+static void gw_link_drop(mf_gateway_t *gw, gw_shard_t *shard, gw_link_t *link) {
+  for (gw_link_t **p = &shard->links; *p; p = &(*p)->next) {
+    if (*p != link) continue;
+    *p = link->next;
+    break;
+  }
+  char tid[MF_ID_LEN + 1];
+  snprintf(tid, sizeof tid, "%s", mf_router_transport_id(link->t));
+  MF_LOG_INFO("pipe transport %s to node %s (%s) closed", tid, link->node_id, link->addr);
+  mf_router_transport_close(link->t);
+  gw_collect_t c = {.transport_id = tid};
+  mf_gw_collect(gw, &c);
+  for (size_t i = 0; i < c.count; i++) mf_gw_index_remove(gw, c.ids[i]);
+  free(c.ids);
+  memset(link, 0, sizeof *link);
+  free(link);
+}
+
+/* A link to addr on this shard: the target makes it with keys of its choosing (s2t/t2s
+ * NULL), the source with the target's. */
+static gw_link_t *gw_link_make(mf_gateway_t *gw, mf_router_t *r, gw_shard_t *shard,
+                               const char *addr, const char *node_id, const mf_pipe_srtp_t *s2t,
+                               const mf_pipe_srtp_t *t2s, char *err, size_t errsz) {
+  struct sockaddr_storage ss;
+  if (!gw_parse_addr(addr, &ss)) {
+    snprintf(err, errsz, "bad pipe address '%s'", addr);
+    return NULL;
+  }
+  gw_link_t *l = calloc(1, sizeof *l);
+  if (!l || mf_router_create_pipe_transport(r, gw->pipe_srtp, &l->t) != MF_OK) {
+    free(l);
+    snprintf(err, errsz, "cannot create a pipe transport");
+    return NULL;
+  }
+  mf_webrtc_transport_t *wt = mf_router_transport_webrtc(l->t);
+  mf_err_t e = MF_OK;
+  bool target = s2t == NULL;
+  if (gw->pipe_srtp) {
+    if (target) {
+      mf_webrtc_transport_pipe_local_srtp(wt, &l->t2s);
+      e = mf_pipe_srtp_generate(&l->s2t);
+    } else {
+      l->s2t = *s2t;
+      l->t2s = *t2s;
+    }
+  }
+  if (!e)
+    e = mf_webrtc_transport_connect_pipe(wt, (struct sockaddr *)&ss,
+                                         gw->pipe_srtp ? (target ? &l->s2t : &l->t2s) : NULL,
+                                         gw->pipe_srtp && !target ? &l->s2t : NULL, err, errsz);
+  if (e) {
+    if (!err[0]) snprintf(err, errsz, "%s", mf_strerror(e));
+    mf_router_transport_close(l->t);
+    free(l);
+    return NULL;
+  }
+  snprintf(l->addr, sizeof l->addr, "%s", addr);
+  snprintf(l->node_id, sizeof l->node_id, "%s", node_id);
+  l->next = shard->links;
+  shard->links = l;
+  MF_LOG_INFO("pipe transport %s to node %s at %s (%s, %s side)", mf_router_transport_id(l->t),
+              node_id, addr, gw->pipe_srtp ? "SRTP" : "plain RTP", target ? "target" : "source");
+  return l;
+}
+
+typedef struct {
+  gw_room_t *room;
+  uint32_t dst;
+  gw_pipe_t *found[256];
+  size_t n;
+} gw_pipe_scan_t;
+
+static void gw_pipe_scan_fn(const void *key, void *value, void *ud) {
+  (void)key;
+  gw_pipe_scan_t *sc = ud;
+  gw_pipe_t *p = value;
+  if (p->remote && p->ready && p->room == sc->room && p->dst == sc->dst && sc->n < 256)
+    sc->found[sc->n++] = p;
+}
+
+void mf_gw_node_shard_closed(mf_gateway_t *gw, gw_room_t *room, uint32_t worker) {
+  gw_shard_t *shard = &room->shards[worker];
+  while (shard->links) { /* the router closes the transports themselves */
+    gw_link_t *l = shard->links;
+    shard->links = l->next;
+    memset(l, 0, sizeof *l);
+    free(l);
+  }
+  /* remote pipes into this shard lose their copies with the router */
+  gw_pipe_scan_t *sc = calloc(1, sizeof *sc);
+  if (!sc) return;
+  sc->room = room;
+  sc->dst = worker;
+  uv_mutex_lock(&gw->mu);
+  mf_hashmap_foreach(gw->pipes, gw_pipe_scan_fn, sc);
+  bool free_now[256];
+  for (size_t i = 0; i < sc->n; i++) {
+    gw_pipe_key_t k = gw_key_of(sc->found[i]->producer_id, worker);
+    mf_hashmap_remove(gw->pipes, &k);
+    sc->found[i]->dead = true;
+    free_now[i] = sc->found[i]->users == 0;
+  }
+  uv_mutex_unlock(&gw->mu);
+  for (size_t i = 0; i < sc->n; i++) {
+    mf_gw_pipe_record(gw, sc->found[i], false);
+    if (free_now[i]) free(sc->found[i]);
+  }
+  free(sc);
+}
+
+/* ------------------------------------------------------------ worker commands */
+
+/* What a node.PipeOpen / node.PipeClose asks of the source worker (in the server's frame). */
+typedef struct {
+  const char *producer_id, *addr, *node_id;
+  mf_pipe_srtp_t s2t, t2s;
+  mf_err_t err;
+  char msg[256];
+  char *params_text; /* malloc'd */
+  bool paused;
+} gw_serve_t;
+
+static void gw_fail_pipe_cmd(gw_cmd_t *c, const char *why) {
+  gw_remote_pipes_fail(c->gw, c->target, c->worker, why);
+}
+
+typedef struct {
+  mf_gateway_t *gw;
+  gw_room_t *room;
+  uint32_t worker;
+  char producer_id[MF_ID_LEN + 1];
+  char addr[GW_ADDR_MAX];
+  char kind[8];
+} gw_opening_t;
+
+static void gw_pipe_opened(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
+  gw_opening_t *o = ud;
+  Mafalda__Cluster__PipeOpenResponse *r =
+      env && env->status == MAFALDA__RPC__STATUS__STATUS_OK
+          ? mafalda__cluster__pipe_open_response__unpack(NULL, env->payload.len, env->payload.data)
+          : NULL;
+  if (!r) {
+    gw_remote_pipes_fail(o->gw, o->producer_id, o->worker, gw_env_error(err, env));
+  } else {
+    gw_cmd_t *c = mf_gw_cmd(o->gw, o->room, OP_NODE_PIPE_PRODUCE, o->worker, NULL, NULL, NULL,
+                            o->producer_id);
+    if (c)
+      c->data = json_pack("{s:s, s:s, s:b, s:s, s:i}", "params", r->consumer_rtp_parameters_json,
+                          "kind", o->kind, "paused", r->paused, "addr", o->addr,
+                          "sourceWorker", (int)r->source_worker);
+    if (c && c->data)
+      mf_gw_send(c);
+    else {
+      if (c) mf_gw_cmd_free(c);
+      gw_remote_pipes_fail(o->gw, o->producer_id, o->worker, "out of memory");
+    }
+    mafalda__cluster__pipe_open_response__free_unpacked(r, NULL);
+  }
+  free(o);
+}
+
+/* Target worker: the link to the source, then node.PipeOpen to the source node. */
+static void gw_run_pipe_open(gw_cmd_t *c, mf_worker_t *w) {
+  mf_gateway_t *gw = c->gw;
+  char err[256] = "";
+  mf_err_t e = MF_OK;
+  mf_router_t *r = mf_gw_shard_router(c, w, err, sizeof err, &e);
+  const char *addr = json_string_value(json_object_get(c->data, "addr"));
+  const char *rpc = json_string_value(json_object_get(c->data, "rpc"));
+  const char *kind = json_string_value(json_object_get(c->data, "kind"));
+  gw_self_t me;
+  if (!r) return gw_fail_pipe_cmd(c, err);
+  if (!gw_self(gw, &me)) return gw_fail_pipe_cmd(c, "this node left the cluster");
+  gw_shard_t *shard = &c->room->shards[c->worker];
+  gw_link_t *l = gw_link_find(shard, addr);
+  if (!l) {
+    char node_id[65] = "";
+    char key[MF_ID_LEN + 1];
+    uv_mutex_lock(&gw->mu);
+    gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(c->target, key));
+    if (o) memcpy(node_id, o->node_id, sizeof node_id);
+    uv_mutex_unlock(&gw->mu);
+    l = gw_link_make(gw, r, shard, addr, node_id, NULL, NULL, err, sizeof err);
+    if (!l) return gw_fail_pipe_cmd(c, err);
+  }
+  char target[GW_ADDR_MAX], router_id[MF_ID_LEN + 1];
+  mf_gw_worker_address(gw, c->worker, target);
+  uv_mutex_lock(&gw->mu);
+  memcpy(router_id, c->room->router_id, sizeof router_id);
+  uv_mutex_unlock(&gw->mu);
+  Mafalda__Cluster__PipeOpenRequest q = MAFALDA__CLUSTER__PIPE_OPEN_REQUEST__INIT;
+  q.router_id = router_id;
+  q.producer_id = c->target;
+  q.node_id = me.node_id;
+  q.target_rtc_address = target;
+  q.srtp = gw->pipe_srtp;
+  if (gw->pipe_srtp) {
+    q.key_source_to_target.data = l->s2t.key;
+    q.key_source_to_target.len = l->s2t.key_len;
+    q.key_target_to_source.data = l->t2s.key;
+    q.key_target_to_source.len = l->t2s.key_len;
+  }
+  gw_opening_t *o = calloc(1, sizeof *o);
+  if (!o) return gw_fail_pipe_cmd(c, "out of memory");
+  o->gw = gw;
+  o->room = c->room;
+  o->worker = c->worker;
+  snprintf(o->producer_id, sizeof o->producer_id, "%s", c->target);
+  snprintf(o->addr, sizeof o->addr, "%s", addr);
+  snprintf(o->kind, sizeof o->kind, "%s", kind ? kind : "");
+  if (gw_call_node(gw, rpc, NODE_PIPE_OPEN, &q.base, gw_pipe_opened, o) != MF_OK) {
+    free(o);
+    gw_fail_pipe_cmd(c, "cannot reach the source node");
+  }
+}
+
+/* Target worker: the copy on the link, then the waiting consumes. */
+static void gw_run_pipe_produce(gw_cmd_t *c) {
+  mf_gateway_t *gw = c->gw;
+  char err[256] = "";
+  mf_router_t *r = c->room->shards[c->worker].router;
+  gw_link_t *l = r ? gw_link_find(&c->room->shards[c->worker], json_string_value(
+                                      json_object_get(c->data, "addr"))) : NULL;
+  if (!l) return gw_fail_pipe_cmd(c, "the pipe transport closed meanwhile");
+  json_t *jp = json_loads(json_string_value(json_object_get(c->data, "params")), 0, NULL);
+  mf_rtp_parameters_t *params = malloc(sizeof *params);
+  mf_err_t e = params && jp ? mf_rtp_parameters_from_json(jp, "rtpParameters", params, err, sizeof err)
+                            : MF_ERR_PARSE;
+  json_decref(jp);
+  mf_producer_t *p = NULL;
+  if (!e)
+    e = mf_router_pipe_transport_produce(
+        l->t, c->target, mf_media_kind_parse(json_string_value(json_object_get(c->data, "kind"))),
+        params, json_is_true(json_object_get(c->data, "paused")), err, sizeof err, &p);
+  free(params);
+  if (e && e != MF_ERR_EXISTS) {
+    if (!err[0]) snprintf(err, sizeof err, "bad rtpParameters from the source");
+    return gw_fail_pipe_cmd(c, err);
+  }
+  gw_pipe_key_t k = gw_key_of(c->target, c->worker);
+  uv_mutex_lock(&gw->mu);
+  gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
+  gw_cmd_t *list = NULL;
+  if (pipe && pipe->remote && !pipe->ready) {
+    pipe->ready = true;
+    pipe->source_worker = (uint32_t)json_integer_value(json_object_get(c->data, "sourceWorker"));
+    list = gw_take_waiting_locked(pipe);
+  }
+  uv_mutex_unlock(&gw->mu);
+  if (pipe) {
+    MF_LOG_INFO("room '%s': producer %s piped from node %s into worker %u", c->room->name,
+                c->target, pipe->node_id, c->worker);
+    mf_gw_pipe_record(gw, pipe, true);
+  }
+  for (gw_cmd_t *x = list, *next; x; x = next) {
+    next = x->next;
+    x->next = NULL;
+    mf_gw_send(x);
+  }
+}
+
+/* The GW_PIPE_OUT consumer of producer_id on a link's transport, if any. */
+static mf_consumer_t *gw_pipe_out_find(mf_gateway_t *gw, mf_router_t *r, gw_link_t *l,
+                                       const char *producer_id) {
+  gw_collect_t c = {.transport_id = mf_router_transport_id(l->t), .kind = GW_PIPE_OUT,
+                    .match_kind = true};
+  mf_gw_collect(gw, &c);
+  mf_consumer_t *found = NULL;
+  for (size_t i = 0; i < c.count && !found; i++) {
+    mf_consumer_t *con = mf_router_find_consumer(r, c.ids[i]);
+    if (con && strcmp(mf_producer_id(mf_consumer_producer(con)), producer_id) == 0) found = con;
+  }
+  free(c.ids);
+  return found;
+}
+
+/* Source worker: the link to the target (with its keys) and the pipe consumer on it. */
+static void gw_run_pipe_serve(gw_cmd_t *c) {
+  mf_gateway_t *gw = c->gw;
+  gw_serve_t *sv = c->arg;
+  mf_router_t *r = c->room->shards[c->worker].router;
+  mf_producer_t *p = r ? mf_router_find_producer(r, sv->producer_id) : NULL;
+  if (!p || mf_producer_is_piped(p)) {
+    sv->err = MF_ERR_NOT_FOUND;
+    snprintf(sv->msg, sizeof sv->msg, "producer %s does not originate on this node",
+             sv->producer_id);
+    return;
+  }
+  gw_shard_t *shard = &c->room->shards[c->worker];
+  gw_link_t *l = gw_link_find(shard, sv->addr);
+  if (l && (memcmp(&l->s2t, &sv->s2t, sizeof l->s2t) != 0 ||
+            memcmp(&l->t2s, &sv->t2s, sizeof l->t2s) != 0)) {
+    /* the target made a new transport (new keys): ours must follow */
+    gw_link_drop(gw, shard, l);
+    l = NULL;
+  }
+  if (!l) l = gw_link_make(gw, r, shard, sv->addr, sv->node_id, &sv->s2t, &sv->t2s, sv->msg,
+                           sizeof sv->msg);
+  if (!l) {
+    sv->err = MF_ERR_STATE;
+    return;
+  }
+  mf_consumer_t *con = gw_pipe_out_find(gw, r, l, sv->producer_id);
+  if (!con) {
+    sv->err = mf_router_consume(l->t, sv->producer_id, mf_router_rtp_capabilities(r), false,
+                                sv->msg, sizeof sv->msg, &con);
+    if (sv->err) return;
+    gw_obj_t *o = mf_gw_index_add(gw, mf_consumer_id(con), GW_PIPE_OUT, c->room, c->worker,
+                                  NULL, mf_router_transport_id(l->t));
+    if (o) {
+      uv_mutex_lock(&gw->mu);
+      snprintf(o->producer_id, sizeof o->producer_id, "%s", sv->producer_id);
+      snprintf(o->node_id, sizeof o->node_id, "%s", sv->node_id);
+      uv_mutex_unlock(&gw->mu);
+    }
+    MF_LOG_INFO("room '%s': producer %s piped out to node %s (%s) from worker %u",
+                c->room->name, sv->producer_id, sv->node_id, sv->addr, c->worker);
+  }
+  json_t *j = mf_rtp_parameters_to_json(mf_consumer_rtp_parameters(con));
+  sv->params_text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  sv->paused = mf_producer_paused(p);
+  if (!sv->params_text) {
+    sv->err = MF_ERR_NO_MEMORY;
+    snprintf(sv->msg, sizeof sv->msg, "out of memory");
+  }
+}
+
+static void gw_run_pipe_unserve(gw_cmd_t *c) {
+  gw_serve_t *sv = c->arg;
+  mf_router_t *r = c->room->shards[c->worker].router;
+  gw_link_t *l = r ? gw_link_find(&c->room->shards[c->worker], sv->addr) : NULL;
+  mf_consumer_t *con = l ? gw_pipe_out_find(c->gw, r, l, sv->producer_id) : NULL;
+  if (!con) return; /* gone already (producer closed, link dropped): nothing to do */
+  char id[MF_ID_LEN + 1];
+  snprintf(id, sizeof id, "%s", mf_consumer_id(con));
+  mf_consumer_close(con);
+  mf_gw_index_remove(c->gw, id);
+  MF_LOG_INFO("room '%s': pipe of producer %s to %s closed (no consumers there)",
+              c->room->name, sv->producer_id, sv->addr);
+}
+
+void mf_gw_run_node_cmd(gw_cmd_t *c, mf_worker_t *w) {
+  switch (c->op) {
+    case OP_NODE_PIPE_OPEN:
+      gw_run_pipe_open(c, w);
+      break;
+    case OP_NODE_PIPE_PRODUCE:
+      gw_run_pipe_produce(c);
+      break;
+    case OP_NODE_PIPE_SERVE:
+      gw_run_pipe_serve(c);
+      break;
+    case OP_NODE_PIPE_UNSERVE:
+      gw_run_pipe_unserve(c);
+      break;
+    case OP_NODE_LINKS_DROP: {
+      gw_shard_t *shard = &c->room->shards[c->worker];
+      for (gw_link_t *l = shard->links, *next; l; l = next) {
+        next = l->next;
+        if (strcmp(l->node_id, c->method) == 0) gw_link_drop(c->gw, shard, l);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void mf_gw_node_pipe_linger_close(mf_gateway_t *gw, gw_pipe_t *pipe, uint32_t worker) {
+  mf_router_t *r = pipe->room->shards[worker].router;
+  mf_producer_t *p = r ? mf_router_find_producer(r, pipe->producer_id) : NULL;
+  if (p && mf_producer_is_piped(p)) mf_producer_close(p);
+  char router_id[MF_ID_LEN + 1], rpc[96], target[GW_ADDR_MAX];
+  uv_mutex_lock(&gw->mu);
+  memcpy(router_id, pipe->room->router_id, sizeof router_id);
+  snprintf(rpc, sizeof rpc, "%s", gw_peer_rpc_locked(pipe->room, pipe->node_id));
+  uv_mutex_unlock(&gw->mu);
+  mf_gw_worker_address(gw, worker, target);
+  Mafalda__Cluster__PipeCloseRequest q = MAFALDA__CLUSTER__PIPE_CLOSE_REQUEST__INIT;
+  q.router_id = router_id;
+  q.producer_id = pipe->producer_id;
+  q.target_rtc_address = target;
+  char *what = malloc(160);
+  if (!rpc[0] || !what) {
+    free(what);
+    return;
+  }
+  snprintf(what, 160, "node.PipeClose of producer %s to node %.64s", pipe->producer_id,
+           pipe->node_id);
+  if (gw_call_node(gw, rpc, NODE_PIPE_CLOSE, &q.base, gw_node_told, what)) free(what);
+}
+
+/* ------------------------------------------------------------ serving other nodes */
+
+bool mf_gateway_serves(const char *method) {
+  return method && (strcmp(method, NODE_ROOM_SYNC) == 0 || strcmp(method, NODE_ROOM_EVENT) == 0 ||
+                    strcmp(method, NODE_PIPE_OPEN) == 0 || strcmp(method, NODE_PIPE_CLOSE) == 0);
+}
+
+static mf_err_t gw_pack(const ProtobufCMessage *m, uint8_t **reply, size_t *len) {
+  *len = protobuf_c_message_get_packed_size(m);
+  *reply = malloc(*len ? *len : 1);
+  if (!*reply) return MF_ERR_NO_MEMORY;
+  protobuf_c_message_pack(m, *reply);
+  return MF_OK;
+}
+
+typedef struct {
+  gw_room_t *room;
+  const gw_self_t *me;
+  mf_gateway_t *gw;
+  Mafalda__Cluster__RemoteProducer items[256];
+  Mafalda__Cluster__RemoteProducer *ptrs[256];
+  char addrs[256][GW_ADDR_MAX];
+  char *texts[256];
+  size_t n;
+} gw_sync_list_t;
+
+static void gw_sync_list_fn(const void *key, void *value, void *ud) {
+  (void)key;
+  gw_sync_list_t *l = ud;
+  gw_obj_t *o = value;
+  if (o->kind != GW_PRODUCER || o->room != l->room || l->n == 256) return;
+  gw_describe_locked(l->gw, o, l->me, &l->items[l->n], l->addrs[l->n], &l->texts[l->n]);
+  l->ptrs[l->n] = &l->items[l->n];
+  l->n++;
+}
+
+static mf_err_t gw_serve_room_sync(mf_gateway_t *gw, const uint8_t *payload, size_t len,
+                                   uint8_t **reply, size_t *reply_len, char *err, size_t errsz) {
+  Mafalda__Cluster__RoomSyncRequest *q =
+      mafalda__cluster__room_sync_request__unpack(NULL, len, payload);
+  if (!q) return snprintf(err, errsz, "malformed RoomSyncRequest"), MF_ERR_PARSE;
+  gw_self_t me;
+  gw_self(gw, &me);
+  gw_sync_list_t *l = calloc(1, sizeof *l);
+  mf_err_t e = l ? MF_OK : MF_ERR_NO_MEMORY;
+  Mafalda__Cluster__RoomSyncResponse r = MAFALDA__CLUSTER__ROOM_SYNC_RESPONSE__INIT;
+  if (l) {
+    l->gw = gw;
+    l->me = &me;
+    uv_mutex_lock(&gw->mu);
+    l->room = gw_room_by_router(gw, q->router_id);
+    if (l->room) {
+      gw_peer_add_locked(l->room, q->node_id, q->rpc_address);
+      mf_hashmap_foreach(gw->objs, gw_sync_list_fn, l);
+    }
+    uv_mutex_unlock(&gw->mu);
+    r.has_room = l->room != NULL;
+    r.n_producers = l->n;
+    r.producers = l->ptrs;
+    e = gw_pack(&r.base, reply, reply_len);
+    for (size_t i = 0; i < l->n; i++) free(l->texts[i]);
+    free(l);
+  }
+  protobuf_c_message_free_unpacked(&q->base, NULL);
+  if (e) snprintf(err, errsz, "out of memory");
+  return e;
+}
+
+static mf_err_t gw_serve_room_event(mf_gateway_t *gw, const uint8_t *payload, size_t len,
+                                    char *err, size_t errsz) {
+  Mafalda__Cluster__RoomEventRequest *q =
+      mafalda__cluster__room_event_request__unpack(NULL, len, payload);
+  if (!q) return snprintf(err, errsz, "malformed RoomEventRequest"), MF_ERR_PARSE;
+  mf_err_t e = MF_OK;
+  uv_mutex_lock(&gw->mu);
+  gw_room_t *room = gw_room_by_router(gw, q->router_id);
+  if (room) gw_peer_add_locked(room, q->node_id, q->rpc_address);
+  uv_mutex_unlock(&gw->mu);
+  const char *pid = q->producer ? q->producer->producer_id : NULL;
+  if (!room) {
+    e = MF_ERR_NOT_FOUND;
+    snprintf(err, errsz, "no room for router %s here", q->router_id ? q->router_id : "");
+  } else if (!pid || !mf_id_is_valid(pid) || !q->event) {
+    e = MF_ERR_INVALID_ARG;
+    snprintf(err, errsz, "RoomEvent needs an event and a producer id");
+  } else if (strcmp(q->event, "produce") == 0) {
+    if (gw_remote_producer_put(gw, room, q->producer)) gw_announce(gw, room, pid, q->producer->kind);
+  } else if (strcmp(q->event, "pause") == 0 || strcmp(q->event, "resume") == 0) {
+    char key[MF_ID_LEN + 1];
+    uv_mutex_lock(&gw->mu);
+    gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(pid, key));
+    bool known = o && o->kind == GW_REMOTE_PRODUCER;
+    if (known) o->paused = strcmp(q->event, "pause") == 0;
+    uv_mutex_unlock(&gw->mu);
+    if (known) mf_gw_pipe_producer_state(gw, pid, q->event);
+  } else if (strcmp(q->event, "close") == 0) {
+    char key[MF_ID_LEN + 1];
+    uv_mutex_lock(&gw->mu);
+    gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(pid, key));
+    bool known = o && o->kind == GW_REMOTE_PRODUCER;
+    uv_mutex_unlock(&gw->mu);
+    if (known) gw_remote_producer_close(gw, pid, "the producer closed");
+  } else {
+    e = MF_ERR_INVALID_ARG;
+    snprintf(err, errsz, "unknown RoomEvent '%s'", q->event);
+  }
+  protobuf_c_message_free_unpacked(&q->base, NULL);
+  return e;
+}
+
+/* Posts a node command for the source worker of producer_id and waits for it. */
+static mf_err_t gw_serve_on_worker(mf_gateway_t *gw, const char *router_id, gw_op_t op,
+                                   gw_serve_t *sv, char *err, size_t errsz) {
+  char key[MF_ID_LEN + 1];
+  uv_mutex_lock(&gw->mu);
+  gw_room_t *room = gw_room_by_router(gw, router_id);
+  gw_obj_t *o = room ? mf_hashmap_get(gw->objs, mf_gw_key(sv->producer_id, key)) : NULL;
+  bool ok = o && o->kind == GW_PRODUCER && o->room == room;
+  uint32_t worker = ok ? o->worker : 0;
+  uv_mutex_unlock(&gw->mu);
+  if (!ok) {
+    snprintf(err, errsz, "producer %s does not originate on this node", sv->producer_id);
+    return MF_ERR_NOT_FOUND;
+  }
+  uv_sem_t done;
+  if (uv_sem_init(&done, 0) != 0) return MF_ERR_IO;
+  gw_cmd_t *c = mf_gw_cmd(gw, room, op, worker, NULL, NULL, NULL, sv->producer_id);
+  if (!c) {
+    uv_sem_destroy(&done);
+    return MF_ERR_NO_MEMORY;
+  }
+  c->arg = sv;
+  c->done = &done;
+  sv->err = MF_ERR_CLOSED;
+  snprintf(sv->msg, sizeof sv->msg, "the node is shutting down");
+  mf_gw_send(c);
+  uv_sem_wait(&done);
+  uv_sem_destroy(&done);
+  if (op == OP_NODE_PIPE_UNSERVE) return MF_OK;
+  if (sv->err) snprintf(err, errsz, "%s", sv->msg);
+  return sv->err;
+}
+
+static bool gw_key_from(const ProtobufCBinaryData *b, mf_pipe_srtp_t *out) {
+  memset(out, 0, sizeof *out);
+  size_t want = mf_srtp_profile_master_len(MF_PIPE_SRTP_PROFILE);
+  if (b->len != want) return false;
+  out->enabled = true;
+  out->profile = MF_PIPE_SRTP_PROFILE;
+  out->key_len = want;
+  memcpy(out->key, b->data, want);
+  return true;
+}
+
+static mf_err_t gw_serve_pipe_open(mf_gateway_t *gw, const uint8_t *payload, size_t len,
+                                   uint8_t **reply, size_t *reply_len, char *err, size_t errsz) {
+  Mafalda__Cluster__PipeOpenRequest *q =
+      mafalda__cluster__pipe_open_request__unpack(NULL, len, payload);
+  if (!q) return snprintf(err, errsz, "malformed PipeOpenRequest"), MF_ERR_PARSE;
+  gw_serve_t sv = {.producer_id = q->producer_id, .addr = q->target_rtc_address,
+                   .node_id = q->node_id};
+  struct sockaddr_storage ss;
+  mf_err_t e = MF_OK;
+  if (!q->producer_id || !mf_id_is_valid(q->producer_id) || !q->node_id || !q->node_id[0] ||
+      strlen(q->node_id) > 64 || !q->target_rtc_address ||
+      strlen(q->target_rtc_address) >= GW_ADDR_MAX || !gw_parse_addr(q->target_rtc_address, &ss)) {
+    e = MF_ERR_INVALID_ARG;
+    snprintf(err, errsz, "PipeOpen needs a producer id, a node id and an ip:port");
+  } else if (q->srtp != gw->pipe_srtp) {
+    e = MF_ERR_INVALID_ARG;
+    snprintf(err, errsz, "--pipe-srtp is %s on node %s and %s here: set it alike on every node",
+             q->srtp ? "on" : "off", q->node_id, gw->pipe_srtp ? "on" : "off");
+  } else if (q->srtp && (!gw_key_from(&q->key_source_to_target, &sv.s2t) ||
+                         !gw_key_from(&q->key_target_to_source, &sv.t2s))) {
+    e = MF_ERR_INVALID_ARG;
+    snprintf(err, errsz, "SRTP keys must be %zu bytes (%s)",
+             mf_srtp_profile_master_len(MF_PIPE_SRTP_PROFILE),
+             mf_srtp_profile_name(MF_PIPE_SRTP_PROFILE));
+  }
+  if (!e) e = gw_serve_on_worker(gw, q->router_id, OP_NODE_PIPE_SERVE, &sv, err, errsz);
+  if (!e) {
+    char source[GW_ADDR_MAX];
+    char key[MF_ID_LEN + 1];
+    uint32_t worker = 0;
+    uv_mutex_lock(&gw->mu);
+    gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(q->producer_id, key));
+    if (o) worker = o->worker;
+    uv_mutex_unlock(&gw->mu);
+    mf_gw_worker_address(gw, worker < gw->worker_count ? worker : 0, source);
+    Mafalda__Cluster__PipeOpenResponse r = MAFALDA__CLUSTER__PIPE_OPEN_RESPONSE__INIT;
+    r.consumer_rtp_parameters_json = sv.params_text;
+    r.paused = sv.paused;
+    r.source_rtc_address = source;
+    r.source_worker = worker;
+    e = gw_pack(&r.base, reply, reply_len);
+  }
+  free(sv.params_text);
+  memset(&sv.s2t, 0, sizeof sv.s2t);
+  memset(&sv.t2s, 0, sizeof sv.t2s);
+  protobuf_c_message_free_unpacked(&q->base, NULL);
+  return e;
+}
+
+static mf_err_t gw_serve_pipe_close(mf_gateway_t *gw, const uint8_t *payload, size_t len,
+                                    char *err, size_t errsz) {
+  Mafalda__Cluster__PipeCloseRequest *q =
+      mafalda__cluster__pipe_close_request__unpack(NULL, len, payload);
+  if (!q) return snprintf(err, errsz, "malformed PipeCloseRequest"), MF_ERR_PARSE;
+  mf_err_t e = MF_OK;
+  if (!q->producer_id || !mf_id_is_valid(q->producer_id) || !q->target_rtc_address ||
+      strlen(q->target_rtc_address) >= GW_ADDR_MAX) {
+    e = MF_ERR_INVALID_ARG;
+    snprintf(err, errsz, "PipeClose needs a producer id and an ip:port");
+  } else {
+    gw_serve_t sv = {.producer_id = q->producer_id, .addr = q->target_rtc_address};
+    /* a producer already gone has no pipe left: that is success */
+    if (gw_serve_on_worker(gw, q->router_id, OP_NODE_PIPE_UNSERVE, &sv, err, errsz) ==
+        MF_ERR_NOT_FOUND)
+      err[0] = '\0';
+  }
+  protobuf_c_message_free_unpacked(&q->base, NULL);
+  return e;
+}
+
+mf_err_t mf_gateway_serve(mf_gateway_t *gw, const char *method, const uint8_t *payload,
+                          size_t len, uint8_t **reply, size_t *reply_len,
+                          const ProtobufCMessageDescriptor **reply_type, char *err,
+                          size_t errsz) {
+  *reply = NULL;
+  *reply_len = 0;
+  *reply_type = NULL;
+  err[0] = '\0';
+  mf_err_t e;
+  if (strcmp(method, NODE_ROOM_SYNC) == 0) {
+    *reply_type = &mafalda__cluster__room_sync_response__descriptor;
+    return gw_serve_room_sync(gw, payload, len, reply, reply_len, err, errsz);
+  }
+  if (strcmp(method, NODE_PIPE_OPEN) == 0) {
+    *reply_type = &mafalda__cluster__pipe_open_response__descriptor;
+    return gw_serve_pipe_open(gw, payload, len, reply, reply_len, err, errsz);
+  }
+  if (strcmp(method, NODE_ROOM_EVENT) == 0) {
+    *reply_type = &mafalda__cluster__room_event_response__descriptor;
+    e = gw_serve_room_event(gw, payload, len, err, errsz);
+  } else if (strcmp(method, NODE_PIPE_CLOSE) == 0) {
+    *reply_type = &mafalda__cluster__pipe_close_response__descriptor;
+    e = gw_serve_pipe_close(gw, payload, len, err, errsz);
+  } else {
+    snprintf(err, errsz, "unknown method %s", method);
+    return MF_ERR_UNSUPPORTED;
+  }
+  if (e) return e;
+  /* empty responses: zero bytes */
+  *reply = malloc(1);
+  return *reply ? MF_OK : MF_ERR_NO_MEMORY;
+}
+
+/* ------------------------------------------------------------ node lost */
+
+typedef struct {
+  const char *node_id;
+  char ids[256][MF_ID_LEN + 1];
+  size_t n;
+} gw_lost_t;
+
+static void gw_lost_fn(const void *key, void *value, void *ud) {
+  (void)key;
+  gw_lost_t *l = ud;
+  gw_obj_t *o = value;
+  if (o->kind == GW_REMOTE_PRODUCER && strcmp(o->node_id, l->node_id) == 0 && l->n < 256)
+    memcpy(l->ids[l->n++], o->id, MF_ID_LEN + 1);
+}
+
+void mf_gateway_node_lost(mf_gateway_t *gw, const char *node_id) {
+  if (!gw || !node_id || !node_id[0]) return;
+  gw_lost_t *l = calloc(1, sizeof *l);
+  if (!l) return;
+  l->node_id = node_id;
+  gw_cmd_t *drops[1024];
+  size_t nd = 0;
+  uv_mutex_lock(&gw->mu);
+  for (gw_room_t *r = gw->rooms; r; r = r->next) {
+    for (size_t i = 0; i < r->peer_count; i++) {
+      if (strcmp(r->peers[i].node_id, node_id) != 0) continue;
+      r->peers[i] = r->peers[--r->peer_count];
+      MF_LOG_INFO("room '%s': node %s is gone", r->name, node_id);
+      break;
+    }
+    for (uint32_t w = 0; w < gw->worker_count && nd < 1024; w++) {
+      if (!r->shards[w].open) continue;
+      gw_cmd_t *c = mf_gw_cmd(gw, r, OP_NODE_LINKS_DROP, w, NULL, NULL, NULL, NULL);
+      if (!c) continue;
+      snprintf(c->method, sizeof c->method, "%s", node_id);
+      drops[nd++] = c;
+    }
+  }
+  mf_hashmap_foreach(gw->objs, gw_lost_fn, l);
+  uv_mutex_unlock(&gw->mu);
+  if (l->n) MF_LOG_WARN("node %s lost: closing its %zu producers here", node_id, l->n);
+  for (size_t i = 0; i < l->n; i++) gw_remote_producer_close(gw, l->ids[i], "its node was lost");
+  for (size_t i = 0; i < nd; i++) mf_gw_send(drops[i]);
+  free(l);
+}
+
+/* ------------------------------------------------------------ canConsume */
+
+bool mf_gw_remote_can_consume(mf_gateway_t *gw, gw_room_t *room, const char *producer_id,
+                              const json_t *caps_json) {
+  char key[MF_ID_LEN + 1], err[256];
+  uv_mutex_lock(&gw->mu);
+  gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(producer_id, key));
+  json_t *jp = o && o->kind == GW_REMOTE_PRODUCER && o->room == room
+                   ? json_incref(o->rtp_parameters) : NULL;
+  mf_media_kind_t kind = o ? mf_media_kind_parse(o->media_kind) : MF_MEDIA_KIND_AUDIO;
+  uv_mutex_unlock(&gw->mu);
+  if (!jp) return false;
+  struct {
+    mf_rtp_parameters_t params, consumable;
+    mf_rtp_capabilities_t router, remote;
+    mf_rtp_mapping_t mapping;
+  } *x = calloc(1, sizeof *x);
+  bool ok = false;
+  size_t n = room->codec_count;
+  const mf_rtp_codec_capability_t *codecs = room->codecs ? room->codecs
+                                                         : mf_ortc_default_media_codecs(&n);
+  if (x && mf_rtp_parameters_from_json(jp, "rtpParameters", &x->params, err, sizeof err) == MF_OK &&
+      mf_ortc_validate_rtp_parameters(&x->params, err, sizeof err) == MF_OK &&
+      mf_ortc_generate_router_rtp_capabilities(codecs, n, &x->router, err, sizeof err) == MF_OK &&
+      mf_ortc_get_producer_rtp_parameters_mapping(&x->params, &x->router, &x->mapping, err,
+                                                  sizeof err) == MF_OK &&
+      mf_ortc_get_consumable_rtp_parameters(kind, &x->params, &x->router, &x->mapping,
+                                            &x->consumable, err, sizeof err) == MF_OK &&
+      mf_rtp_capabilities_from_json(caps_json, "rtpCapabilities", &x->remote, err, sizeof err) ==
+          MF_OK)
+    ok = mf_ortc_can_consume(&x->consumable, &x->remote);
+  free(x);
+  json_decref(jp);
+  return ok;
+}
