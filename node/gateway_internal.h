@@ -283,7 +283,37 @@ void mf_gw_pipe_record(mf_gateway_t *gw, const gw_pipe_t *pipe, bool add);
 void mf_gw_tell_controller(mf_gateway_t *gw, const Mafalda__Controller__Command *cmd);
 bool mf_gw_node_id(mf_gateway_t *gw, char out[65]);
 
-/* ---- gateway_nodes.c: a room over several nodes ---- */
+/* ---- gateway_nodes.c / gateway_node_pipes.c: a room over several nodes ---- */
+typedef struct {
+  char node_id[65];
+  char rpc[96];
+} gw_self_t;
+/* What a node.PipeOpen / node.PipeClose asks of the source worker (in the server's frame). */
+typedef struct {
+  const char *producer_id, *addr, *node_id;
+  mf_pipe_srtp_t s2t, t2s;
+  mf_err_t err;
+  char msg[256];
+  char *params_text; /* malloc'd */
+  bool paused;
+} gw_serve_t;
+
+/* This node's id and RPC address; false when not in a cluster (or detached). */
+bool mf_gw_self(mf_gateway_t *gw, gw_self_t *me);
+/* "ip:port" (IPv4, or [IPv6]:port) -> address; false when malformed. */
+bool mf_gw_parse_addr(const char *s, struct sockaddr_storage *out);
+/* msg to another node's RPC endpoint (done later, on another thread). */
+mf_err_t mf_gw_call_node(mf_gateway_t *gw, const char *rpc, const char *method,
+                         const ProtobufCMessage *msg, mf_gateway_call_done_fn done, void *ud);
+const char *mf_gw_env_error(mf_err_t err, const Mafalda__Rpc__Envelope *env);
+/* A call's done callback that logs a failure; ud: malloc'd text naming the call. */
+void mf_gw_node_told(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env);
+/* mu held: a peer's node RPC address, "" when unknown. */
+const char *mf_gw_peer_rpc_locked(gw_room_t *room, const char *node_id);
+/* Fails the consumes waiting for remote pipes of producer_id (dst GW_NO_WORKER: every
+ * target worker) and drops those pipes. */
+void mf_gw_remote_pipes_fail(mf_gateway_t *gw, const char *producer_id, uint32_t dst,
+                             const char *why);
 /* After a placement in a controller-known room: find the other nodes hosting it (once). */
 void mf_gw_room_sync(mf_gateway_t *gw, gw_room_t *room);
 /* A local producer appeared / paused / resumed / closed: tell the room's peers (any

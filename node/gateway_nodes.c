@@ -38,17 +38,10 @@
 #define NODE_PIPE_CLOSE "node.PipeClose"
 #define CTL_ROUTER_NODES "controller.RouterNodes"
 
-struct gw_link {
-  gw_link_t *next;
-  char addr[GW_ADDR_MAX]; /* the other node's worker (ip:port) */
-  char node_id[65];
-  mf_router_transport_t *t;
-  mf_pipe_srtp_t s2t, t2s; /* as agreed: source -> target, target -> source */
-};
 
 /* ------------------------------------------------------------ helpers */
 
-static bool gw_parse_addr(const char *s, struct sockaddr_storage *out) {
+bool mf_gw_parse_addr(const char *s, struct sockaddr_storage *out) {
   char host[GW_ADDR_MAX];
   const char *colon = s ? strrchr(s, ':') : NULL;
   if (!colon || colon == s || (size_t)(colon - s) >= sizeof host) return false;
@@ -74,12 +67,7 @@ void mf_gw_worker_address(mf_gateway_t *gw, uint32_t worker, char out[GW_ADDR_MA
   snprintf(out, GW_ADDR_MAX, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, mf_rtc_server_port(rtc));
 }
 
-typedef struct {
-  char node_id[65];
-  char rpc[96];
-} gw_self_t;
-
-static bool gw_self(mf_gateway_t *gw, gw_self_t *me) {
+bool mf_gw_self(mf_gateway_t *gw, gw_self_t *me) {
   uv_mutex_lock(&gw->mu);
   bool ok = gw->clustered && gw->cluster.node_id[0] && gw->cluster.call_node;
   memcpy(me->node_id, gw->cluster.node_id, sizeof me->node_id);
@@ -88,7 +76,7 @@ static bool gw_self(mf_gateway_t *gw, gw_self_t *me) {
   return ok;
 }
 
-static mf_err_t gw_call_node(mf_gateway_t *gw, const char *rpc, const char *method,
+mf_err_t mf_gw_call_node(mf_gateway_t *gw, const char *rpc, const char *method,
                              const ProtobufCMessage *msg, mf_gateway_call_done_fn done,
                              void *ud) {
   size_t len = protobuf_c_message_get_packed_size(msg);
@@ -105,15 +93,15 @@ static mf_err_t gw_call_node(mf_gateway_t *gw, const char *rpc, const char *meth
   return e;
 }
 
-static const char *gw_env_error(mf_err_t err, const Mafalda__Rpc__Envelope *env) {
+const char *mf_gw_env_error(mf_err_t err, const Mafalda__Rpc__Envelope *env) {
   if (!env) return mf_strerror(err);
   return env->error_message && env->error_message[0] ? env->error_message : "refused";
 }
 
-static void gw_node_told(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
+void mf_gw_node_told(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
   char *what = ud;
   if (!env || env->status != MAFALDA__RPC__STATUS__STATUS_OK)
-    MF_LOG_WARN("%s failed: %s", what, gw_env_error(err, env));
+    MF_LOG_WARN("%s failed: %s", what, mf_gw_env_error(err, env));
   free(what);
 }
 
@@ -147,19 +135,12 @@ static void gw_peer_add_locked(gw_room_t *room, const char *node_id, const char 
 }
 
 /* mu held; "" when unknown. */
-static const char *gw_peer_rpc_locked(gw_room_t *room, const char *node_id) {
+const char *mf_gw_peer_rpc_locked(gw_room_t *room, const char *node_id) {
   for (size_t i = 0; i < room->peer_count; i++)
     if (strcmp(room->peers[i].node_id, node_id) == 0) return room->peers[i].rpc_address;
   return "";
 }
 
-static gw_pipe_key_t gw_key_of(const char *producer_id, uint32_t dst) {
-  gw_pipe_key_t k;
-  memset(&k, 0, sizeof k);
-  snprintf(k.producer_id, sizeof k.producer_id, "%s", producer_id);
-  k.dst = dst;
-  return k;
-}
 
 /* ------------------------------------------------------------ remote producers */
 
@@ -175,7 +156,7 @@ static bool gw_remote_producer_put(mf_gateway_t *gw, gw_room_t *room,
   }
   struct sockaddr_storage ss;
   json_t *params = rp->rtp_parameters_json ? json_loads(rp->rtp_parameters_json, 0, NULL) : NULL;
-  if (!json_is_object(params) || !gw_parse_addr(rp->rtc_address, &ss)) {
+  if (!json_is_object(params) || !mf_gw_parse_addr(rp->rtc_address, &ss)) {
     MF_LOG_WARN("room '%s': producer %s from node %s: bad rtpParameters or address; ignored",
                 room->name, rp->producer_id, rp->node_id);
     json_decref(params);
@@ -210,14 +191,9 @@ static void gw_announce(mf_gateway_t *gw, gw_room_t *room, const char *id, const
                     json_pack("{s:s, s:s, s:{}}", "id", id, "kind", kind, "appData"));
 }
 
-/* Fails the consumes waiting for remote pipes of producer_id (all targets: dst =
- * GW_NO_WORKER) or for one pipe, and drops those pipes. */
-static void gw_remote_pipes_fail(mf_gateway_t *gw, const char *producer_id, uint32_t dst,
-                                 const char *why);
-
 /* A peer's producer is gone (closed, or its node lost). */
 static void gw_remote_producer_close(mf_gateway_t *gw, const char *producer_id, const char *why) {
-  gw_remote_pipes_fail(gw, producer_id, GW_NO_WORKER, why);
+  mf_gw_remote_pipes_fail(gw, producer_id, GW_NO_WORKER, why);
   mf_gw_pipe_producer_state(gw, producer_id, "close"); /* copies close: producerclose */
   mf_gw_index_remove(gw, producer_id);
 }
@@ -238,7 +214,7 @@ static void gw_room_synced(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope 
           : NULL;
   if (!r) {
     MF_LOG_WARN("room '%s': node.RoomSync with node %s failed: %s", s->room->name, s->node_id,
-                gw_env_error(err, env));
+                mf_gw_env_error(err, env));
   } else {
     size_t added = 0;
     for (size_t i = 0; i < r->n_producers; i++) {
@@ -263,7 +239,7 @@ static void gw_router_nodes(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope
                                                             env->payload.data)
           : NULL;
   gw_self_t me;
-  bool clustered = gw_self(gw, &me);
+  bool clustered = mf_gw_self(gw, &me);
   uv_mutex_lock(&gw->mu);
   room->syncing = false;
   room->synced = r != NULL;
@@ -276,7 +252,7 @@ static void gw_router_nodes(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope
   uv_mutex_unlock(&gw->mu);
   if (!r) {
     MF_LOG_WARN("room '%s': controller.RouterNodes failed (%s): other nodes' producers stay "
-                "unknown until the next placement", room->name, gw_env_error(err, env));
+                "unknown until the next placement", room->name, mf_gw_env_error(err, env));
   } else if (clustered) {
     for (size_t i = 0; i < r->n_nodes; i++) {
       if (strcmp(r->nodes[i]->node_id, me.node_id) == 0) continue;
@@ -289,7 +265,7 @@ static void gw_router_nodes(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope
       c->gw = gw;
       c->room = room;
       snprintf(c->node_id, sizeof c->node_id, "%s", r->nodes[i]->node_id);
-      if (gw_call_node(gw, r->nodes[i]->rpc_address, NODE_ROOM_SYNC, &q.base, gw_room_synced, c))
+      if (mf_gw_call_node(gw, r->nodes[i]->rpc_address, NODE_ROOM_SYNC, &q.base, gw_room_synced, c))
         free(c);
     }
   }
@@ -341,7 +317,7 @@ static void gw_describe_locked(mf_gateway_t *gw, const gw_obj_t *o, const gw_sel
 void mf_gw_nodes_producer_event(mf_gateway_t *gw, const char *producer_id, const gw_obj_t *gone,
                                 const char *event) {
   gw_self_t me;
-  if (!gw_self(gw, &me)) return;
+  if (!mf_gw_self(gw, &me)) return;
   gw_peer_t peers[GW_PEERS_MAX];
   size_t n = 0;
   char router_id[MF_ID_LEN + 1], addr[GW_ADDR_MAX], *text = NULL;
@@ -375,531 +351,10 @@ void mf_gw_nodes_producer_event(mf_gateway_t *gw, const char *producer_id, const
     if (!what) break;
     snprintf(what, 160, "node.RoomEvent %s of producer %s to node %.64s", event, id,
              peers[i].node_id);
-    if (gw_call_node(gw, peers[i].rpc_address, NODE_ROOM_EVENT, &q.base, gw_node_told, what))
+    if (mf_gw_call_node(gw, peers[i].rpc_address, NODE_ROOM_EVENT, &q.base, mf_gw_node_told, what))
       free(what);
   }
   free(text);
-}
-
-/* ------------------------------------------------------------ consume a remote producer */
-
-void mf_gw_consume_remote(mf_gateway_t *gw, gw_room_t *room, uint32_t worker,
-                          const char *producer_id, mf_api_call_t *call, mf_api_session_t *s,
-                          const mf_api_request_t *req, const char *transport_id) {
-  gw_cmd_t *consume = mf_gw_cmd(gw, room, OP_CONSUME, worker, call, s, req->data, transport_id);
-  if (!consume) return;
-  if (strlen(req->method) < sizeof consume->method)
-    memcpy(consume->method, req->method, strlen(req->method) + 1);
-  gw_pipe_key_t k = gw_key_of(producer_id, worker);
-  char key[MF_ID_LEN + 1], why[160] = "";
-  gw_cmd_t *open = NULL;
-  bool queued = false;
-  uv_mutex_lock(&gw->mu);
-  gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
-  gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(producer_id, key));
-  if (!pipe && o && o->kind == GW_REMOTE_PRODUCER) {
-    const char *rpc = gw_peer_rpc_locked(room, o->node_id);
-    pipe = calloc(1, sizeof *pipe);
-    open = mf_gw_cmd(gw, room, OP_NODE_PIPE_OPEN, worker, NULL, NULL, NULL, producer_id);
-    if (!rpc[0]) {
-      snprintf(why, sizeof why, "node %s of producer %s is not a known peer of the room",
-               o->node_id, producer_id);
-    } else if (pipe && open) {
-      memcpy(pipe->producer_id, k.producer_id, sizeof pipe->producer_id);
-      pipe->dst = worker;
-      pipe->src = GW_NO_WORKER;
-      pipe->room = room;
-      pipe->remote = true;
-      snprintf(pipe->node_id, sizeof pipe->node_id, "%s", o->node_id);
-      snprintf(pipe->source_addr, sizeof pipe->source_addr, "%s", o->rtc_address);
-      open->data = json_pack("{s:s, s:s, s:s}", "kind", o->media_kind, "rpc", rpc, "addr",
-                             o->rtc_address);
-      if (!open->data || mf_hashmap_put(gw->pipes, &k, pipe) != MF_OK) {
-        snprintf(why, sizeof why, "out of memory");
-      } else {
-        MF_LOG_INFO("room '%s': opening a pipe of producer %s from node %s (%s) to worker %u",
-                    room->name, producer_id, o->node_id, o->rtc_address, worker);
-        why[0] = '\0';
-      }
-    } else {
-      snprintf(why, sizeof why, "out of memory");
-    }
-    if (why[0]) {
-      free(pipe);
-      pipe = NULL;
-      if (open) mf_gw_cmd_free(open);
-      open = NULL;
-    }
-  } else if (!pipe) {
-    snprintf(why, sizeof why, "producer %s not found", producer_id);
-  }
-  if (pipe) {
-    pipe->users++;
-    consume->pipe = pipe;
-    if (!pipe->ready && pipe->remote) {
-      consume->next = pipe->waiting; /* reversed; put back in order when posted */
-      pipe->waiting = consume;
-      queued = true;
-    }
-  }
-  uv_mutex_unlock(&gw->mu);
-  if (!pipe) {
-    consume->call = NULL;
-    mf_gw_cmd_free(consume);
-    mf_api_call_fail(call, strstr(why, "not found") ? MF_ERR_NOT_FOUND : MF_ERR_STATE, "%s", why);
-    return;
-  }
-  if (open) mf_gw_send(open);
-  if (!queued) mf_gw_send(consume);
-}
-
-/* The copy exists on dst (or the pipe failed): the waiting consumes run (or fail). */
-static gw_cmd_t *gw_take_waiting_locked(gw_pipe_t *pipe) {
-  gw_cmd_t *rev = pipe->waiting, *list = NULL;
-  pipe->waiting = NULL;
-  while (rev) {
-    gw_cmd_t *next = rev->next;
-    rev->next = list;
-    list = rev;
-    rev = next;
-  }
-  return list;
-}
-
-static void gw_remote_pipes_fail(mf_gateway_t *gw, const char *producer_id, uint32_t dst,
-                                 const char *why) {
-  gw_pipe_t *failed[64];
-  gw_cmd_t *waiting[64];
-  size_t n = 0;
-  uv_mutex_lock(&gw->mu);
-  for (uint32_t w = 0; w < gw->worker_count && n < 64; w++) {
-    if (dst != GW_NO_WORKER && w != dst) continue;
-    gw_pipe_key_t k = gw_key_of(producer_id, w);
-    gw_pipe_t *p = mf_hashmap_get(gw->pipes, &k);
-    if (!p || !p->remote || p->ready) continue;
-    mf_hashmap_remove(gw->pipes, &k);
-    p->dead = true;
-    waiting[n] = gw_take_waiting_locked(p);
-    failed[n++] = p;
-  }
-  uv_mutex_unlock(&gw->mu);
-  for (size_t i = 0; i < n; i++) {
-    MF_LOG_WARN("pipe of producer %s from node %s to worker %u failed: %s", producer_id,
-                failed[i]->node_id, failed[i]->dst, why);
-    bool any = waiting[i] != NULL;
-    for (gw_cmd_t *c = waiting[i], *next; c; c = next) {
-      next = c->next;
-      if (c->call) mf_api_call_fail(c->call, MF_ERR_STATE, "cannot pipe producer %s from node %s: %s",
-                                    producer_id, failed[i]->node_id, why);
-      c->call = NULL;
-      gw_pipe_t *p = c->pipe;
-      mf_gw_cmd_free(c);
-      mf_gw_pipe_release(gw, p); /* the last reservation frees the dead pipe */
-    }
-    if (!any) free(failed[i]);
-  }
-}
-
-/* ------------------------------------------------------------ links (worker) */
-
-static gw_link_t *gw_link_find(gw_shard_t *shard, const char *addr) {
-  for (gw_link_t *l = shard->links; l; l = l->next)
-    if (strcmp(l->addr, addr) == 0) return l;
-  return NULL;
-}
-
-/* Closes a link's transport (its pipe consumers and copies end) and forgets it. */
-static void gw_link_drop(mf_gateway_t *gw, gw_shard_t *shard, gw_link_t *link) {
-  for (gw_link_t **p = &shard->links; *p; p = &(*p)->next) {
-    if (*p != link) continue;
-    *p = link->next;
-    break;
-  }
-  char tid[MF_ID_LEN + 1];
-  snprintf(tid, sizeof tid, "%s", mf_router_transport_id(link->t));
-  MF_LOG_INFO("pipe transport %s to node %s (%s) closed", tid, link->node_id, link->addr);
-  mf_router_transport_close(link->t);
-  gw_collect_t c = {.transport_id = tid};
-  mf_gw_collect(gw, &c);
-  for (size_t i = 0; i < c.count; i++) mf_gw_index_remove(gw, c.ids[i]);
-  free(c.ids);
-  memset(link, 0, sizeof *link);
-  free(link);
-}
-
-/* A link to addr on this shard: the target makes it with keys of its choosing (s2t/t2s
- * NULL), the source with the target's. */
-static gw_link_t *gw_link_make(mf_gateway_t *gw, mf_router_t *r, gw_shard_t *shard,
-                               const char *addr, const char *node_id, const mf_pipe_srtp_t *s2t,
-                               const mf_pipe_srtp_t *t2s, char *err, size_t errsz) {
-  struct sockaddr_storage ss;
-  if (!gw_parse_addr(addr, &ss)) {
-    snprintf(err, errsz, "bad pipe address '%s'", addr);
-    return NULL;
-  }
-  gw_link_t *l = calloc(1, sizeof *l);
-  if (!l || mf_router_create_pipe_transport(r, gw->pipe_srtp, &l->t) != MF_OK) {
-    free(l);
-    snprintf(err, errsz, "cannot create a pipe transport");
-    return NULL;
-  }
-  mf_webrtc_transport_t *wt = mf_router_transport_webrtc(l->t);
-  mf_err_t e = MF_OK;
-  bool target = s2t == NULL;
-  if (gw->pipe_srtp) {
-    if (target) {
-      mf_webrtc_transport_pipe_local_srtp(wt, &l->t2s);
-      e = mf_pipe_srtp_generate(&l->s2t);
-    } else {
-      l->s2t = *s2t;
-      l->t2s = *t2s;
-    }
-  }
-  if (!e)
-    e = mf_webrtc_transport_connect_pipe(wt, (struct sockaddr *)&ss,
-                                         gw->pipe_srtp ? (target ? &l->s2t : &l->t2s) : NULL,
-                                         gw->pipe_srtp && !target ? &l->s2t : NULL, err, errsz);
-  if (e) {
-    if (!err[0]) snprintf(err, errsz, "%s", mf_strerror(e));
-    mf_router_transport_close(l->t);
-    free(l);
-    return NULL;
-  }
-  snprintf(l->addr, sizeof l->addr, "%s", addr);
-  snprintf(l->node_id, sizeof l->node_id, "%s", node_id);
-  l->next = shard->links;
-  shard->links = l;
-  MF_LOG_INFO("pipe transport %s to node %s at %s (%s, %s side)", mf_router_transport_id(l->t),
-              node_id, addr, gw->pipe_srtp ? "SRTP" : "plain RTP", target ? "target" : "source");
-  return l;
-}
-
-typedef struct {
-  gw_room_t *room;
-  uint32_t dst;
-  gw_pipe_t *found[256];
-  size_t n;
-} gw_pipe_scan_t;
-
-static void gw_pipe_scan_fn(const void *key, void *value, void *ud) {
-  (void)key;
-  gw_pipe_scan_t *sc = ud;
-  gw_pipe_t *p = value;
-  if (p->remote && p->ready && p->room == sc->room && p->dst == sc->dst && sc->n < 256)
-    sc->found[sc->n++] = p;
-}
-
-void mf_gw_node_shard_closed(mf_gateway_t *gw, gw_room_t *room, uint32_t worker) {
-  gw_shard_t *shard = &room->shards[worker];
-  while (shard->links) { /* the router closes the transports themselves */
-    gw_link_t *l = shard->links;
-    shard->links = l->next;
-    memset(l, 0, sizeof *l);
-    free(l);
-  }
-  /* remote pipes into this shard lose their copies with the router */
-  gw_pipe_scan_t *sc = calloc(1, sizeof *sc);
-  if (!sc) return;
-  sc->room = room;
-  sc->dst = worker;
-  uv_mutex_lock(&gw->mu);
-  mf_hashmap_foreach(gw->pipes, gw_pipe_scan_fn, sc);
-  bool free_now[256];
-  for (size_t i = 0; i < sc->n; i++) {
-    gw_pipe_key_t k = gw_key_of(sc->found[i]->producer_id, worker);
-    mf_hashmap_remove(gw->pipes, &k);
-    sc->found[i]->dead = true;
-    free_now[i] = sc->found[i]->users == 0;
-  }
-  uv_mutex_unlock(&gw->mu);
-  for (size_t i = 0; i < sc->n; i++) {
-    mf_gw_pipe_record(gw, sc->found[i], false);
-    if (free_now[i]) free(sc->found[i]);
-  }
-  free(sc);
-}
-
-/* ------------------------------------------------------------ worker commands */
-
-/* What a node.PipeOpen / node.PipeClose asks of the source worker (in the server's frame). */
-typedef struct {
-  const char *producer_id, *addr, *node_id;
-  mf_pipe_srtp_t s2t, t2s;
-  mf_err_t err;
-  char msg[256];
-  char *params_text; /* malloc'd */
-  bool paused;
-} gw_serve_t;
-
-static void gw_fail_pipe_cmd(gw_cmd_t *c, const char *why) {
-  gw_remote_pipes_fail(c->gw, c->target, c->worker, why);
-}
-
-typedef struct {
-  mf_gateway_t *gw;
-  gw_room_t *room;
-  uint32_t worker;
-  char producer_id[MF_ID_LEN + 1];
-  char addr[GW_ADDR_MAX];
-  char kind[8];
-} gw_opening_t;
-
-static void gw_pipe_opened(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
-  gw_opening_t *o = ud;
-  Mafalda__Cluster__PipeOpenResponse *r =
-      env && env->status == MAFALDA__RPC__STATUS__STATUS_OK
-          ? mafalda__cluster__pipe_open_response__unpack(NULL, env->payload.len, env->payload.data)
-          : NULL;
-  if (!r) {
-    gw_remote_pipes_fail(o->gw, o->producer_id, o->worker, gw_env_error(err, env));
-  } else {
-    gw_cmd_t *c = mf_gw_cmd(o->gw, o->room, OP_NODE_PIPE_PRODUCE, o->worker, NULL, NULL, NULL,
-                            o->producer_id);
-    if (c)
-      c->data = json_pack("{s:s, s:s, s:b, s:s, s:i}", "params", r->consumer_rtp_parameters_json,
-                          "kind", o->kind, "paused", r->paused, "addr", o->addr,
-                          "sourceWorker", (int)r->source_worker);
-    if (c && c->data)
-      mf_gw_send(c);
-    else {
-      if (c) mf_gw_cmd_free(c);
-      gw_remote_pipes_fail(o->gw, o->producer_id, o->worker, "out of memory");
-    }
-    mafalda__cluster__pipe_open_response__free_unpacked(r, NULL);
-  }
-  free(o);
-}
-
-/* Target worker: the link to the source, then node.PipeOpen to the source node. */
-static void gw_run_pipe_open(gw_cmd_t *c, mf_worker_t *w) {
-  mf_gateway_t *gw = c->gw;
-  char err[256] = "";
-  mf_err_t e = MF_OK;
-  mf_router_t *r = mf_gw_shard_router(c, w, err, sizeof err, &e);
-  const char *addr = json_string_value(json_object_get(c->data, "addr"));
-  const char *rpc = json_string_value(json_object_get(c->data, "rpc"));
-  const char *kind = json_string_value(json_object_get(c->data, "kind"));
-  gw_self_t me;
-  if (!r) return gw_fail_pipe_cmd(c, err);
-  if (!gw_self(gw, &me)) return gw_fail_pipe_cmd(c, "this node left the cluster");
-  gw_shard_t *shard = &c->room->shards[c->worker];
-  gw_link_t *l = gw_link_find(shard, addr);
-  if (!l) {
-    char node_id[65] = "";
-    char key[MF_ID_LEN + 1];
-    uv_mutex_lock(&gw->mu);
-    gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(c->target, key));
-    if (o) memcpy(node_id, o->node_id, sizeof node_id);
-    uv_mutex_unlock(&gw->mu);
-    l = gw_link_make(gw, r, shard, addr, node_id, NULL, NULL, err, sizeof err);
-    if (!l) return gw_fail_pipe_cmd(c, err);
-  }
-  char target[GW_ADDR_MAX], router_id[MF_ID_LEN + 1];
-  mf_gw_worker_address(gw, c->worker, target);
-  uv_mutex_lock(&gw->mu);
-  memcpy(router_id, c->room->router_id, sizeof router_id);
-  uv_mutex_unlock(&gw->mu);
-  Mafalda__Cluster__PipeOpenRequest q = MAFALDA__CLUSTER__PIPE_OPEN_REQUEST__INIT;
-  q.router_id = router_id;
-  q.producer_id = c->target;
-  q.node_id = me.node_id;
-  q.target_rtc_address = target;
-  q.srtp = gw->pipe_srtp;
-  if (gw->pipe_srtp) {
-    q.key_source_to_target.data = l->s2t.key;
-    q.key_source_to_target.len = l->s2t.key_len;
-    q.key_target_to_source.data = l->t2s.key;
-    q.key_target_to_source.len = l->t2s.key_len;
-  }
-  gw_opening_t *o = calloc(1, sizeof *o);
-  if (!o) return gw_fail_pipe_cmd(c, "out of memory");
-  o->gw = gw;
-  o->room = c->room;
-  o->worker = c->worker;
-  snprintf(o->producer_id, sizeof o->producer_id, "%s", c->target);
-  snprintf(o->addr, sizeof o->addr, "%s", addr);
-  snprintf(o->kind, sizeof o->kind, "%s", kind ? kind : "");
-  if (gw_call_node(gw, rpc, NODE_PIPE_OPEN, &q.base, gw_pipe_opened, o) != MF_OK) {
-    free(o);
-    gw_fail_pipe_cmd(c, "cannot reach the source node");
-  }
-}
-
-/* Target worker: the copy on the link, then the waiting consumes. */
-static void gw_run_pipe_produce(gw_cmd_t *c) {
-  mf_gateway_t *gw = c->gw;
-  char err[256] = "";
-  mf_router_t *r = c->room->shards[c->worker].router;
-  gw_link_t *l = r ? gw_link_find(&c->room->shards[c->worker], json_string_value(
-                                      json_object_get(c->data, "addr"))) : NULL;
-  if (!l) return gw_fail_pipe_cmd(c, "the pipe transport closed meanwhile");
-  json_t *jp = json_loads(json_string_value(json_object_get(c->data, "params")), 0, NULL);
-  mf_rtp_parameters_t *params = malloc(sizeof *params);
-  mf_err_t e = params && jp ? mf_rtp_parameters_from_json(jp, "rtpParameters", params, err, sizeof err)
-                            : MF_ERR_PARSE;
-  json_decref(jp);
-  mf_producer_t *p = NULL;
-  if (!e)
-    e = mf_router_pipe_transport_produce(
-        l->t, c->target, mf_media_kind_parse(json_string_value(json_object_get(c->data, "kind"))),
-        params, json_is_true(json_object_get(c->data, "paused")), err, sizeof err, &p);
-  free(params);
-  if (e && e != MF_ERR_EXISTS) {
-    if (!err[0]) snprintf(err, sizeof err, "bad rtpParameters from the source");
-    return gw_fail_pipe_cmd(c, err);
-  }
-  gw_pipe_key_t k = gw_key_of(c->target, c->worker);
-  uv_mutex_lock(&gw->mu);
-  gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
-  gw_cmd_t *list = NULL;
-  if (pipe && pipe->remote && !pipe->ready) {
-    pipe->ready = true;
-    pipe->source_worker = (uint32_t)json_integer_value(json_object_get(c->data, "sourceWorker"));
-    list = gw_take_waiting_locked(pipe);
-  }
-  uv_mutex_unlock(&gw->mu);
-  if (pipe) {
-    MF_LOG_INFO("room '%s': producer %s piped from node %s into worker %u", c->room->name,
-                c->target, pipe->node_id, c->worker);
-    mf_gw_pipe_record(gw, pipe, true);
-  }
-  for (gw_cmd_t *x = list, *next; x; x = next) {
-    next = x->next;
-    x->next = NULL;
-    mf_gw_send(x);
-  }
-}
-
-/* The GW_PIPE_OUT consumer of producer_id on a link's transport, if any. */
-static mf_consumer_t *gw_pipe_out_find(mf_gateway_t *gw, mf_router_t *r, gw_link_t *l,
-                                       const char *producer_id) {
-  gw_collect_t c = {.transport_id = mf_router_transport_id(l->t), .kind = GW_PIPE_OUT,
-                    .match_kind = true};
-  mf_gw_collect(gw, &c);
-  mf_consumer_t *found = NULL;
-  for (size_t i = 0; i < c.count && !found; i++) {
-    mf_consumer_t *con = mf_router_find_consumer(r, c.ids[i]);
-    if (con && strcmp(mf_producer_id(mf_consumer_producer(con)), producer_id) == 0) found = con;
-  }
-  free(c.ids);
-  return found;
-}
-
-/* Source worker: the link to the target (with its keys) and the pipe consumer on it. */
-static void gw_run_pipe_serve(gw_cmd_t *c) {
-  mf_gateway_t *gw = c->gw;
-  gw_serve_t *sv = c->arg;
-  mf_router_t *r = c->room->shards[c->worker].router;
-  mf_producer_t *p = r ? mf_router_find_producer(r, sv->producer_id) : NULL;
-  if (!p || mf_producer_is_piped(p)) {
-    sv->err = MF_ERR_NOT_FOUND;
-    snprintf(sv->msg, sizeof sv->msg, "producer %s does not originate on this node",
-             sv->producer_id);
-    return;
-  }
-  gw_shard_t *shard = &c->room->shards[c->worker];
-  gw_link_t *l = gw_link_find(shard, sv->addr);
-  if (l && (memcmp(&l->s2t, &sv->s2t, sizeof l->s2t) != 0 ||
-            memcmp(&l->t2s, &sv->t2s, sizeof l->t2s) != 0)) {
-    /* the target made a new transport (new keys): ours must follow */
-    gw_link_drop(gw, shard, l);
-    l = NULL;
-  }
-  if (!l) l = gw_link_make(gw, r, shard, sv->addr, sv->node_id, &sv->s2t, &sv->t2s, sv->msg,
-                           sizeof sv->msg);
-  if (!l) {
-    sv->err = MF_ERR_STATE;
-    return;
-  }
-  mf_consumer_t *con = gw_pipe_out_find(gw, r, l, sv->producer_id);
-  if (!con) {
-    sv->err = mf_router_consume(l->t, sv->producer_id, mf_router_rtp_capabilities(r), false,
-                                sv->msg, sizeof sv->msg, &con);
-    if (sv->err) return;
-    gw_obj_t *o = mf_gw_index_add(gw, mf_consumer_id(con), GW_PIPE_OUT, c->room, c->worker,
-                                  NULL, mf_router_transport_id(l->t));
-    if (o) {
-      uv_mutex_lock(&gw->mu);
-      snprintf(o->producer_id, sizeof o->producer_id, "%s", sv->producer_id);
-      snprintf(o->node_id, sizeof o->node_id, "%s", sv->node_id);
-      uv_mutex_unlock(&gw->mu);
-    }
-    MF_LOG_INFO("room '%s': producer %s piped out to node %s (%s) from worker %u",
-                c->room->name, sv->producer_id, sv->node_id, sv->addr, c->worker);
-  }
-  json_t *j = mf_rtp_parameters_to_json(mf_consumer_rtp_parameters(con));
-  sv->params_text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  json_decref(j);
-  sv->paused = mf_producer_paused(p);
-  if (!sv->params_text) {
-    sv->err = MF_ERR_NO_MEMORY;
-    snprintf(sv->msg, sizeof sv->msg, "out of memory");
-  }
-}
-
-static void gw_run_pipe_unserve(gw_cmd_t *c) {
-  gw_serve_t *sv = c->arg;
-  mf_router_t *r = c->room->shards[c->worker].router;
-  gw_link_t *l = r ? gw_link_find(&c->room->shards[c->worker], sv->addr) : NULL;
-  mf_consumer_t *con = l ? gw_pipe_out_find(c->gw, r, l, sv->producer_id) : NULL;
-  if (!con) return; /* gone already (producer closed, link dropped): nothing to do */
-  char id[MF_ID_LEN + 1];
-  snprintf(id, sizeof id, "%s", mf_consumer_id(con));
-  mf_consumer_close(con);
-  mf_gw_index_remove(c->gw, id);
-  MF_LOG_INFO("room '%s': pipe of producer %s to %s closed (no consumers there)",
-              c->room->name, sv->producer_id, sv->addr);
-}
-
-void mf_gw_run_node_cmd(gw_cmd_t *c, mf_worker_t *w) {
-  switch (c->op) {
-    case OP_NODE_PIPE_OPEN:
-      gw_run_pipe_open(c, w);
-      break;
-    case OP_NODE_PIPE_PRODUCE:
-      gw_run_pipe_produce(c);
-      break;
-    case OP_NODE_PIPE_SERVE:
-      gw_run_pipe_serve(c);
-      break;
-    case OP_NODE_PIPE_UNSERVE:
-      gw_run_pipe_unserve(c);
-      break;
-    case OP_NODE_LINKS_DROP: {
-      gw_shard_t *shard = &c->room->shards[c->worker];
-      for (gw_link_t *l = shard->links, *next; l; l = next) {
-        next = l->next;
-        if (strcmp(l->node_id, c->method) == 0) gw_link_drop(c->gw, shard, l);
-      }
-      break;
-    }
-    default:
-      break;
-  }
-}
-
-void mf_gw_node_pipe_linger_close(mf_gateway_t *gw, gw_pipe_t *pipe, uint32_t worker) {
-  mf_router_t *r = pipe->room->shards[worker].router;
-  mf_producer_t *p = r ? mf_router_find_producer(r, pipe->producer_id) : NULL;
-  if (p && mf_producer_is_piped(p)) mf_producer_close(p);
-  char router_id[MF_ID_LEN + 1], rpc[96], target[GW_ADDR_MAX];
-  uv_mutex_lock(&gw->mu);
-  memcpy(router_id, pipe->room->router_id, sizeof router_id);
-  snprintf(rpc, sizeof rpc, "%s", gw_peer_rpc_locked(pipe->room, pipe->node_id));
-  uv_mutex_unlock(&gw->mu);
-  mf_gw_worker_address(gw, worker, target);
-  Mafalda__Cluster__PipeCloseRequest q = MAFALDA__CLUSTER__PIPE_CLOSE_REQUEST__INIT;
-  q.router_id = router_id;
-  q.producer_id = pipe->producer_id;
-  q.target_rtc_address = target;
-  char *what = malloc(160);
-  if (!rpc[0] || !what) {
-    free(what);
-    return;
-  }
-  snprintf(what, 160, "node.PipeClose of producer %s to node %.64s", pipe->producer_id,
-           pipe->node_id);
-  if (gw_call_node(gw, rpc, NODE_PIPE_CLOSE, &q.base, gw_node_told, what)) free(what);
 }
 
 /* ------------------------------------------------------------ serving other nodes */
@@ -944,7 +399,7 @@ static mf_err_t gw_serve_room_sync(mf_gateway_t *gw, const uint8_t *payload, siz
       mafalda__cluster__room_sync_request__unpack(NULL, len, payload);
   if (!q) return snprintf(err, errsz, "malformed RoomSyncRequest"), MF_ERR_PARSE;
   gw_self_t me;
-  gw_self(gw, &me);
+  mf_gw_self(gw, &me);
   gw_sync_list_t *l = calloc(1, sizeof *l);
   mf_err_t e = l ? MF_OK : MF_ERR_NO_MEMORY;
   Mafalda__Cluster__RoomSyncResponse r = MAFALDA__CLUSTER__ROOM_SYNC_RESPONSE__INIT;
@@ -1067,7 +522,7 @@ static mf_err_t gw_serve_pipe_open(mf_gateway_t *gw, const uint8_t *payload, siz
   mf_err_t e = MF_OK;
   if (!q->producer_id || !mf_id_is_valid(q->producer_id) || !q->node_id || !q->node_id[0] ||
       strlen(q->node_id) > 64 || !q->target_rtc_address ||
-      strlen(q->target_rtc_address) >= GW_ADDR_MAX || !gw_parse_addr(q->target_rtc_address, &ss)) {
+      strlen(q->target_rtc_address) >= GW_ADDR_MAX || !mf_gw_parse_addr(q->target_rtc_address, &ss)) {
     e = MF_ERR_INVALID_ARG;
     snprintf(err, errsz, "PipeOpen needs a producer id, a node id and an ip:port");
   } else if (q->srtp != gw->pipe_srtp) {

@@ -51,15 +51,10 @@ mf_err_t mf_gw_call(mf_gateway_t *gw, const char *method, const ProtobufCMessage
   return e;
 }
 
-static const char *gw_env_error(mf_err_t err, const Mafalda__Rpc__Envelope *env) {
-  if (!env) return mf_strerror(err);
-  return env->error_message && env->error_message[0] ? env->error_message : "refused";
-}
-
 static void gw_told(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
   char *what = ud;
   if (!env || env->status != MAFALDA__RPC__STATUS__STATUS_OK)
-    MF_LOG_WARN("controller did not record %s: %s", what, gw_env_error(err, env));
+    MF_LOG_WARN("controller did not record %s: %s", what, mf_gw_env_error(err, env));
   free(what);
 }
 
@@ -134,7 +129,7 @@ static void gw_opened(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env)
     gw_room_ready(o->gw, room, r->router_id, true, !r->created);
   } else {
     MF_LOG_WARN("room '%s': controller.OpenRouter failed (%s): serving it as a local room",
-                room->name, gw_env_error(err, env));
+                room->name, mf_gw_env_error(err, env));
     gw_room_ready_local(o->gw, room);
   }
   if (r) mafalda__cluster__open_router_response__free_unpacked(r, NULL);
@@ -183,11 +178,11 @@ static void gw_placed(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env)
     mf_gw_room_sync(p->gw, p->room); /* our shard is committed: find the room's other nodes */
   } else if (env && env->status == MAFALDA__RPC__STATUS__STATUS_RESOURCE_EXHAUSTED) {
     mf_api_call_fail(p->call, MF_ERR_LIMIT, "no capacity for a new transport: %s",
-                     gw_env_error(err, env));
+                     mf_gw_env_error(err, env));
     goto out;
   } else {
     MF_LOG_WARN("room '%s': placement failed (%s): using the home worker %u", p->room->name,
-                r ? "placed on another node" : gw_env_error(err, env), worker);
+                r ? "placed on another node" : mf_gw_env_error(err, env), worker);
   }
   mf_gw_post(p->gw, p->room, OP_CREATE_TRANSPORT, worker, p->call, p->session, NULL, NULL);
 out:
