@@ -20,8 +20,16 @@ struct gw_link {
   char addr[GW_ADDR_MAX]; /* the other node's worker (ip:port) */
   char node_id[65];
   mf_router_transport_t *t;
-  mf_pipe_srtp_t s2t, t2s; /* as agreed: source -> target, target -> source */
+  /* SRTP keys by direction seen from this node, so one link serves pipes both ways: the
+   * target of a pipe chooses both when it makes the link; the source takes them. */
+  mf_pipe_srtp_t key_out, key_in;
 };
+
+static bool gw_key_equal(const mf_pipe_srtp_t *a, const mf_pipe_srtp_t *b) {
+  return a->enabled == b->enabled && (!a->enabled || (a->profile == b->profile &&
+                                                      a->key_len == b->key_len &&
+                                                      memcmp(a->key, b->key, a->key_len) == 0));
+}
 
 static gw_pipe_key_t gw_key_of(const char *producer_id, uint32_t dst) {
   gw_pipe_key_t k;
@@ -177,11 +185,12 @@ static void gw_link_drop(mf_gateway_t *gw, gw_shard_t *shard, gw_link_t *link) {
   free(link);
 }
 
-/* A link to addr on this shard: the target makes it with keys of its choosing (s2t/t2s
- * NULL), the source with the target's. */
+/* A link to addr on this shard: the target of a pipe makes it with keys of its choosing
+ * (key_out/key_in NULL), the source with the keys the target chose. */
 static gw_link_t *gw_link_make(mf_gateway_t *gw, mf_router_t *r, gw_shard_t *shard,
-                               const char *addr, const char *node_id, const mf_pipe_srtp_t *s2t,
-                               const mf_pipe_srtp_t *t2s, char *err, size_t errsz) {
+                               const char *addr, const char *node_id,
+                               const mf_pipe_srtp_t *key_out, const mf_pipe_srtp_t *key_in,
+                               char *err, size_t errsz) {
   struct sockaddr_storage ss;
   if (!mf_gw_parse_addr(addr, &ss)) {
     snprintf(err, errsz, "bad pipe address '%s'", addr);
@@ -195,20 +204,20 @@ static gw_link_t *gw_link_make(mf_gateway_t *gw, mf_router_t *r, gw_shard_t *sha
   }
   mf_webrtc_transport_t *wt = mf_router_transport_webrtc(l->t);
   mf_err_t e = MF_OK;
-  bool target = s2t == NULL;
+  bool target = key_out == NULL;
   if (gw->pipe_srtp) {
     if (target) {
-      mf_webrtc_transport_pipe_local_srtp(wt, &l->t2s);
-      e = mf_pipe_srtp_generate(&l->s2t);
+      mf_webrtc_transport_pipe_local_srtp(wt, &l->key_out);
+      e = mf_pipe_srtp_generate(&l->key_in);
     } else {
-      l->s2t = *s2t;
-      l->t2s = *t2s;
+      l->key_out = *key_out;
+      l->key_in = *key_in;
     }
   }
   if (!e)
     e = mf_webrtc_transport_connect_pipe(wt, (struct sockaddr *)&ss,
-                                         gw->pipe_srtp ? (target ? &l->s2t : &l->t2s) : NULL,
-                                         gw->pipe_srtp && !target ? &l->s2t : NULL, err, errsz);
+                                         gw->pipe_srtp ? &l->key_in : NULL,
+                                         gw->pipe_srtp ? &l->key_out : NULL, err, errsz);
   if (e) {
     if (!err[0]) snprintf(err, errsz, "%s", mf_strerror(e));
     mf_router_transport_close(l->t);
@@ -345,11 +354,11 @@ static void gw_run_pipe_open(gw_cmd_t *c, mf_worker_t *w) {
   q.node_id = me.node_id;
   q.target_rtc_address = target;
   q.srtp = gw->pipe_srtp;
-  if (gw->pipe_srtp) {
-    q.key_source_to_target.data = l->s2t.key;
-    q.key_source_to_target.len = l->s2t.key_len;
-    q.key_target_to_source.data = l->t2s.key;
-    q.key_target_to_source.len = l->t2s.key_len;
+  if (gw->pipe_srtp) { /* we are the target: the source sends with our key_in */
+    q.key_source_to_target.data = l->key_in.key;
+    q.key_source_to_target.len = l->key_in.key_len;
+    q.key_target_to_source.data = l->key_out.key;
+    q.key_target_to_source.len = l->key_out.key_len;
   }
   gw_opening_t *o = calloc(1, sizeof *o);
   if (!o) return gw_fail_pipe_cmd(c, "out of memory");
@@ -365,13 +374,41 @@ static void gw_run_pipe_open(gw_cmd_t *c, mf_worker_t *w) {
   }
 }
 
+/* mu held: the remote pipe of c that is still opening, copied (NULL when it went away:
+ * its producer closed or its node was lost meanwhile). */
+static bool gw_opening_pipe_locked(gw_cmd_t *c, gw_pipe_t *copy) {
+  gw_pipe_key_t k = gw_key_of(c->target, c->worker);
+  gw_pipe_t *pipe = mf_hashmap_get(c->gw->pipes, &k);
+  if (!pipe || !pipe->remote || pipe->ready) return false;
+  *copy = *pipe;
+  return true;
+}
+
 /* Target worker: the copy on the link, then the waiting consumes. */
 static void gw_run_pipe_produce(gw_cmd_t *c) {
   mf_gateway_t *gw = c->gw;
   char err[256] = "";
+  gw_pipe_t snap;
+  uv_mutex_lock(&gw->mu);
+  bool wanted = gw_opening_pipe_locked(c, &snap);
+  uv_mutex_unlock(&gw->mu);
   mf_router_t *r = c->room->shards[c->worker].router;
   gw_link_t *l = r ? gw_link_find(&c->room->shards[c->worker], json_string_value(
                                       json_object_get(c->data, "addr"))) : NULL;
+  if (!wanted) {
+    /* nobody waits for it any more: the source must stop sending */
+    MF_LOG_INFO("pipe of producer %s into worker %u is no longer needed", c->target, c->worker);
+    memset(&snap, 0, sizeof snap);
+    snprintf(snap.producer_id, sizeof snap.producer_id, "%s", c->target);
+    snap.room = c->room;
+    char key[MF_ID_LEN + 1];
+    uv_mutex_lock(&gw->mu);
+    gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(c->target, key));
+    if (o) snprintf(snap.node_id, sizeof snap.node_id, "%s", o->node_id);
+    uv_mutex_unlock(&gw->mu);
+    if (snap.node_id[0]) mf_gw_node_pipe_linger_close(gw, &snap, c->worker);
+    return;
+  }
   if (!l) return gw_fail_pipe_cmd(c, "the pipe transport closed meanwhile");
   json_t *jp = json_loads(json_string_value(json_object_get(c->data, "params")), 0, NULL);
   mf_rtp_parameters_t *params = malloc(sizeof *params);
@@ -389,20 +426,26 @@ static void gw_run_pipe_produce(gw_cmd_t *c) {
     return gw_fail_pipe_cmd(c, err);
   }
   gw_pipe_key_t k = gw_key_of(c->target, c->worker);
-  uv_mutex_lock(&gw->mu);
-  gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
   gw_cmd_t *list = NULL;
-  if (pipe && pipe->remote && !pipe->ready) {
+  uv_mutex_lock(&gw->mu);
+  wanted = gw_opening_pipe_locked(c, &snap);
+  if (wanted) {
+    gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
     pipe->ready = true;
     pipe->source_worker = (uint32_t)json_integer_value(json_object_get(c->data, "sourceWorker"));
+    snap.source_worker = pipe->source_worker;
     list = gw_take_waiting_locked(pipe);
   }
   uv_mutex_unlock(&gw->mu);
-  if (pipe) {
-    MF_LOG_INFO("room '%s': producer %s piped from node %s into worker %u", c->room->name,
-                c->target, pipe->node_id, c->worker);
-    mf_gw_pipe_record(gw, pipe, true);
+  if (!wanted) { /* closed while we made it */
+    mf_producer_t *copy = mf_router_find_producer(r, c->target);
+    if (copy && mf_producer_is_piped(copy)) mf_producer_close(copy);
+    return;
   }
+  MF_LOG_INFO("room '%s': producer %s piped from node %s into worker %u", c->room->name,
+              c->target, snap.node_id, c->worker);
+  mf_gw_pipe_record(gw, &snap, true);
+  /* posted to this worker: they run after this command, once the copy exists */
   for (gw_cmd_t *x = list, *next; x; x = next) {
     next = x->next;
     x->next = NULL;
@@ -439,8 +482,7 @@ static void gw_run_pipe_serve(gw_cmd_t *c) {
   }
   gw_shard_t *shard = &c->room->shards[c->worker];
   gw_link_t *l = gw_link_find(shard, sv->addr);
-  if (l && (memcmp(&l->s2t, &sv->s2t, sizeof l->s2t) != 0 ||
-            memcmp(&l->t2s, &sv->t2s, sizeof l->t2s) != 0)) {
+  if (l && (!gw_key_equal(&l->key_out, &sv->s2t) || !gw_key_equal(&l->key_in, &sv->t2s))) {
     /* the target made a new transport (new keys): ours must follow */
     gw_link_drop(gw, shard, l);
     l = NULL;

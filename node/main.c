@@ -2,6 +2,7 @@
  * process-wide mutable state), and hands over to mf_node_run. */
 #define MF_LOG_MODULE "main"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,6 +14,11 @@
 extern char **environ;
 
 int main(int argc, char **argv) {
+  /* Controller and node -> node calls run on libuv's thread pool (4 threads by default),
+   * and a node serving another node's pipe request waits there for a worker: with
+   * cross-node calls in both directions, 4 could all wait on each other until timeouts.
+   * An operator's own setting wins. */
+  setenv("UV_THREADPOOL_SIZE", "16", 0);
   if (argc > 1 && strcmp(argv[1], "token") == 0) return mf_token_cmd_run(argc - 2, argv + 2, environ);
   mf_node_config_t config = {0};
   mf_config_result_t result;
