@@ -205,6 +205,33 @@ static mf_err_t agent_gateway_call_to(mf_agent_t *a, const char *rpc_address,
   return e;
 }
 
+/* Object events from the gateway: posted to the loop, which owns the event queue. */
+typedef struct {
+  mf_mailbox_msg_t link;
+  int kind;
+  uint32_t worker;
+  char object_id[65];
+  char detail[128];
+} agent_gw_event_t;
+
+static void on_gateway_event(mf_mailbox_msg_t *msg, void *owner) {
+  agent_gw_event_t *e = MF_CONTAINER_OF(msg, agent_gw_event_t, link);
+  mf_agent_event(owner, e->kind, e->worker, e->object_id, e->detail);
+  free(e);
+}
+
+static void agent_gateway_event(void *ctx, int kind, uint32_t worker, const char *object_id,
+                                const char *detail) {
+  mf_agent_t *a = ctx;
+  agent_gw_event_t *e = calloc(1, sizeof *e);
+  if (!e) return;
+  e->kind = kind;
+  e->worker = worker;
+  snprintf(e->object_id, sizeof e->object_id, "%s", object_id ? object_id : "");
+  snprintf(e->detail, sizeof e->detail, "%s", detail ? detail : "");
+  if (mf_mailbox_post(&a->mailbox, &e->link, on_gateway_event) != MF_OK) free(e);
+}
+
 static mf_err_t agent_gateway_call(void *ctx, const char *method, uint8_t *payload, size_t len,
                                    mf_gateway_call_done_fn done, void *ud) {
   return agent_gateway_call_to(ctx, NULL, method, payload, len, done, ud);
@@ -528,7 +555,7 @@ mf_err_t mf_agent_start(const mf_agent_config_t *c, mf_agent_t **out) {
   }
   if (a->gateway) {
     mf_gateway_cluster_t cl = {.call = agent_gateway_call, .call_node = agent_gateway_call_node,
-                               .ctx = a};
+                               .event = agent_gateway_event, .ctx = a};
     copy_str(cl.node_id, sizeof cl.node_id, a->node_id);
     copy_str(cl.rpc_address, sizeof cl.rpc_address, a->rpc_address);
     mf_gateway_set_cluster(a->gateway, &cl);

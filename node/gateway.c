@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "node/ortc.h"
 #include "node/router.h"
+#include "proto/cluster.pb-c.h"
 #include "proto/controller.pb-c.h"
 
 char *mf_gw_key(const char *id, char key[MF_ID_LEN + 1]) {
@@ -64,6 +65,8 @@ void mf_gw_index_remove(mf_gateway_t *gw, const char *id) {
     /* its piped copies close with it (their consumers get producerclose) */
     mf_gw_pipe_producer_state(gw, o->id, "close");
     mf_gw_nodes_producer_event(gw, o->id, o, "close");
+    mf_gw_report_event(gw, MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_PRODUCER_CLOSED, o->worker,
+                       o->id, o->room->name);
     Mafalda__Controller__RemoveProducer rp = MAFALDA__CONTROLLER__REMOVE_PRODUCER__INIT;
     rp.producer_id = o->id;
     Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;

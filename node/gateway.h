@@ -56,6 +56,10 @@ typedef struct {
   /* The same to another node's RPC endpoint (node -> node; no redirects). */
   mf_err_t (*call_node)(void *ctx, const char *rpc_address, const char *method,
                         uint8_t *payload, size_t len, mf_gateway_call_done_fn done, void *ud);
+  /* An object event for the controller (cluster.ReportEvents): kind is a
+   * Mafalda__Cluster__EventKind; any thread, never blocks (dropped when out of memory). */
+  void (*event)(void *ctx, int kind, uint32_t worker, const char *object_id,
+                const char *detail);
   void *ctx;
 } mf_gateway_cluster_t;
 

@@ -282,6 +282,9 @@ void mf_gw_pipe_record(mf_gateway_t *gw, const gw_pipe_t *pipe, bool add);
 /* Tells the controller (if any) without waiting: producers, pipes, shards. */
 void mf_gw_tell_controller(mf_gateway_t *gw, const Mafalda__Controller__Command *cmd);
 bool mf_gw_node_id(mf_gateway_t *gw, char out[65]);
+/* Reports an object event to the controller through the agent (no-op outside a cluster). */
+void mf_gw_report_event(mf_gateway_t *gw, int kind, uint32_t worker, const char *object_id,
+                        const char *detail);
 
 /* ---- gateway_nodes.c / gateway_node_pipes.c: a room over several nodes ---- */
 typedef struct {

@@ -67,6 +67,14 @@ void mf_gw_tell_controller(mf_gateway_t *gw, const Mafalda__Controller__Command 
   if (e) free(what); /* not clustered (a local room) or shutting down: nothing to record */
 }
 
+void mf_gw_report_event(mf_gateway_t *gw, int kind, uint32_t worker, const char *object_id,
+                        const char *detail) {
+  uv_mutex_lock(&gw->mu); /* as mf_gw_call: never into a detached agent */
+  if (gw->clustered && gw->cluster.event)
+    gw->cluster.event(gw->cluster.ctx, kind, worker, object_id, detail);
+  uv_mutex_unlock(&gw->mu);
+}
+
 /* ------------------------------------------------------------ rooms */
 
 /* READY with id (placed: the controller knows it); answers the waiting calls. */

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "node/gateway_internal.h"
+#include "proto/cluster.pb-c.h"
 
 /* A pending linger timer of a pipe, on its target worker. */
 typedef struct gw_linger {
@@ -47,6 +48,9 @@ void mf_gw_router_event(void *ud, const char *event, const char *target, json_t 
                          : NULL;
   if (dtls && (strcmp(dtls, "closed") == 0 || strcmp(dtls, "failed") == 0))
     mf_gw_post(gw, room, OP_CLOSE_TRANSPORT, worker, NULL, NULL, NULL, target);
+  if (dtls && strcmp(dtls, "failed") == 0)
+    mf_gw_report_event(gw, MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_TRANSPORT_FAILED, worker,
+                       target, "DTLS failed");
   const char *prefix = kind == GW_TRANSPORT ? "transport" : kind == GW_PRODUCER ? "producer" : "consumer";
   char name[64];
   /* mediasoup names a transport's end caused by its router closing "routerclose" */
