@@ -44,10 +44,12 @@ test-asan: asan
 
 test: test-debug test-asan release
 
+# One figure per line: a figure whose setup fails stops make with its own message.
+BENCH_BIN = $(BUILD_DIR)/release/tests/bench/mafalda-bench
 bench: release
-	@if [ -x $(BUILD_DIR)/release/tests/bench/mafalda-bench ]; then \
-	  $(BUILD_DIR)/release/tests/bench/mafalda-bench; \
-	else echo "no benchmarks yet"; fi
+	$(BENCH_BIN) controller
+	$(BENCH_BIN) pipes-count
+	$(BENCH_BIN) pipes-cpu
 
 fuzz: deps
 	cmake -S . -B $(BUILD_DIR)/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DMF_FUZZ=ON $(CMAKE_FLAGS)

@@ -4,6 +4,11 @@
  *   mafalda-bench                 every figure with its defaults
  *   mafalda-bench list            the figures
  *   mafalda-bench controller [--writes N] [--clients K] [--controller-bin PATH]
+ *   mafalda-bench pipes-count [--publishers P] [--subscribers S] [--workers W]
+ *   mafalda-bench pipes-cpu [--packets N] [--pps R] [--size B]
+ *
+ * pipes-count and pipes-cpu live in their own files (bench.h); this file runs the
+ * controller figure and dispatches.
  *
  * controller: three mafalda-controller voters on loopback (temporary data directories,
  * children killed at exit); committed writes (CreateRouter through controller.Apply, each
@@ -27,6 +32,7 @@
 #include "controller/rpc_client.h"
 #include "controller/rpc_server.h"
 #include "proto/controller.pb-c.h"
+#include "tests/bench/bench.h"
 #include "tests/support/test_proc.h"
 
 #ifndef MF_BENCH_CONTROLLER
@@ -286,7 +292,13 @@ static void usage(FILE *out) {
           "  list          list the figures\n"
           "  controller [--writes N] [--clients K] [--controller-bin PATH]\n"
           "                committed writes/s and write latency, 3 voters on loopback\n"
-          "                (defaults: 1000 writes, 8 clients, %s)\n",
+          "                (defaults: 1000 writes, 8 clients, %s)\n"
+          "  pipes-count [--publishers P] [--subscribers S] [--workers W] [--transport-pps X]\n"
+          "                pipes a room needs under the controller's scheduler vs a full\n"
+          "                mesh (defaults: 20 publishers, 200 subscribers, 4 workers, 500)\n"
+          "  pipes-cpu [--packets N] [--pps R] [--size B]\n"
+          "                CPU ns per forwarded packet: direct consumer vs through an\n"
+          "                intra-node pipe (defaults: 200000 packets, 20000 pps, 1100 bytes)\n",
           MF_BENCH_CONTROLLER);
 }
 
@@ -323,16 +335,23 @@ static int run_controller(int argc, char **argv) {
 int main(int argc, char **argv) {
   /* A client thread's write to a controller that just died must not kill the runner. */
   signal(SIGPIPE, SIG_IGN);
-  if (argc < 2) return run_controller(0, NULL);
+  if (argc < 2) {
+    int rc = run_controller(0, NULL);
+    int rc2 = mf_bench_pipes_count(0, NULL);
+    int rc3 = mf_bench_pipes_cpu(0, NULL);
+    return rc ? rc : rc2 ? rc2 : rc3;
+  }
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(stdout);
     return 0;
   }
   if (strcmp(argv[1], "list") == 0) {
-    printf("controller\n");
+    printf("controller\npipes-count\npipes-cpu\n");
     return 0;
   }
   if (strcmp(argv[1], "controller") == 0) return run_controller(argc - 2, argv + 2);
+  if (strcmp(argv[1], "pipes-count") == 0) return mf_bench_pipes_count(argc - 2, argv + 2);
+  if (strcmp(argv[1], "pipes-cpu") == 0) return mf_bench_pipes_cpu(argc - 2, argv + 2);
   fprintf(stderr, "mafalda-bench: unknown figure '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -1,0 +1,22 @@
+/* mafalda-bench's figures other than the controller's, one file each; main.c dispatches.
+ * Each entry point takes the options after the figure's name, prints its figures to stdout
+ * and returns the process exit code: 0, 1 when the setup itself failed, 2 for bad options.
+ * Figures are printed, never asserted. Run on the calling (main) thread. */
+#ifndef MF_BENCH_H
+#define MF_BENCH_H
+
+#include <stdbool.h>
+
+/* pipes-count [--publishers P] [--subscribers S] [--workers W] [--transport-pps X]:
+ * the controller's scheduler on a simulated one-node cluster (bench_pipes_count.c). */
+int mf_bench_pipes_count(int argc, char **argv);
+
+/* pipes-cpu [--packets N] [--pps R] [--size B]: CPU per forwarded packet, direct consumer
+ * vs consumer behind an intra-node pipe, on two real worker threads (bench_pipes.c). */
+int mf_bench_pipes_cpu(int argc, char **argv);
+
+/* "--name VALUE" option parsing shared by the figures (bench_args.c): a decimal integer
+ * in [min, max]; false for anything else. */
+bool mf_bench_parse_int(const char *s, int min, int max, int *out);
+
+#endif
