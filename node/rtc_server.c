@@ -8,6 +8,7 @@
 
 #include "common/hashmap.h"
 #include "common/log.h"
+#include "node/rtp/rtp.h"
 #include "node/ice.h"
 #include "node/webrtc_transport.h"
 
@@ -101,6 +102,10 @@ static void mf_rtc_on_datagrams(void *ud, mf_udp_datagram_t *dgrams, unsigned co
       else
         s->stats.dropped_unknown_tuple++;
     } else if (first >= 128 && first <= 191) {
+      if (mf_rtp_is_rtcp(d->buf->data, d->buf->len))
+        s->stats.rtcp_in++;
+      else
+        s->stats.rtp_in++;
       mf_webrtc_transport_t *t = mf_rtc_by_tuple(s, (struct sockaddr *)&d->from);
       if (t)
         mf_webrtc_transport_handle_srtp(t, d->buf);

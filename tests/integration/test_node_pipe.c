@@ -334,6 +334,9 @@ static void test_media_nack_and_pli_cross_the_pipe(void **state) {
   mf_webrtc_transport_get_stats(mf_router_transport_webrtc(b_in), &st);
   assert_int_equal(st.srtp_unprotect_failures, 0);
   assert_true(st.rtp_packets_received >= PACKETS);
+  mf_rtc_server_stats_t ss;
+  mf_rtc_server_get_stats(f->srv_b, &ss);
+  assert_true(ss.rtp_in >= PACKETS && ss.rtcp_in > 0); /* B got media and A's SRs */
   json_t *params = mf_webrtc_transport_parameters_json(mf_router_transport_webrtc(a_out));
   assert_int_equal(json_integer_value(json_object_get(json_object_get(params, "tuple"), "remotePort")),
                    ntohs(f->addr_relay.sin_port));
