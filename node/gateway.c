@@ -59,7 +59,9 @@ void mf_gw_index_remove(mf_gateway_t *gw, const char *id) {
   gw_obj_t *o = mf_hashmap_remove(gw->objs, mf_gw_key(id, key));
   uv_mutex_unlock(&gw->mu);
   if (!o) return;
-  if (o->kind == GW_CONSUMER) {
+  if (o->kind == GW_TRANSPORT) {
+    mf_gw_shard_check_idle(gw, o->room, o->worker);
+  } else if (o->kind == GW_CONSUMER) {
     mf_gw_pipe_consumer_removed(gw, o->producer_id, o->worker);
   } else if (o->kind == GW_PRODUCER) {
     /* its piped copies close with it (their consumers get producerclose) */
@@ -786,14 +788,16 @@ void mf_gateway_stop(mf_gateway_t *gw) {
    * waiting for each worker so no router outlives its worker; then the pipe hub hands
    * every lent buffer back (no producer feeds a pipe anymore). */
   mf_gateway_set_cluster(gw, NULL);
+  uv_mutex_lock(&gw->mu);
+  gw->stopping = true; /* closing shards start no idle timers */
+  uv_mutex_unlock(&gw->mu);
   mf_api_server_destroy(gw->server);
   for (gw_room_t *room = gw->rooms; room; room = room->next) {
     mf_gw_close_shards(gw, room, true);
   }
-  if (gw->hub) {
-    gw_hub_step(gw, OP_HUB_QUIESCE);
-    gw_hub_step(gw, OP_HUB_DETACH);
-  }
+  /* pending linger and idle timers end (and the hub, if any, takes its buffers back) */
+  gw_hub_step(gw, OP_HUB_QUIESCE);
+  if (gw->hub) gw_hub_step(gw, OP_HUB_DETACH);
   for (gw_room_t *room = gw->rooms; room;) {
     gw_room_t *next = room->next;
     while (room->waiting) { /* calls of sessions already closed: nobody to answer */

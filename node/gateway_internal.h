@@ -39,6 +39,7 @@ typedef struct {
   mf_router_t *router; /* worker */
   bool open;           /* mu: router exists (counts, placement bookkeeping) */
   gw_link_t *links;    /* worker: PipeTransports of this shard to other nodes */
+  uint32_t idle_gen;   /* mu: bumped by each idle check; only the latest timer acts */
 } gw_shard_t;
 
 /* Another node hosting the same logical router. */
@@ -144,6 +145,7 @@ struct mf_gateway {
   unsigned grace_ms, linger_ms;
   uint64_t transport_pps;
   bool pipe_srtp;
+  bool stopping;         /* mu: mf_gateway_stop runs */
   uv_mutex_t mu; /* rooms, objs, pipes, orphans, cluster */
   gw_room_t *rooms;
   mf_hashmap_t *objs;    /* id (37 bytes) -> gw_obj_t */
@@ -160,7 +162,8 @@ typedef enum {
   OP_HUB_ATTACH, OP_HUB_QUIESCE, OP_HUB_DETACH,
   /* between nodes (gateway_nodes.c) */
   OP_NODE_PIPE_OPEN, OP_NODE_PIPE_PRODUCE, OP_NODE_PIPE_SERVE, OP_NODE_PIPE_UNSERVE,
-  OP_NODE_LINKS_DROP
+  OP_NODE_LINKS_DROP,
+  OP_SHARD_IDLE /* start the idle timer of a shard that lost its last transport */
 } gw_op_t;
 
 /* Counts down the shards of a router.close; the last one answers the call. */
@@ -285,6 +288,16 @@ bool mf_gw_node_id(mf_gateway_t *gw, char out[65]);
 /* Reports an object event to the controller through the agent (no-op outside a cluster). */
 void mf_gw_report_event(mf_gateway_t *gw, int kind, uint32_t worker, const char *object_id,
                         const char *detail);
+
+/* ---- gateway_shards.c: idle shards ----
+ * A transport of (room, worker) went away: when none is left, the shard closes after the
+ * linger (--pipe-linger-ms) unless a transport comes back (any thread). */
+void mf_gw_shard_check_idle(mf_gateway_t *gw, gw_room_t *room, uint32_t worker);
+/* On the worker, when its idle timer fires: still idle and the latest check? Then the
+ * caller closes the shard and calls mf_gw_shard_closed_idle. */
+bool mf_gw_shard_idle_ok(mf_gateway_t *gw, gw_room_t *room, uint32_t worker, uint32_t gen);
+/* Tells the controller the shard is gone (RemoveShard). */
+void mf_gw_shard_closed_idle(mf_gateway_t *gw, gw_room_t *room, uint32_t worker);
 
 /* ---- gateway_nodes.c / gateway_node_pipes.c: a room over several nodes ---- */
 typedef struct {

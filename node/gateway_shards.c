@@ -140,3 +140,68 @@ mf_err_t mf_gateway_close_shard(mf_gateway_t *gw, const char *router_id) {
   mf_gw_close_shards(gw, room, false);
   return MF_OK;
 }
+
+/* ------------------------------------------------------------ idle shards */
+
+typedef struct {
+  const gw_room_t *room;
+  uint32_t worker;
+  size_t transports;
+} gw_idle_count_t;
+
+static void gw_idle_count_fn(const void *key, void *value, void *ud) {
+  (void)key;
+  gw_idle_count_t *c = ud;
+  const gw_obj_t *o = value;
+  if (o->kind == GW_TRANSPORT && o->room == c->room && o->worker == c->worker) c->transports++;
+}
+
+/* mu held. */
+static size_t gw_shard_transports_locked(mf_gateway_t *gw, gw_room_t *room, uint32_t worker) {
+  gw_idle_count_t c = {.room = room, .worker = worker};
+  mf_hashmap_foreach(gw->objs, gw_idle_count_fn, &c);
+  return c.transports;
+}
+
+void mf_gw_shard_check_idle(mf_gateway_t *gw, gw_room_t *room, uint32_t worker) {
+  if (worker >= gw->worker_count) return;
+  uv_mutex_lock(&gw->mu);
+  bool idle = !gw->stopping && room->shards[worker].open &&
+              gw_shard_transports_locked(gw, room, worker) == 0;
+  uint32_t gen = idle ? ++room->shards[worker].idle_gen : 0;
+  uv_mutex_unlock(&gw->mu);
+  if (!idle) return;
+  gw_cmd_t *c = mf_gw_cmd(gw, room, OP_SHARD_IDLE, worker, NULL, NULL, NULL, NULL);
+  if (!c) return;
+  c->gen = gen;
+  mf_gw_send(c);
+}
+
+bool mf_gw_shard_idle_ok(mf_gateway_t *gw, gw_room_t *room, uint32_t worker, uint32_t gen) {
+  uv_mutex_lock(&gw->mu);
+  bool ok = room->shards[worker].open && room->shards[worker].idle_gen == gen &&
+            gw_shard_transports_locked(gw, room, worker) == 0;
+  uv_mutex_unlock(&gw->mu);
+  return ok;
+}
+
+void mf_gw_shard_closed_idle(mf_gateway_t *gw, gw_room_t *room, uint32_t worker) {
+  char node_id[65], router_id[MF_ID_LEN + 1];
+  uv_mutex_lock(&gw->mu);
+  bool placed = room->placed_by_controller;
+  memcpy(router_id, room->router_id, sizeof router_id);
+  uv_mutex_unlock(&gw->mu);
+  MF_LOG_INFO("room '%s': shard on worker %u closed (no transports for %u ms)", room->name,
+              worker, gw->linger_ms);
+  if (!placed || !mf_gw_node_id(gw, node_id)) return;
+  Mafalda__Controller__Shard sh = MAFALDA__CONTROLLER__SHARD__INIT;
+  sh.router_id = router_id;
+  sh.node_id = node_id;
+  sh.worker = worker;
+  Mafalda__Controller__RemoveShard rs = MAFALDA__CONTROLLER__REMOVE_SHARD__INIT;
+  rs.shard = &sh;
+  Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
+  cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_REMOVE_SHARD;
+  cmd.remove_shard = &rs;
+  mf_gw_tell_controller(gw, &cmd);
+}

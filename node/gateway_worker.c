@@ -13,6 +13,7 @@
 typedef struct gw_linger {
   uv_timer_t timer;
   mf_gateway_t *gw;
+  gw_room_t *room; /* idle shard timers */
   uint32_t worker, gen;
   char producer_id[MF_ID_LEN + 1];
 } gw_linger_t;
@@ -324,9 +325,26 @@ static void gw_linger_fired(uv_timer_t *timer) {
   uv_close((uv_handle_t *)&l->timer, gw_timer_closed);
 }
 
-/* Stop: pending linger timers on this loop end now (their pipes close with the shards). */
+static void gw_close_shard(gw_cmd_t *c);
+
+/* A shard without transports for the linger: close it (the room stays; its next
+ * transport opens a new shard). */
+static void gw_idle_fired(uv_timer_t *timer) {
+  gw_linger_t *l = timer->data;
+  if (mf_gw_shard_idle_ok(l->gw, l->room, l->worker, l->gen)) {
+    gw_cmd_t c = {.gw = l->gw, .room = l->room, .worker = l->worker};
+    gw_close_shard(&c);
+    mf_gw_shard_closed_idle(l->gw, l->room, l->worker);
+  }
+  uv_close((uv_handle_t *)&l->timer, gw_timer_closed);
+}
+
+/* Stop: pending linger and idle timers on this loop end now (pipes and shards close with
+ * the rooms). */
 static void gw_linger_walk(uv_handle_t *h, void *arg) {
-  if (h->type == UV_TIMER && ((uv_timer_t *)h)->timer_cb == gw_linger_fired &&
+  if (h->type == UV_TIMER &&
+      (((uv_timer_t *)h)->timer_cb == gw_linger_fired ||
+       ((uv_timer_t *)h)->timer_cb == gw_idle_fired) &&
       !uv_is_closing(h)) {
     uv_timer_stop((uv_timer_t *)h);
     uv_close(h, gw_timer_closed);
@@ -417,7 +435,7 @@ static void gw_run_hub(gw_cmd_t *c, mf_worker_t *w) {
     if (e) MF_LOG_ERROR("worker %u: pipe hub attach failed: %s", c->worker, mf_strerror(e));
   } else if (c->op == OP_HUB_QUIESCE) {
     uv_walk(mf_worker_loop(w), gw_linger_walk, NULL);
-    mf_pipe_hub_quiesce(c->gw->hub, c->worker);
+    if (c->gw->hub) mf_pipe_hub_quiesce(c->gw->hub, c->worker);
   } else {
     mf_pipe_hub_detach(c->gw->hub, c->worker);
   }
@@ -463,6 +481,18 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
       uv_timer_init(mf_worker_loop(w), &l->timer);
       l->timer.data = l;
       uv_timer_start(&l->timer, gw_linger_fired, c->gw->linger_ms, 0);
+      break;
+    }
+    case OP_SHARD_IDLE: {
+      gw_linger_t *l = calloc(1, sizeof *l);
+      if (!l) break;
+      l->gw = c->gw;
+      l->room = c->room;
+      l->worker = c->worker;
+      l->gen = c->gen;
+      uv_timer_init(mf_worker_loop(w), &l->timer);
+      l->timer.data = l;
+      uv_timer_start(&l->timer, gw_idle_fired, c->gw->linger_ms, 0);
       break;
     }
     case OP_NODE_PIPE_OPEN:
