@@ -261,6 +261,8 @@ void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *cal
 void mf_gw_consume(mf_gateway_t *gw, gw_room_t *room, uint32_t worker, const char *producer_id,
                    mf_api_call_t *call, mf_api_session_t *s, const mf_api_request_t *req,
                    const char *transport_id);
+/* The pipes table's key of (producer, target worker). */
+gw_pipe_key_t mf_gw_pipe_key(const char *producer_id, uint32_t dst);
 /* A consume through the pipe is done (any thread). */
 void mf_gw_pipe_release(mf_gateway_t *gw, gw_pipe_t *pipe);
 /* Index hooks: a consumer of producer_id appeared on / left worker w. */

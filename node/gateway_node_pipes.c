@@ -31,14 +31,6 @@ static bool gw_key_equal(const mf_pipe_srtp_t *a, const mf_pipe_srtp_t *b) {
                                                       memcmp(a->key, b->key, a->key_len) == 0));
 }
 
-static gw_pipe_key_t gw_key_of(const char *producer_id, uint32_t dst) {
-  gw_pipe_key_t k;
-  memset(&k, 0, sizeof k);
-  snprintf(k.producer_id, sizeof k.producer_id, "%s", producer_id);
-  k.dst = dst;
-  return k;
-}
-
 /* ------------------------------------------------------------ consume a remote producer */
 
 void mf_gw_consume_remote(mf_gateway_t *gw, gw_room_t *room, uint32_t worker,
@@ -48,7 +40,7 @@ void mf_gw_consume_remote(mf_gateway_t *gw, gw_room_t *room, uint32_t worker,
   if (!consume) return;
   if (strlen(req->method) < sizeof consume->method)
     memcpy(consume->method, req->method, strlen(req->method) + 1);
-  gw_pipe_key_t k = gw_key_of(producer_id, worker);
+  gw_pipe_key_t k = mf_gw_pipe_key(producer_id, worker);
   char key[MF_ID_LEN + 1], why[160] = "";
   gw_cmd_t *open = NULL;
   bool queued = false;
@@ -132,7 +124,7 @@ void mf_gw_remote_pipes_fail(mf_gateway_t *gw, const char *producer_id, uint32_t
   uv_mutex_lock(&gw->mu);
   for (uint32_t w = 0; w < gw->worker_count && n < 64; w++) {
     if (dst != GW_NO_WORKER && w != dst) continue;
-    gw_pipe_key_t k = gw_key_of(producer_id, w);
+    gw_pipe_key_t k = mf_gw_pipe_key(producer_id, w);
     gw_pipe_t *p = mf_hashmap_get(gw->pipes, &k);
     if (!p || !p->remote || p->ready) continue;
     mf_hashmap_remove(gw->pipes, &k);
@@ -265,7 +257,7 @@ void mf_gw_node_shard_closed(mf_gateway_t *gw, gw_room_t *room, uint32_t worker)
   mf_hashmap_foreach(gw->pipes, gw_pipe_scan_fn, sc);
   bool free_now[256];
   for (size_t i = 0; i < sc->n; i++) {
-    gw_pipe_key_t k = gw_key_of(sc->found[i]->producer_id, worker);
+    gw_pipe_key_t k = mf_gw_pipe_key(sc->found[i]->producer_id, worker);
     mf_hashmap_remove(gw->pipes, &k);
     sc->found[i]->dead = true;
     free_now[i] = sc->found[i]->users == 0;
@@ -377,7 +369,7 @@ static void gw_run_pipe_open(gw_cmd_t *c, mf_worker_t *w) {
 /* mu held: the remote pipe of c that is still opening, copied (NULL when it went away:
  * its producer closed or its node was lost meanwhile). */
 static bool gw_opening_pipe_locked(gw_cmd_t *c, gw_pipe_t *copy) {
-  gw_pipe_key_t k = gw_key_of(c->target, c->worker);
+  gw_pipe_key_t k = mf_gw_pipe_key(c->target, c->worker);
   gw_pipe_t *pipe = mf_hashmap_get(c->gw->pipes, &k);
   if (!pipe || !pipe->remote || pipe->ready) return false;
   *copy = *pipe;
@@ -425,7 +417,7 @@ static void gw_run_pipe_produce(gw_cmd_t *c) {
     if (!err[0]) snprintf(err, sizeof err, "bad rtpParameters from the source");
     return gw_fail_pipe_cmd(c, err);
   }
-  gw_pipe_key_t k = gw_key_of(c->target, c->worker);
+  gw_pipe_key_t k = mf_gw_pipe_key(c->target, c->worker);
   gw_cmd_t *list = NULL;
   uv_mutex_lock(&gw->mu);
   wanted = gw_opening_pipe_locked(c, &snap);

@@ -229,7 +229,7 @@ void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *cal
 
 /* ------------------------------------------------------------ pipes */
 
-static gw_pipe_key_t gw_pipe_key(const char *producer_id, uint32_t dst) {
+gw_pipe_key_t mf_gw_pipe_key(const char *producer_id, uint32_t dst) {
   gw_pipe_key_t k;
   memset(&k, 0, sizeof k);
   snprintf(k.producer_id, sizeof k.producer_id, "%s", producer_id);
@@ -280,7 +280,7 @@ void mf_gw_consume(mf_gateway_t *gw, gw_room_t *room, uint32_t worker, const cha
     return (void)mf_api_call_fail(call, MF_ERR_UNSUPPORTED,
                                   "producer %s is on another worker and this gateway has no "
                                   "pipes", producer_id);
-  gw_pipe_key_t k = gw_pipe_key(producer_id, worker);
+  gw_pipe_key_t k = mf_gw_pipe_key(producer_id, worker);
   char key[MF_ID_LEN + 1];
   gw_cmd_t *in = NULL, *out = NULL;
   gw_cmd_t *consume = mf_gw_cmd(gw, room, OP_CONSUME, worker, call, s, req->data, transport_id);
@@ -341,7 +341,7 @@ void mf_gw_consume(mf_gateway_t *gw, gw_room_t *room, uint32_t worker, const cha
 }
 
 void mf_gw_pipe_consumer_added(mf_gateway_t *gw, const char *producer_id, uint32_t w) {
-  gw_pipe_key_t k = gw_pipe_key(producer_id, w);
+  gw_pipe_key_t k = mf_gw_pipe_key(producer_id, w);
   uv_mutex_lock(&gw->mu);
   gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
   if (pipe) pipe->consumers++;
@@ -349,7 +349,7 @@ void mf_gw_pipe_consumer_added(mf_gateway_t *gw, const char *producer_id, uint32
 }
 
 void mf_gw_pipe_consumer_removed(mf_gateway_t *gw, const char *producer_id, uint32_t w) {
-  gw_pipe_key_t k = gw_pipe_key(producer_id, w);
+  gw_pipe_key_t k = mf_gw_pipe_key(producer_id, w);
   uv_mutex_lock(&gw->mu);
   gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
   gw_cmd_t *c = NULL;
@@ -364,7 +364,7 @@ void mf_gw_pipe_consumer_removed(mf_gateway_t *gw, const char *producer_id, uint
 
 void mf_gw_pipe_linger_fired(mf_gateway_t *gw, uint32_t worker, const char *producer_id,
                              uint32_t gen) {
-  gw_pipe_key_t k = gw_pipe_key(producer_id, worker);
+  gw_pipe_key_t k = mf_gw_pipe_key(producer_id, worker);
   uv_mutex_lock(&gw->mu);
   gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
   if (!pipe || pipe->linger_gen != gen || pipe->consumers > 0 || pipe->users > 0) {
@@ -425,7 +425,7 @@ void mf_gw_pipe_producer_state(mf_gateway_t *gw, const char *producer_id, const 
       cmds[n++] = c;
     }
     if (closing) {
-      gw_pipe_key_t k = gw_pipe_key(producer_id, p->dst);
+      gw_pipe_key_t k = mf_gw_pipe_key(producer_id, p->dst);
       mf_hashmap_remove(gw->pipes, &k);
       p->dead = true; /* a consume on its way frees it (mf_gw_pipe_release) */
       f->free_now[i] = p->users == 0;
