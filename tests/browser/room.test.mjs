@@ -9,24 +9,25 @@
 // and the pipes must close when the pages leave (after the 1 s linger).
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { counters, freePort, launchChromium, log, openPage, stopChild, sum, waitFor, waitReceiving,
+  workerGauges } from './lib.mjs';
 
 const [nodeBin, webDir] = process.argv.slice(2);
 if (!nodeBin || !webDir) {
   console.error('usage: node room.test.mjs <mafalda-node> <web-dir>');
   process.exit(2);
 }
-const CHROMIUM = process.env.MF_CHROMIUM || '/usr/bin/chromium';
 const SHARDED = process.env.MF_BROWSER_SHARDED === '1';
-const FRAMES_MIN = 100;
-const t0 = Date.now();
-const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
 
 let node = null;
 let browser = null;
 let nodeLog = '';
 
-function startNode() {
+async function startNode() {
+  // The embedded controller's Raft and RPC ports: free ones, not the 7000/7001 defaults
+  // another process on the machine may hold.
+  const raftPort = SHARDED ? await freePort() : 0;
+  const rpcPort = SHARDED ? await freePort() : 0;
   return new Promise((resolve, reject) => {
     // Port 0 everywhere: the node picks free loopback ports and logs the demo URL.
     // Sharded: capacity 10000 pps per worker, watermark 80%, 2400 pps expected per
@@ -34,7 +35,8 @@ function startNode() {
     const mode = SHARDED
       ? ['--workers', '2', '--controller=true', '--gossip-port', '0', '--node-rpc-port', '0',
         '--worker-capacity-pps', '10000', '--transport-pps', '2400', '--pipe-linger-ms', '1000',
-        '--data-dir', `/tmp/mf-browser-${process.pid}`]
+        '--data-dir', `/tmp/mf-browser-${process.pid}`,
+        '--controller-listen', `127.0.0.1:${raftPort}`, '--controller-rpc-listen', `127.0.0.1:${rpcPort}`]
       : ['--workers', '1', '--controller=false'];
     node = spawn(nodeBin, [...mode, '--rtc-listen-ip', '127.0.0.1',
       '--announced-ip', '127.0.0.1', '--rtc-port-base', '0',
@@ -56,77 +58,7 @@ function startNode() {
 }
 
 // SIGTERM, then SIGKILL after 10 s; resolves to the exit status ('0' = clean shutdown).
-async function stopNode() {
-  if (!node) return 'not started';
-  if (node.exitCode !== null || node.signalCode !== null) return `${node.exitCode ?? node.signalCode}`;
-  const exited = new Promise((r) => node.once('exit', (code, sig) => r(`${code ?? sig}`)));
-  node.kill('SIGTERM');
-  const t = setTimeout(() => node.kill('SIGKILL'), 10000);
-  const status = await exited;
-  clearTimeout(t);
-  return status;
-}
-
-async function waitFor(what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (last.ok) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify(last)}`);
-}
-
-async function counters(page) {
-  return page.evaluate(async () => {
-    const m = window.mafalda;
-    if (!m) return { loaded: false };
-    return { loaded: true, ready: m.ready, error: m.error, tiles: m.tiles(),
-             framesDecoded: await m.framesDecoded(),
-             audioPacketsReceived: await m.audioPacketsReceived(),
-             perConsumer: await m.perConsumer() };
-  });
-}
-
-// Every remote video consumer of the page has decoded FRAMES_MIN frames and every remote
-// audio consumer received packets, from `peers` publishers (2 consumers each).
-async function waitReceiving(name, page, peers) {
-  const c = await waitFor(`${name} to receive ${peers} peer(s)`, async () => {
-    const s = await counters(page);
-    if (s.error) throw new Error(`${name}: page error: ${s.error}`);
-    const list = s.perConsumer || [];
-    const video = list.filter((x) => x.kind === 'video');
-    const audio = list.filter((x) => x.kind === 'audio');
-    const ok = s.ready && video.length === peers && audio.length === peers &&
-      video.every((x) => x.framesDecoded >= FRAMES_MIN) &&
-      audio.every((x) => x.packetsReceived > 0) && s.tiles === peers;
-    return { ok, ...s };
-  }, 60000);
-  const v = c.perConsumer.filter((x) => x.kind === 'video').map((x) => x.framesDecoded);
-  const a = c.perConsumer.filter((x) => x.kind === 'audio').map((x) => x.packetsReceived);
-  log(`${name}: ${c.tiles} tile(s), framesDecoded per video stream [${v}], audio packetsReceived [${a}]`);
-  return c;
-}
-
-async function openPage(context, base, room, name) {
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') log(`${name} console: ${m.text()}`); });
-  page.on('pageerror', (e) => log(`${name} page error: ${e.message}`));
-  await page.goto(`${base}/app/?room=${room}&name=${name}`);
-  return page;
-}
-
-// Per-worker gauges from /metrics: {transports: [w0, w1], pipes_in: [...], ...}.
-async function workerGauges(base) {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const out = {};
-  for (const m of text.matchAll(/^mafalda_worker_(\w+)\{worker="(\d+)"\} (\d+)$/gm)) {
-    (out[m[1]] ||= [])[Number(m[2])] = Number(m[3]);
-  }
-  return out;
-}
-const sum = (a) => (a || []).reduce((x, y) => x + y, 0);
+const stopNode = () => stopChild(node);
 
 async function main() {
   const base = await startNode();
@@ -136,15 +68,7 @@ async function main() {
     await waitFor('the node to be active in its controller', async () => ({
       ok: /node \S+ is active/.test(nodeLog) }), 20000);
   }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run',
-      '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
-      '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
   log(`chromium ${browser.version()}`);
   const room = `t${process.pid}`;
   // One context per participant: separate pages as separate users.

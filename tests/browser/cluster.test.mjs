@@ -1,0 +1,218 @@
+// Browser test of ONE room over TWO mafalda-node processes (issue 8's cluster with real peers).
+// Usage: node cluster.test.mjs <mafalda-node> <repo>/node/web <mafalda-controller> [mafalda-ctl]
+// A mafalda-controller (single voter, gossip on) and two nodes joined to it through gossip:
+// node 1 on 127.0.0.1, node 2 on 127.0.0.2 (every address of the node). alice opens the demo
+// page on node 1, bob and carol on node 2, one room: every page must decode every other
+// page's video and receive its audio, so media crosses the nodes over PipeTransports (node
+// RPC PipeOpen, SRTP). /metrics must show the node pipes (node_pipes_in/out); carol leaving
+// must remove her tiles on both nodes; kill -9 of node 2 must remove bob's tiles in alice's
+// page once gossip declares node 2 dead; node 1 and the controller must stop cleanly.
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { counters, freePort, launchChromium, log, openPage, stopChild, sum, tail, waitFor,
+  waitReceiving, workerGauges } from './lib.mjs';
+
+const [nodeBin, webDir, ctlBin, ctlCliBin] = process.argv.slice(2);
+if (!nodeBin || !webDir || !ctlBin) {
+  console.error('usage: node cluster.test.mjs <mafalda-node> <web-dir> <mafalda-controller> [mafalda-ctl]');
+  process.exit(2);
+}
+const NODE_IPS = ['127.0.0.1', '127.0.0.2'];
+const dataDir = mkdtempSync('/tmp/mf-browser-cluster-');
+const procs = []; // {name, child, out, exit}
+let browser = null;
+let ctlRpc = '';
+
+// Output of every child is kept for the failure report; an exit nobody asked for is logged
+// at once (a crash or a sanitizer abort shows as a non-zero status).
+function spawnLogged(name, bin, args) {
+  const p = { name, child: spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }), out: '',
+              exit: null, stopping: false };
+  const onData = (chunk) => { p.out += chunk.toString(); };
+  p.child.stdout.on('data', onData);
+  p.child.stderr.on('data', onData);
+  p.child.on('exit', (code, sig) => {
+    p.exit = `${code ?? sig}`;
+    if (!p.stopping) log(`${name} exited (status ${p.exit})`);
+  });
+  procs.push(p);
+  return p;
+}
+
+function mustRun(p) {
+  if (p.exit !== null) throw new Error(`${p.name} exited early (status ${p.exit})`);
+}
+
+async function startController() {
+  const raft = `127.0.0.1:${await freePort()}`;
+  ctlRpc = `127.0.0.1:${await freePort()}`;
+  const gossip = `127.0.0.1:${await freePort('127.0.0.1', true)}`;
+  const p = spawnLogged('controller', ctlBin, ['--listen', raft, '--rpc-listen', ctlRpc,
+    '--data-dir', `${dataDir}/ctl`, '--election-timeout', '300', '--gossip-listen', gossip,
+    '--log-level', 'info']);
+  return { p, gossip };
+}
+
+// Resolves to the node's demo base URL (the node logs it once its API is bound: port 0).
+async function startNode(i, gossip) {
+  const ip = NODE_IPS[i - 1];
+  // --drain-timeout-ms 5000: SIGTERM drains (cluster mode) and stopChild kills after 10 s.
+  const p = spawnLogged(`node ${i}`, nodeBin, ['--workers', '1', '--controller=false',
+    '--controllers', ctlRpc, '--join', gossip, '--gossip-port', '0', '--node-rpc-port', '0',
+    '--pipe-linger-ms', '1000', '--rtc-listen-ip', ip, '--announced-ip', ip,
+    '--rtc-port-base', '0', '--api-listen', `${ip}:0`, '--web-dir', webDir,
+    '--report-interval-ms', '500', '--drain-timeout-ms', '5000', '--log-level', 'info']);
+  const re = new RegExp(`open (http://${ip.replaceAll('.', '\\.')}:\\d+)/app/`);
+  const r = await waitFor(`node ${i} to log its demo URL`, async () => {
+    mustRun(p);
+    const m = p.out.match(re);
+    return { ok: !!m, base: m && m[1] };
+  }, 20000);
+  p.base = r.base;
+  return p;
+}
+
+function ctl(...args) {
+  return new Promise((resolve) => {
+    execFile(ctlCliBin, ['--controller', ctlRpc, ...args], { timeout: 10000 },
+      (err, stdout, stderr) => resolve(`${stdout}${stderr}${err ? `(exit ${err.code})` : ''}`));
+  });
+}
+
+// Ids of the producers a page publishes (appData names do not cross nodes: tiles of remote
+// producers are told apart by producer id).
+const producersOf = (page) => page.evaluate(() => window.mafalda.producers());
+
+async function nodeGauges(p) {
+  const g = await workerGauges(p.base);
+  return { in: sum(g.node_pipes_in), out: sum(g.node_pipes_out), g };
+}
+
+async function main() {
+  const { p: ctlProc, gossip } = await startController();
+  log(`controller: rpc ${ctlRpc}, gossip ${gossip}`);
+  const n1 = await startNode(1, gossip);
+  const n2 = await startNode(2, gossip);
+  log(`node 1 at ${n1.base}, node 2 at ${n2.base}`);
+
+  const active = {};
+  for (const n of [n1, n2]) {
+    const r = await waitFor(`${n.name} to be active in the controller`, async () => {
+      mustRun(n);
+      mustRun(ctlProc);
+      const m = n.out.match(/node (\S+) is active/);
+      return { ok: !!m, id: m && m[1] };
+    }, 30000);
+    active[n.name] = r.id;
+  }
+  log(`both nodes active: node 1 = ${active['node 1']}, node 2 = ${active['node 2']}`);
+
+  browser = await launchChromium();
+  log(`chromium ${browser.version()}`);
+  const ctx = [];
+  for (let i = 0; i < 3; i++) ctx.push(await browser.newContext({ permissions: ['camera', 'microphone'] }));
+
+  // Chromium must load a page from 127.0.0.2 (loopback /8) for node 2 to be on its own address.
+  {
+    const probe = await ctx[2].newPage();
+    const resp = await probe.goto(`${n2.base}/metrics`);
+    if (!resp || !resp.ok()) throw new Error(`chromium cannot load ${n2.base}/metrics (${resp && resp.status()})`);
+    await probe.close();
+    log(`chromium loads pages from ${NODE_IPS[1]}`);
+  }
+
+  const room = `c${process.pid}`;
+  const aliceErrors = [];
+  const alice = await openPage(ctx[0], n1.base, room, 'alice', aliceErrors);
+  const bob = await openPage(ctx[1], n2.base, room, 'bob');
+  await waitReceiving('alice (node 1)', alice, 1);
+  await waitReceiving('bob (node 2)', bob, 1);
+  const carol = await openPage(ctx[2], n2.base, room, 'carol');
+  await waitReceiving('carol (node 2, late)', carol, 2);
+  await waitReceiving('alice (node 1)', alice, 2);
+  await waitReceiving('bob (node 2)', bob, 2);
+
+  // Node 1 gets bob's and carol's audio+video from node 2 and feeds alice's two to node 2.
+  const want = { 'node 1': { in: 4, out: 2 }, 'node 2': { in: 2, out: 4 } };
+  for (const n of [n1, n2]) {
+    const g = await waitFor(`${n.name}'s node pipes`, async () => {
+      const x = await nodeGauges(n);
+      return { ok: x.in >= want[n.name].in && x.out >= want[n.name].out, ...x };
+    }, 5000);
+    log(`${n.name}: node_pipes_in ${g.in} [${g.g.node_pipes_in}], node_pipes_out ${g.out} ` +
+        `[${g.g.node_pipes_out}], transports [${g.g.transports}], pipes_in [${g.g.pipes_in}]`);
+  }
+
+  const rates = await alice.evaluate(() => [...document.querySelectorAll('.tile.remote .rate')]
+    .map((e) => e.textContent));
+  log(`alice's tiles show: ${rates.join(' | ')}`);
+
+  const bobProducers = await producersOf(bob);
+  const carolProducers = await producersOf(carol);
+  const hasAny = (s, ids) => (s.perConsumer || []).some((x) => ids.includes(x.producerId));
+
+  // carol leaves: her producers close on node 2, node 1 hears it through node.RoomEvent.
+  const leftAt = Date.now();
+  await ctx[2].close();
+  for (const [name, page] of [['alice', alice], ['bob', bob]]) {
+    await waitFor(`${name} to drop carol's tiles`, async () => {
+      const s = await counters(page);
+      return { ok: s.tiles === 1 && !hasAny(s, carolProducers), tiles: s.tiles };
+    }, Math.max(0, 5000 - (Date.now() - leftAt)));
+  }
+  log(`carol's tiles gone in alice (node 1) and bob (node 2) ${Date.now() - leftAt} ms after closing her page`);
+
+  // kill -9 node 2: node 1 closes its producers when gossip declares it dead.
+  const killedAt = Date.now();
+  n2.stopping = true;
+  n2.killed = true;
+  n2.child.kill('SIGKILL');
+  await waitFor('alice to drop bob\'s tiles after node 2 died', async () => {
+    const s = await counters(alice);
+    if (s.error) throw new Error(`alice: page error: ${s.error}`);
+    return { ok: s.tiles === 0 && !hasAny(s, bobProducers), tiles: s.tiles };
+  }, 15000);
+  log(`bob's tiles gone in alice ${Date.now() - killedAt} ms after kill -9 of node 2`);
+  const s = await counters(alice);
+  if (s.error || aliceErrors.length || !s.ready) {
+    throw new Error(`alice's page is not healthy: error ${s.error}, page errors ${JSON.stringify(aliceErrors)}`);
+  }
+  const after = await nodeGauges(n1);
+  log(`alice healthy (ready, no page error); node 1 now: node_pipes_in ${after.in}, ` +
+      `node_pipes_out ${after.out}, transports [${after.g.transports}]`);
+  if (ctlCliBin) {
+    await new Promise((r) => setTimeout(r, 500)); // the leader commits dead every 250 ms
+    log(`mafalda-ctl status:\n${(await ctl('status')).trimEnd()}`);
+    log(`mafalda-ctl nodes:\n${(await ctl('nodes')).trimEnd()}`);
+  }
+  log('PASS (media crossed both nodes, tiles follow leaves and node death)');
+}
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  console.error(`FAIL: ${e.stack || e}`);
+  for (const p of procs) {
+    console.error(`--- ${p.name} log (tail) ---`);
+    console.error(tail(p.out, 60));
+  }
+}
+if (browser) await browser.close().catch(() => {});
+// Node 2 first (if still alive: a failure before the kill), then node 1 (drains: its pages
+// are gone), then the controller the nodes report to.
+for (const p of [...procs].reverse()) {
+  p.stopping = true;
+  const status = await stopChild(p.child);
+  if (p.killed) continue; // kill -9 on purpose
+  if (status !== '0') {
+    failed = true;
+    console.error(`FAIL: ${p.name} did not shut down cleanly on SIGTERM (status ${status})`);
+    console.error(tail(p.out, 80));
+  } else {
+    log(`${p.name} stopped cleanly`);
+  }
+}
+rmSync(dataDir, { recursive: true, force: true });
+process.exit(failed ? 1 : 0);
