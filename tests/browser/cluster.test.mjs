@@ -4,7 +4,8 @@
 // node 1 on 127.0.0.1, node 2 on 127.0.0.2 (every address of the node). alice opens the demo
 // page on node 1, bob and carol on node 2, one room: every page must decode every other
 // page's video and receive its audio, so media crosses the nodes over PipeTransports (node
-// RPC PipeOpen, SRTP). /metrics must show the node pipes (node_pipes_in/out); carol leaving
+// RPC PipeOpen, SRTP) into both workers of node 2 (2 workers per node, a capacity that fits
+// 3 transports per worker). /metrics must show the node pipes (node_pipes_in/out); carol leaving
 // must remove her tiles on both nodes; kill -9 of node 2 must remove bob's tiles in alice's
 // page once gossip declares node 2 dead; node 1 and the controller must stop cleanly.
 import { execFile, spawn } from 'node:child_process';
@@ -57,7 +58,11 @@ async function startController() {
 async function startNode(i, gossip) {
   const ip = NODE_IPS[i - 1];
   // --drain-timeout-ms 5000: SIGTERM drains (cluster mode) and stopChild kills after 10 s.
-  const p = spawnLogged(`node ${i}`, nodeBin, ['--workers', '1', '--controller=false',
+  // 2 workers, capacity 10000 pps at an 80% watermark, 2400 pps expected per transport:
+  // 3 transports fit a worker, so node 2's four (bob's and carol's) spread over both
+  // workers and alice's producers are piped into each of them from node 1.
+  const p = spawnLogged(`node ${i}`, nodeBin, ['--workers', '2', '--controller=false',
+    '--worker-capacity-pps', '10000', '--transport-pps', '2400',
     '--controllers', ctlRpc, '--join', gossip, '--gossip-port', '0', '--node-rpc-port', '0',
     '--pipe-linger-ms', '1000', '--rtc-listen-ip', ip, '--announced-ip', ip,
     '--rtc-port-base', '0', '--api-listen', `${ip}:0`, '--web-dir', webDir,
@@ -132,8 +137,9 @@ async function main() {
   await waitReceiving('alice (node 1)', alice, 2);
   await waitReceiving('bob (node 2)', bob, 2);
 
-  // Node 1 gets bob's and carol's audio+video from node 2 and feeds alice's two to node 2.
-  const want = { 'node 1': { in: 4, out: 2 }, 'node 2': { in: 2, out: 4 } };
+  // Node 1 gets bob's and carol's audio+video from node 2; alice's two go to BOTH workers
+  // of node 2 (one pipe transport pair per worker pair).
+  const want = { 'node 1': { in: 4, out: 4 }, 'node 2': { in: 4, out: 4 } };
   for (const n of [n1, n2]) {
     const g = await waitFor(`${n.name}'s node pipes`, async () => {
       const x = await nodeGauges(n);
@@ -141,6 +147,9 @@ async function main() {
     }, 5000);
     log(`${n.name}: node_pipes_in ${g.in} [${g.g.node_pipes_in}], node_pipes_out ${g.out} ` +
         `[${g.g.node_pipes_out}], transports [${g.g.transports}], pipes_in [${g.g.pipes_in}]`);
+    if (n === n2 && !(g.g.transports[0] > 0 && g.g.transports[1] > 0)) {
+      throw new Error(`node 2's transports did not spread over its workers: [${g.g.transports}]`);
+    }
   }
 
   const rates = await alice.evaluate(() => [...document.querySelectorAll('.tile.remote .rate')]
