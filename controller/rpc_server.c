@@ -251,6 +251,7 @@ static void fill_status(mf_rpc_server_t *srv, Mafalda__Controller__StatusRespons
   st->is_leader = mf_raft_node_is_leader(raft);
   st->last_applied = mf_raft_node_last_applied(raft);
   st->load_reports = srv->loads ? (uint32_t)mf_hashmap_count(srv->loads) : 0;
+  st->term = mf_raft_node_term(raft);
 }
 
 static void answer_status(mf_rpc_request_t *req) {
@@ -267,8 +268,26 @@ static void answer_status(mf_rpc_request_t *req) {
   free(dump);
 }
 
-/* controller.State: the status fields without the text dump, the term, and the state as
- * a structured Snapshot (mafalda-ctl renders tables and JSON from it). */
+typedef struct {
+  Mafalda__Cluster__LoadReport **items;
+  size_t n;
+} load_list_t;
+
+static void collect_load(const void *key, void *value, void *ud) {
+  (void)key;
+  load_list_t *l = ud;
+  l->items[l->n++] = value;
+}
+
+static int cmp_load(const void *a, const void *b) {
+  const Mafalda__Cluster__LoadReport *x = *(Mafalda__Cluster__LoadReport *const *)a;
+  const Mafalda__Cluster__LoadReport *y = *(Mafalda__Cluster__LoadReport *const *)b;
+  return strcmp(x->node_id, y->node_id);
+}
+
+/* controller.State: the status fields without the text dump, the term, the state as a
+ * structured Snapshot and the load reports held (mafalda-ctl renders tables and JSON from
+ * them). */
 static void answer_state(mf_rpc_request_t *req) {
   mf_rpc_server_t *srv = call_of(req)->server;
   Mafalda__Controller__StatusResponse st = MAFALDA__CONTROLLER__STATUS_RESPONSE__INIT;
@@ -287,7 +306,18 @@ static void answer_state(mf_rpc_request_t *req) {
   resp.status = &st;
   resp.term = mf_raft_node_term(srv->raft);
   resp.state = snap;
+  /* Borrowed from the map: nothing runs on the loop between here and the reply. */
+  load_list_t loads = {NULL, 0};
+  size_t held = srv->loads ? mf_hashmap_count(srv->loads) : 0;
+  if (held && (loads.items = calloc(held, sizeof(*loads.items))) != NULL) {
+    mf_hashmap_foreach(srv->loads, collect_load, &loads);
+    qsort(loads.items, loads.n, sizeof(*loads.items), cmp_load);
+  }
+  resp.n_loads = loads.n;
+  resp.loads = loads.items;
+  resp.wall_clock_ms = mf_clock_wall_ms();
   mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &resp.base);
+  free(loads.items);
   mafalda__controller__snapshot__free_unpacked(snap, NULL);
 }
 

@@ -12,7 +12,8 @@
 int mf_bench_pipes_count(int argc, char **argv);
 
 /* pipes-cpu [--packets N] [--pps R] [--size B]: CPU per forwarded packet, direct consumer
- * vs consumer behind an intra-node pipe, on two real worker threads (bench_pipes.c). */
+ * vs consumer behind an intra-node pipe vs consumer behind an inter-node SRTP PipeTransport,
+ * on two real worker threads (the inter-node case uses them as two nodes; bench_pipes.c). */
 int mf_bench_pipes_cpu(int argc, char **argv);
 
 /* "--name VALUE" option parsing shared by the figures (bench_args.c): a decimal integer

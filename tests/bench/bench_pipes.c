@@ -1,5 +1,6 @@
 /* pipes-cpu: CPU time per forwarded packet, a consumer next to its producer vs a consumer
- * behind an intra-node pipe, on the node's real code.
+ * behind an intra-node pipe vs one behind an inter-node PipeTransport, on the node's real
+ * code.
  *
  * Two media workers (mf_worker: each its own thread, uv loop, packet pool and RTC server)
  * share one pipe hub; every router call runs on its worker's thread through the worker's
@@ -15,16 +16,24 @@
  * send). What they skip (ICE consent, DTLS) is not per packet. The consumers use the
  * router's own RTP capabilities (VP8 + RTX).
  *
- * Three phases of the same traffic, each measured alone (CPU of each worker thread read
+ * Four phases of the same traffic, each measured alone (CPU of each worker thread read
  * with CLOCK_THREAD_CPUTIME_ID on that thread before and after the phase, so it is CPU,
  * not wall time, and includes the workers' timers while the phase runs):
  *   ingest  the producer on A with no consumer (UDP receive + SRTP unprotect + producer);
  *   direct  one consumer on A (+ rewrite, SRTP protect, UDP send);
  *   piped   no consumer on A; the producer piped to B (mf_router_pipe_produce on B,
- *           mf_producer_add_pipe on A) and one consumer on B.
- * Printed: ns per packet on each worker, totals, the ratio piped/direct, and the same net
- * of ingest (what one consumer costs), with packets into A and delivered to the receiver
- * so a run that dropped everything is visible. */
+ *           mf_producer_add_pipe on A) and one consumer on B;
+ *   node    no consumer on A and no hub pipe; an SRTP PipeTransport pair between A's and
+ *           B's RTC ports wired as the gateway wires two nodes (B, the target, chooses both
+ *           keys; A consumes the producer on its pipe transport with its router's own
+ *           capabilities; B creates the copy with that pipe consumer's rtpParameters, sent
+ *           as JSON as over the control plane, and the same producer id) and one consumer
+ *           on B. Two worker threads of one process stand in for two nodes: each has its
+ *           own RTC server and UDP port, so the media path is the one between two nodes
+ *           (over loopback), only the control plane is skipped.
+ * Printed: ns per packet on each worker, totals, the ratios against direct (and node
+ * against piped), and the same net of ingest (what one consumer costs), with packets into
+ * A and delivered to the receiver so a run that dropped everything is visible. */
 #define MF_LOG_MODULE "bench"
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -69,6 +78,8 @@ typedef struct {
   uint64_t rtp_in;    /* A: RTP packets the publisher's transport decrypted */
   uint64_t rtp_out;   /* RTP packets this worker's consumer transport sent */
   mf_pipe_hub_stats_t hub;
+  /* the node pipe transport, while it exists (else 0) */
+  uint64_t node_sent, node_received, node_srtp_failures;
 } sample_t;
 
 /* Objects owned by one worker's thread (touched only in commands run there). */
@@ -79,6 +90,8 @@ typedef struct {
   mf_router_transport_t *out; /* the consumer's transport, to this worker's receiver */
   mf_producer_t *producer;    /* A: the origin; B: the piped copy while piped */
   mf_consumer_t *consumer;
+  mf_router_transport_t *node; /* the PipeTransport to the other worker "node", node phase */
+  mf_consumer_t *pipe_consumer; /* A: the origin's consumer on `node` */
 } side_t;
 
 typedef struct bench bench_t;
@@ -96,6 +109,8 @@ struct bench {
   char router_id[MF_ID_LEN + 1], producer_id[MF_ID_LEN + 1];
   uint32_t pipe_id;
   mf_pipe_srtp_t pub_key, rx_key[WORKERS]; /* the clients' sending keys */
+  mf_pipe_srtp_t node_key[WORKERS]; /* what each worker sends with on the node pipe (B chose) */
+  char *node_params; /* A's pipe consumer's rtpParameters as JSON text, for B */
   char err[512];
   /* client side, this thread */
   uv_loop_t loop;
@@ -246,6 +261,69 @@ static mf_err_t cmd_unpipe_in(bench_t *b, side_t *s, void *arg) {
   return MF_OK;
 }
 
+/* The node pipe, in the order the gateway runs it. B (the target) first: its transport,
+ * whose own key it keeps, and the key it chooses for A. */
+static mf_err_t cmd_node_target_open(bench_t *b, side_t *s, void *arg) {
+  (void)arg;
+  mf_err_t e = mf_router_create_pipe_transport(s->router, true, &s->node);
+  if (e != MF_OK) return e;
+  mf_webrtc_transport_pipe_local_srtp(mf_router_transport_webrtc(s->node), &b->node_key[B]);
+  return mf_pipe_srtp_generate(&b->node_key[A]);
+}
+
+/* A (the source): its transport with both keys B chose, and the pipe consumer; its
+ * rtpParameters go back as JSON, as the control plane carries them. */
+static mf_err_t cmd_node_source_open(bench_t *b, side_t *s, void *arg) {
+  (void)arg;
+  mf_err_t e = mf_router_create_pipe_transport(s->router, true, &s->node);
+  if (e == MF_OK)
+    e = mf_webrtc_transport_connect_pipe(mf_router_transport_webrtc(s->node),
+                                         (const struct sockaddr *)&b->worker_addr[B],
+                                         &b->node_key[B], &b->node_key[A], b->err, sizeof b->err);
+  if (e == MF_OK)
+    e = mf_router_consume(s->node, b->producer_id, mf_router_rtp_capabilities(s->router), false,
+                          b->err, sizeof b->err, &s->pipe_consumer);
+  if (e != MF_OK) return e;
+  json_t *j = mf_rtp_parameters_to_json(mf_consumer_rtp_parameters(s->pipe_consumer));
+  b->node_params = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  return b->node_params ? MF_OK : MF_ERR_NO_MEMORY;
+}
+
+/* B: connect to A, the copy (same id, the pipe consumer's parameters) and its consumer. */
+static mf_err_t cmd_node_target_connect(bench_t *b, side_t *s, void *arg) {
+  (void)arg;
+  mf_err_t e = mf_webrtc_transport_connect_pipe(mf_router_transport_webrtc(s->node),
+                                                (const struct sockaddr *)&b->worker_addr[A],
+                                                &b->node_key[A], NULL, b->err, sizeof b->err);
+  if (e != MF_OK) return e;
+  json_t *j = json_loads(b->node_params, 0, NULL);
+  mf_rtp_parameters_t *p = malloc(sizeof *p);
+  e = j && p ? mf_rtp_parameters_from_json(j, "rtpParameters", p, b->err, sizeof b->err)
+             : MF_ERR_NO_MEMORY;
+  json_decref(j);
+  if (e == MF_OK)
+    e = mf_router_pipe_transport_produce(s->node, b->producer_id, MF_MEDIA_KIND_VIDEO, p, false,
+                                         b->err, sizeof b->err, &s->producer);
+  free(p);
+  if (e == MF_OK) e = cmd_consume(b, s, NULL);
+  return e;
+}
+
+/* Either side: the transport closes what is on it (A: the pipe consumer; B: the copy and,
+ * through it, its consumer). */
+static mf_err_t cmd_node_close(bench_t *b, side_t *s, void *arg) {
+  (void)arg;
+  if (s->node) mf_router_transport_close(s->node);
+  s->node = NULL;
+  s->pipe_consumer = NULL;
+  if (s - b->side == B) {
+    s->producer = NULL;
+    s->consumer = NULL;
+  }
+  return MF_OK;
+}
+
 static mf_err_t cmd_sample(bench_t *b, side_t *s, void *arg) {
   sample_t *out = arg;
   struct timespec ts;
@@ -257,6 +335,13 @@ static mf_err_t cmd_sample(bench_t *b, side_t *s, void *arg) {
   mf_webrtc_transport_get_stats(mf_router_transport_webrtc(s->out), &t);
   out->rtp_out = t.rtp_packets_sent;
   mf_pipe_hub_stats(b->hub, (uint32_t)(s - b->side), &out->hub);
+  out->node_sent = out->node_received = out->node_srtp_failures = 0;
+  if (s->node) {
+    mf_webrtc_transport_get_stats(mf_router_transport_webrtc(s->node), &t);
+    out->node_sent = t.rtp_packets_sent;
+    out->node_received = t.rtp_packets_received;
+    out->node_srtp_failures = t.srtp_unprotect_failures;
+  }
   return MF_OK;
 }
 
@@ -266,6 +351,8 @@ static mf_err_t cmd_close_router(bench_t *b, side_t *s, void *arg) {
   s->router = NULL;
   s->producer = NULL;
   s->consumer = NULL;
+  s->node = NULL;
+  s->pipe_consumer = NULL;
   return MF_OK;
 }
 
@@ -377,12 +464,21 @@ static void run_traffic(bench_t *b, uint32_t count, int expect_rx) {
 
 /* ---- phases ---- */
 
+enum { PH_INGEST, PH_DIRECT, PH_PIPED, PH_NODE, PHASES };
+
 typedef struct {
   const char *name;
   uint64_t cpu_ns[WORKERS];
-  uint64_t into_a, consumer_sent, delivered, pipe_drops;
+  uint64_t into_a, consumer_sent, delivered;
+  uint64_t hub_drops;  /* refused by the pipe hub: ring full or unbound */
+  uint64_t node_lost;  /* sent by A's node pipe and not taken by B's (UDP loss, SRTP failure) */
+  uint64_t node_srtp_failures;
   bool has_receiver;
 } phase_t;
+
+static uint64_t delta(uint64_t before, uint64_t after) {
+  return after > before ? after - before : 0;
+}
 
 static mf_err_t measure(bench_t *b, const char *name, int rx, phase_t *out) {
   /* warm-up: first packets of a stream (libsrtp stream clones, the consumer waiting for a
@@ -406,9 +502,13 @@ static mf_err_t measure(bench_t *b, const char *name, int rx, phase_t *out) {
   out->delivered = rx >= 0 ? b->rx_count[rx] - rx0 : 0;
   if (rx >= 0) out->consumer_sent = s1[rx].rtp_out - s0[rx].rtp_out;
   out->has_receiver = rx >= 0;
-  out->pipe_drops = (s1[A].hub.dropped_full - s0[A].hub.dropped_full) +
-                    (s1[A].hub.dropped_unbound - s0[A].hub.dropped_unbound) +
-                    (s1[B].hub.dropped_unbound - s0[B].hub.dropped_unbound);
+  out->hub_drops = (s1[A].hub.dropped_full - s0[A].hub.dropped_full) +
+                   (s1[A].hub.dropped_unbound - s0[A].hub.dropped_unbound) +
+                   (s1[B].hub.dropped_unbound - s0[B].hub.dropped_unbound);
+  /* both samples follow a drain, so nothing of A's is still in flight to B */
+  out->node_lost = delta(delta(s0[A].node_sent, s1[A].node_sent),
+                         delta(s0[B].node_received, s1[B].node_received));
+  out->node_srtp_failures = delta(s0[B].node_srtp_failures, s1[B].node_srtp_failures);
   return MF_OK;
 }
 
@@ -420,39 +520,57 @@ static void print_phase(const phase_t *p, uint32_t packets) {
     snprintf(sent, sizeof sent, "%llu", (unsigned long long)p->consumer_sent);
     snprintf(delivered, sizeof delivered, "%llu", (unsigned long long)p->delivered);
   }
-  printf("  %-32s %8.0f %8.0f %8.0f %8llu %8s %9s %5llu\n", p->name, per_pkt(p->cpu_ns[A], packets),
-         per_pkt(p->cpu_ns[B], packets), per_pkt(p->cpu_ns[A] + p->cpu_ns[B], packets),
-         (unsigned long long)p->into_a, sent, delivered, (unsigned long long)p->pipe_drops);
+  printf("  %-36s %8.0f %8.0f %8.0f %8llu %8s %9s %5llu\n", p->name,
+         per_pkt(p->cpu_ns[A], packets), per_pkt(p->cpu_ns[B], packets),
+         per_pkt(p->cpu_ns[A] + p->cpu_ns[B], packets), (unsigned long long)p->into_a, sent,
+         delivered, (unsigned long long)(p->hub_drops + p->node_lost));
 }
 
-static void print_results(const bench_t *b, const phase_t ph[3]) {
+static double ratio(double x, double y) { return y > 0 ? x / y : 0; }
+
+static void print_results(const bench_t *b, const phase_t ph[PHASES]) {
   uint32_t n = b->o.packets;
   printf("pipes-cpu: two worker threads (mf_worker: own uv loop, RTC server and pool each) and "
          "one pipe hub;\n  the publisher (this thread) sends %u packets of %u bytes + SRTP tag "
          "at %u pps over loopback\n  UDP to worker A; consumers send SRTP to loopback sockets "
          "this bench owns. Transports\n  are SRTP PipeTransports (AEAD_AES_128_GCM; no ICE or "
          "DTLS, which are not per packet):\n  the figures include UDP receive, SRTP unprotect, "
-         "forwarding, SRTP protect and UDP send.\n  CPU per worker thread "
+         "forwarding, SRTP protect and UDP send.\n  Inter-node case: the two workers stand in "
+         "for two nodes (each its own RTC server and\n  UDP port, one process, no control "
+         "plane); A -> B is an SRTP PipeTransport pair over\n  loopback UDP, wired as the "
+         "gateway wires two nodes.\n  CPU per worker thread "
          "(CLOCK_THREAD_CPUTIME_ID), in ns per packet sent:\n",
          n, b->o.size, b->o.pps);
-  printf("  %-32s %8s %8s %8s %8s %8s %9s %5s\n", "case", "A ns/pkt", "B ns/pkt", "total",
+  printf("  %-36s %8s %8s %8s %8s %8s %9s %5s\n", "case", "A ns/pkt", "B ns/pkt", "total",
          "into A", "sent", "delivered", "drops");
-  for (int i = 0; i < 3; i++) print_phase(&ph[i], n);
-  double ingest = per_pkt(ph[0].cpu_ns[A] + ph[0].cpu_ns[B], n);
-  double direct = per_pkt(ph[1].cpu_ns[A] + ph[1].cpu_ns[B], n);
-  double piped = per_pkt(ph[2].cpu_ns[A] + ph[2].cpu_ns[B], n);
-  printf("  %-56s %9.2f\n", "ratio piped / direct (total CPU per packet)",
-         direct > 0 ? piped / direct : 0);
-  printf("  %-56s %9.0f\n", "one direct consumer, net of ingest (ns/pkt)", direct - ingest);
-  printf("  %-56s %9.0f\n", "one piped consumer, net of ingest (ns/pkt)", piped - ingest);
-  printf("  %-56s %9.0f\n", "  of which on A (pipe hub send + returns)",
-         per_pkt(ph[2].cpu_ns[A], n) - per_pkt(ph[0].cpu_ns[A], n));
-  printf("  %-56s %9.2f\n", "ratio piped / direct, net of ingest",
-         direct - ingest > 0 ? (piped - ingest) / (direct - ingest) : 0);
-  printf("  (into A: RTP the publisher's transport decrypted; sent: RTP the consumer's transport "
-         "sent;\n  delivered: RTP the receiver socket got; drops: packets the pipe hub refused, "
-         "ring full\n  or unbound. Idle timers are included: B's column in the first two rows "
-         "is that idle cost)\n");
+  for (int i = 0; i < PHASES; i++) print_phase(&ph[i], n);
+  double tot[PHASES], net[PHASES];
+  for (int i = 0; i < PHASES; i++) {
+    tot[i] = per_pkt(ph[i].cpu_ns[A] + ph[i].cpu_ns[B], n);
+    net[i] = tot[i] - tot[PH_INGEST];
+  }
+  printf("  %-60s %9s %9s\n", "", "total", "net");
+  printf("  %-60s %9.2f %9.2f\n", "ratio piped (intra-node) / direct",
+         ratio(tot[PH_PIPED], tot[PH_DIRECT]), ratio(net[PH_PIPED], net[PH_DIRECT]));
+  printf("  %-60s %9.2f %9.2f\n", "ratio inter-node / direct",
+         ratio(tot[PH_NODE], tot[PH_DIRECT]), ratio(net[PH_NODE], net[PH_DIRECT]));
+  printf("  %-60s %9.2f %9.2f\n", "ratio inter-node / piped (intra-node)",
+         ratio(tot[PH_NODE], tot[PH_PIPED]), ratio(net[PH_NODE], net[PH_PIPED]));
+  printf("  %-60s %9.0f\n", "one direct consumer, net of ingest (ns/pkt)", net[PH_DIRECT]);
+  printf("  %-60s %9.0f\n", "one piped consumer, net of ingest (ns/pkt)", net[PH_PIPED]);
+  printf("  %-60s %9.0f\n", "  of which on A (pipe hub send + returns)",
+         per_pkt(ph[PH_PIPED].cpu_ns[A], n) - per_pkt(ph[PH_INGEST].cpu_ns[A], n));
+  printf("  %-60s %9.0f\n", "one inter-node consumer, net of ingest (ns/pkt)", net[PH_NODE]);
+  printf("  %-60s %9.0f\n", "  of which on A (pipe consumer: rewrite, SRTP protect, send)",
+         per_pkt(ph[PH_NODE].cpu_ns[A], n) - per_pkt(ph[PH_INGEST].cpu_ns[A], n));
+  printf("  %-60s %9llu\n", "inter-node: SRTP failures on B's pipe transport",
+         (unsigned long long)ph[PH_NODE].node_srtp_failures);
+  printf("  (net: minus the ingest row's total. into A: RTP the publisher's transport "
+         "decrypted;\n  sent: RTP the consumer's transport sent; delivered: RTP the receiver "
+         "socket got;\n  drops: packets the pipe hub refused (ring full or unbound) plus, "
+         "inter-node, RTP A's\n  pipe transport sent that B's did not take (UDP loss or SRTP "
+         "failure). Idle timers are\n  included: B's column in the first two rows is that "
+         "idle cost)\n");
 }
 
 /* ---- setup and teardown ---- */
@@ -542,18 +660,25 @@ static int bench_pipes_cpu(bench_t *b) {
     e = on_worker(b, w, cmd_setup, NULL);
     if (e != MF_OK) return fail(b, "router setup", e);
   }
-  phase_t ph[3];
+  phase_t ph[PHASES];
   memset(ph, 0, sizeof ph);
-  e = measure(b, "ingest only (no consumer)", -1, &ph[0]);
+  e = measure(b, "ingest only (no consumer)", -1, &ph[PH_INGEST]);
   if (e == MF_OK) e = on_worker(b, A, cmd_consume, NULL);
-  if (e == MF_OK) e = measure(b, "direct consumer (on A)", A, &ph[1]);
+  if (e == MF_OK) e = measure(b, "direct consumer (on A)", A, &ph[PH_DIRECT]);
   if (e == MF_OK) e = on_worker(b, A, cmd_unconsume, NULL);
   /* the gateway's order: the copy on B exists before A sends into the pipe */
   if (e == MF_OK) e = on_worker(b, B, cmd_pipe_in, NULL);
   if (e == MF_OK) e = on_worker(b, A, cmd_pipe_out, NULL);
-  if (e == MF_OK) e = measure(b, "piped consumer (A -> ring -> B)", B, &ph[2]);
+  if (e == MF_OK) e = measure(b, "piped consumer (A -> ring -> B)", B, &ph[PH_PIPED]);
   if (e == MF_OK) e = on_worker(b, A, cmd_unpipe_out, NULL);
   if (e == MF_OK) e = on_worker(b, B, cmd_unpipe_in, NULL);
+  /* node.PipeOpen's order: target, source, target; no media flows between phases */
+  if (e == MF_OK) e = on_worker(b, B, cmd_node_target_open, NULL);
+  if (e == MF_OK) e = on_worker(b, A, cmd_node_source_open, NULL);
+  if (e == MF_OK) e = on_worker(b, B, cmd_node_target_connect, NULL);
+  if (e == MF_OK) e = measure(b, "inter-node (A -> PipeTransport -> B)", B, &ph[PH_NODE]);
+  if (e == MF_OK) e = on_worker(b, B, cmd_node_close, NULL);
+  if (e == MF_OK) e = on_worker(b, A, cmd_node_close, NULL);
   if (e != MF_OK) return fail(b, "phase", e);
   print_results(b, ph);
   return 0;
@@ -583,6 +708,7 @@ int mf_bench_pipes_cpu(int argc, char **argv) {
   int rc = bench_pipes_cpu(b);
   workers_stop(b);
   if (b->loop_ready) clients_close(b);
+  free(b->node_params);
   free(b);
   return rc;
 }

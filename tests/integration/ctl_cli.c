@@ -1,8 +1,10 @@
-/* mafalda-ctl against a real single-voter mafalda-controller on loopback: the state is
- * written through RPC, then every ctl command is run as a process and its output (tables
- * and --json) and exit status checked; then writes through ctl (node drain/forget), voter
- * membership (a second replica started with --join is added and removed), and bad input
- * (usage errors exit 2, refusals and unreachable controllers exit 1 with a message).
+/* mafalda-ctl against a real single-voter mafalda-controller on loopback: the state and
+ * load reports are written through RPC (fixed values, so loads, uptimes and totals are
+ * exact), then every ctl command is run as a process and its output (tables and --json)
+ * and exit status checked, --watch included; then writes through ctl (node drain/forget,
+ * by id prefix), voter membership (a second replica started with --join is added and
+ * removed), and bad input (usage errors exit 2, refusals exit 1, unreachable controllers
+ * exit 3 with the addresses tried). ctl_cluster.c runs ctl against real nodes.
  * Every child runs under `timeout -s KILL`; the controllers themselves are signalled.
  * Usage: ctl_cli path/to/mafalda-controller path/to/mafalda-ctl */
 #include <errno.h>
@@ -22,6 +24,7 @@
 
 #include "controller/rpc_client.h"
 #include "controller/rpc_server.h"
+#include "proto/cluster.pb-c.h"
 #include "proto/controller.pb-c.h"
 #include "tests/support/test_proc.h"
 
@@ -202,6 +205,65 @@ static void populate(void) {
   apply(&c2);
 }
 
+static uint64_t load_seq;
+
+static uint64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* What a node's agent sends every second (cluster.ReportLoad), with chosen numbers. */
+static void report_load(const char *node_id, uint64_t uptime_ms, size_t n,
+                        const Mafalda__Cluster__WorkerLoad *loads) {
+  Mafalda__Cluster__WorkerLoad w[4], *wp[4];
+  for (size_t i = 0; i < n; i++) {
+    w[i] = loads[i];
+    wp[i] = &w[i];
+  }
+  Mafalda__Cluster__LoadReport r = MAFALDA__CLUSTER__LOAD_REPORT__INIT;
+  r.node_id = (char *)node_id;
+  r.sequence = ++load_seq;
+  r.timestamp_ms = wall_ms();
+  r.uptime_ms = uptime_ms;
+  r.n_workers = n;
+  r.workers = wp;
+  const char *urls[] = {rpc_url};
+  mf_rpc_reply_t reply;
+  if (mf_rpc_call_leader(urls, 1, NULL, MF_RPC_METHOD_REPORT_LOAD, &r.base, 5000, &reply) !=
+      MF_OK)
+    fatal("report load: no answer");
+  bool ok = reply.envelope->status == MAFALDA__RPC__STATUS__STATUS_OK;
+  mf_rpc_reply_free(&reply);
+  if (!ok) fatal("report load refused");
+}
+
+static Mafalda__Cluster__WorkerLoad worker_load(uint32_t index, float cpu, uint64_t in,
+                                               uint64_t out_pps, uint32_t transports,
+                                               uint32_t producers, uint32_t consumers,
+                                               bool stalled) {
+  Mafalda__Cluster__WorkerLoad w = MAFALDA__CLUSTER__WORKER_LOAD__INIT;
+  w.index = index;
+  w.cpu = cpu;
+  w.packets_in_per_sec = in;
+  w.packets_out_per_sec = out_pps;
+  w.transports = transports;
+  w.producers = producers;
+  w.consumers = consumers;
+  w.stalled = stalled;
+  return w;
+}
+
+/* n1: worker 0 at 25 % cpu, worker 1 at 50 % (the node's load); n2: 10 % cpu but
+ * 250k packets/s against the default capacity of 200k: 125 %, stalled. */
+static void report_loads(void) {
+  Mafalda__Cluster__WorkerLoad n1[2] = {worker_load(0, 0.25f, 1000, 3000, 3, 1, 2, false),
+                                        worker_load(1, 0.5f, 10, 20, 1, 0, 1, false)};
+  report_load("n1", 3723000, 2, n1); /* 1h02m03s */
+  Mafalda__Cluster__WorkerLoad n2[1] = {worker_load(0, 0.1f, 150000, 100000, 2, 0, 5, true)};
+  report_load("n2", 45000, 1, n2);
+}
+
 static void read_file(const char *path, char *buf, size_t size) {
   buf[0] = '\0';
   FILE *f = fopen(path, "r");
@@ -261,15 +323,60 @@ static json_int_t json_path_int(json_t *o, const char *a, const char *b) {
   return json_is_integer(v) ? json_integer_value(v) : -1;
 }
 
-static void test_reads(const char *c) {
-  int rc = ctl(NULL, "--controller", c, "status", NULL);
-  CHECK(rc == 0, "status exit %d", rc);
-  CHECK(has(out, "leader:        1 (") && has(out, "term:") && has(out, "nodes:         2") &&
-            has(out, "routers:       1") && has(out, "shards:        2") &&
-            has(out, "producers:     1") && has(out, "pipes:         1"),
-        "status output");
+static const char *jstr(json_t *o, const char *key) {
+  const char *v = json_string_value(json_object_get(o, key));
+  return v ? v : "";
+}
 
-  rc = ctl(NULL, "--controller", c, "--json", "status", NULL);
+/* The line of out that contains needle (copied into line), or false. */
+static bool line_with(const char *needle, char *line, size_t size) {
+  const char *p = strstr(out, needle);
+  if (!p) return false;
+  while (p > out && p[-1] != '\n') p--;
+  const char *e = strchr(p, '\n');
+  size_t n = e ? (size_t)(e - p) : strlen(p);
+  if (n >= size) n = size - 1;
+  memcpy(line, p, n);
+  line[n] = '\0';
+  return true;
+}
+
+/* Every line of out fits in 80 columns. */
+static bool fits_80(void) {
+  for (const char *p = out; *p;) {
+    const char *e = strchr(p, '\n');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    if (n > 80) return false;
+    if (!e) break;
+    p = e + 1;
+  }
+  return true;
+}
+
+/* status with a live and a dead replica address, load reports of both nodes. */
+static void test_status(const char *c) {
+  char dead[64], both[160], line[256];
+  snprintf(dead, sizeof(dead), "127.0.0.1:%d", mf_test_free_port());
+  snprintf(both, sizeof(both), "%s,%s", c, dead);
+  int rc = ctl(NULL, "--controller", both, "status", NULL);
+  CHECK(rc == 0, "status exit %d", rc);
+  CHECK(has(out, "Controllers: leader 1 at ") && has(out, "term ") && has(out, "Nodes: 2 (2 active)"),
+        "status header lines");
+  CHECK(line_with(" leader ", line, sizeof(line)) && has(line, c), "leader row: '%s'", line);
+  CHECK(line_with(dead, line, sizeof(line)) && has(line, "unreachable"), "dead replica row");
+  CHECK(has(out, "NODE") && has(out, "LOAD") && has(out, "UPTIME"), "node table headers");
+  CHECK(line_with("  n1 ", line, sizeof(line)) && has(line, "active") && has(line, "50%") &&
+            has(line, "1h02m") && has(line, "127.0.0.1:9000"),
+        "n1 row: '%s'", line);
+  CHECK(line_with("  n2 ", line, sizeof(line)) && has(line, "125%!") && has(line, "45s"),
+        "n2 row (overloaded, stalled worker): '%s'", line);
+  CHECK(has(out, "Totals: 2 nodes (2 active), 3 workers, 6 transports, 1 producer, "
+                 "8 consumers") &&
+            has(out, "State:  1 router, 2 shards, 1 producer, 1 pipe (load reports: 2/2 nodes)"),
+        "totals");
+  CHECK(fits_80(), "status fits 80 columns");
+
+  rc = ctl(NULL, "--controller", both, "--json", "status", NULL);
   json_t *j = out_json();
   CHECK(rc == 0 && j, "status --json exit %d / parses", rc);
   CHECK(json_path_int(j, "leader_id", NULL) == 1 && json_path_int(j, "term", NULL) >= 1 &&
@@ -277,7 +384,120 @@ static void test_reads(const char *c) {
             json_path_int(j, "counts", "pipes") == 1 &&
             json_is_true(json_object_get(j, "is_leader")),
         "status --json fields");
+  json_t *ctrl = json_object_get(j, "controllers");
+  json_t *c0 = json_array_get(ctrl, 0), *c1 = json_array_get(ctrl, 1);
+  CHECK(json_array_size(ctrl) == 2 && json_path_int(c0, "id", NULL) == 1 &&
+            strcmp(jstr(c0, "role"), "leader") == 0 && strcmp(jstr(c0, "rpc_address"), c) == 0 &&
+            json_path_int(c0, "term", NULL) >= 1 && json_path_int(c0, "last_applied", NULL) > 0 &&
+            json_is_true(json_object_get(c0, "reachable")),
+        "controllers[0]");
+  CHECK(json_is_null(json_object_get(c1, "id")) && strcmp(jstr(c1, "role"), "unreachable") == 0 &&
+            json_is_false(json_object_get(c1, "reachable")) &&
+            strcmp(jstr(c1, "rpc_address"), dead) == 0,
+        "controllers[1] unreachable");
+  json_t *nodes = json_object_get(j, "nodes");
+  json_t *n1 = json_array_get(nodes, 0), *n2 = json_array_get(nodes, 1);
+  CHECK(json_array_size(nodes) == 2 && strcmp(jstr(n1, "id"), "n1") == 0 &&
+            strcmp(jstr(n1, "state"), "active") == 0 && json_path_int(n1, "workers", NULL) == 2 &&
+            json_is_true(json_object_get(n1, "reported")) &&
+            json_real_value(json_object_get(n1, "load_percent")) == 50.0 &&
+            json_path_int(n1, "transports", NULL) == 4 &&
+            json_path_int(n1, "producers", NULL) == 1 &&
+            json_path_int(n1, "consumers", NULL) == 3 &&
+            json_path_int(n1, "uptime_ms", NULL) == 3723000 &&
+            json_path_int(n1, "stalled_workers", NULL) == 0 &&
+            json_path_int(n1, "report_age_ms", NULL) >= -1000 &&
+            json_path_int(n1, "report_age_ms", NULL) < 60000,
+        "nodes[0] n1");
+  CHECK(strcmp(jstr(n2, "id"), "n2") == 0 &&
+            json_real_value(json_object_get(n2, "load_percent")) == 125.0 &&
+            json_path_int(n2, "stalled_workers", NULL) == 1,
+        "nodes[1] n2");
+  CHECK(json_path_int(j, "totals", "workers") == 3 &&
+            json_path_int(j, "totals", "transports") == 6 &&
+            json_path_int(j, "totals", "consumers") == 8 &&
+            json_path_int(j, "totals", "active_nodes") == 2 &&
+            json_path_int(j, "totals", "registered_producers") == 1,
+        "totals");
   json_decref(j);
+
+  /* --watch: two refreshes, then exit 0; as JSON one document per line. */
+  rc = ctl(NULL, "--controller", c, "--watch", "--count", "2", "status", NULL);
+  const char *second = strstr(out, "every 1 s");
+  CHECK(rc == 0 && second && strstr(second + 1, "every 1 s") && !has(out, "\033["),
+        "--watch --count 2 (no escape codes when stdout is a file): exit %d", rc);
+  rc = ctl(NULL, "--controller", c, "--watch", "--count=2", "--json", "status", NULL);
+  char *nl = strchr(out, '\n');
+  json_error_t je;
+  json_t *first = nl ? json_loadb(out, (size_t)(nl - out), 0, &je) : NULL;
+  json_t *next = nl ? json_loads(nl + 1, 0, &je) : NULL;
+  CHECK(rc == 0 && first && next && json_path_int(next, "counts", "nodes") == 2,
+        "--watch --json: one document per line");
+  json_decref(first);
+  json_decref(next);
+}
+
+static void test_workers_and_router(const char *c) {
+  char line[256];
+  int rc = ctl(NULL, "--controller", c, "workers", NULL);
+  CHECK(rc == 0 && has(out, "PPS_IN") && has(out, "STALLED"), "workers exit %d", rc);
+  CHECK(line_with("n1  0", line, sizeof(line)) && has(line, "25%") && has(line, "1000") &&
+            has(line, "3000") && has(line, " no"),
+        "workers n1/0 row: '%s'", line);
+  CHECK(line_with("n2  0", line, sizeof(line)) && has(line, "10%") && has(line, "125%") &&
+            has(line, "yes"),
+        "workers n2/0 row: '%s'", line);
+  CHECK(fits_80(), "workers fits 80 columns");
+  rc = ctl(NULL, "--controller", c, "--json", "workers", NULL);
+  json_t *j = out_json();
+  json_t *w1 = json_array_get(j, 1), *w2 = json_array_get(j, 2);
+  CHECK(rc == 0 && json_array_size(j) == 3 && strcmp(jstr(w1, "node_id"), "n1") == 0 &&
+            json_path_int(w1, "worker", NULL) == 1 && json_path_int(w1, "rtc_port", NULL) == 40001 &&
+            json_real_value(json_object_get(w1, "cpu_percent")) == 50.0 &&
+            json_path_int(w1, "transports", NULL) == 1 &&
+            json_path_int(w1, "packets_out_per_sec", NULL) == 20 &&
+            json_is_false(json_object_get(w1, "stalled")) &&
+            json_path_int(json_array_get(j, 0), "shards", NULL) == 1,
+        "workers --json n1/1");
+  CHECK(strcmp(jstr(w2, "node_id"), "n2") == 0 && json_is_true(json_object_get(w2, "stalled")) &&
+            json_real_value(json_object_get(w2, "load_percent")) == 125.0 &&
+            json_path_int(w2, "consumers", NULL) == 5,
+        "workers --json n2/0");
+  json_decref(j);
+
+  /* One router, by id and by name. */
+  rc = ctl(NULL, "--controller", c, "routers", "r1", NULL);
+  CHECK(rc == 0 && has(out, "Router r1 \"room one\"") && has(out, "Shards: 2") &&
+            has(out, "Producers: 1, pipes: 1"),
+        "routers r1 exit %d", rc);
+  CHECK(line_with("p1  ", line, sizeof(line)) && has(line, "audio") && has(line, "n1/0") &&
+            has(line, "-> n2/0"),
+        "router pipe row: '%s'", line);
+  /* n1/0 holds only r1's shard: its worker's transports are the shard's. */
+  CHECK(line_with("  n1 ", line, sizeof(line)) && has(line, " 3 ") && has(line, "active"),
+        "router shard row n1: '%s'", line);
+  CHECK(fits_80(), "routers r1 fits 80 columns");
+  rc = ctl(NULL, "--controller", c, "--json", "routers", "room one", NULL);
+  j = out_json();
+  json_t *shards = json_object_get(j, "shards"), *pipes = json_object_get(j, "pipes");
+  json_t *s0 = json_array_get(shards, 0), *p0 = json_array_get(pipes, 0);
+  CHECK(rc == 0 && strcmp(jstr(j, "id"), "r1") == 0 && json_array_size(shards) == 2 &&
+            strcmp(jstr(s0, "node_id"), "n1") == 0 && json_path_int(s0, "producers", NULL) == 1 &&
+            json_path_int(s0, "pipes_out", NULL) == 1 &&
+            json_path_int(s0, "transports", NULL) == 3 &&
+            json_path_int(json_array_get(shards, 1), "pipes_in", NULL) == 1 &&
+            json_array_size(json_object_get(j, "producers")) == 1 && json_array_size(pipes) == 1 &&
+            strcmp(jstr(p0, "source_node_id"), "n1") == 0 &&
+            strcmp(jstr(p0, "target_node_id"), "n2") == 0 && strcmp(jstr(p0, "kind"), "audio") == 0,
+        "routers 'room one' --json");
+  json_decref(j);
+  rc = ctl(NULL, "--controller", c, "routers", "nosuch", NULL);
+  CHECK(rc == 1 && has(err_text, "no router named or with id 'nosuch'"), "unknown router: %d", rc);
+}
+
+static void test_reads(const char *c) {
+  int rc;
+  json_t *j;
 
   rc = ctl(NULL, "--controller", c, "nodes", NULL);
   CHECK(rc == 0, "nodes exit %d", rc);
@@ -336,7 +556,7 @@ static void test_reads(const char *c) {
   snprintf(both, sizeof(both), "127.0.0.1:%d,%s", mf_test_free_port(), c);
   snprintf(env, sizeof(env), "MAFALDA_CONTROLLER=%s", both);
   rc = ctl(env, "status", NULL);
-  CHECK(rc == 0 && has(out, "nodes:         2"), "MAFALDA_CONTROLLER, first replica down");
+  CHECK(rc == 0 && has(out, "Nodes: 2 (2 active)"), "MAFALDA_CONTROLLER, first replica down");
 }
 
 static void test_writes(const char *c) {
@@ -442,6 +662,11 @@ static void test_bad_input(const char *c) {
       {2, "unknown controller command", {"controller", "grow", NULL}},
       {2, "--no-such-flag", {"--no-such-flag", "status", NULL}},
       {2, "timeout", {"--timeout", "5", "status", NULL}},
+      {2, "--watch and --count apply to status only", {"--watch", "nodes", NULL}},
+      {2, "--count needs --watch", {"--count", "3", "status", NULL}},
+      {2, "usage: routers [NAME|ID]", {"routers", "a", "b", NULL}},
+      {2, "workers takes no arguments", {"workers", "x", NULL}},
+      {2, "matches several nodes", {"node", "drain", "0f3c", NULL}},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     const char **a = cases[i].args;
@@ -461,13 +686,28 @@ static void test_bad_input(const char *c) {
   int rc = ctl("MAFALDA_CONTROLLER=garbage", "status", NULL);
   CHECK(rc == 2 && has(err_text, "invalid --controller"), "bad MAFALDA_CONTROLLER: exit %d",
         rc);
-  rc = ctl(NULL, "--controller", dead, "--timeout", "300", "status", NULL);
-  CHECK(rc == 1 && has(err_text, "no controller answered"), "unreachable: exit %d", rc);
+  char two_dead[160], want[200];
+  snprintf(two_dead, sizeof(two_dead), "%s,127.0.0.1:%d", dead, mf_test_free_port());
+  rc = ctl(NULL, "--controller", two_dead, "--timeout", "300", "status", NULL);
+  snprintf(want, sizeof(want), "tried %s and 127.0.0.1:", dead);
+  CHECK(rc == 3 && has(err_text, "mafalda-ctl: status: no controller answered within 300 ms") &&
+            has(err_text, want) && has(err_text, "RPC address") &&
+            has(err_text, "MAFALDA_CONTROLLER"),
+        "unreachable: exit %d", rc);
+  rc = ctl(NULL, "--controller", dead, "--timeout", "300", "--json", "workers", NULL);
+  json_t *j = out_json();
+  CHECK(rc == 3 && j && json_is_false(json_object_get(j, "ok")) &&
+            json_path_int(j, "exit_code", NULL) == 3 && has(err_text, "no controller answered"),
+        "unreachable (--json): exit %d", rc);
+  json_decref(j);
   rc = ctl(NULL, "--controller", dead, "--timeout", "300", "node", "drain", "n1", NULL);
-  CHECK(rc == 1 && has(err_text, "mafalda-ctl: node drain: no controller answered"),
+  CHECK(rc == 3 && has(err_text, "mafalda-ctl: node drain: no controller answered"),
         "unreachable write: exit %d", rc);
   rc = ctl(NULL, "--help", NULL);
-  CHECK(rc == 0 && has(out, "MAFALDA_CONTROLLER") && has(out, "controller add"), "--help");
+  CHECK(rc == 0 && has(out, "MAFALDA_CONTROLLER") && has(out, "controller add") &&
+            has(out, "Exit status:") && has(out, "3  no controller answered") &&
+            has(out, "workers") && has(out, "routers [NAME|ID]") && has(out, "--watch"),
+        "--help");
   rc = ctl(NULL, "--version", NULL);
   CHECK(rc == 0 && has(out, "mafalda-ctl"), "--version");
 }
@@ -492,7 +732,11 @@ int main(int argc, char **argv) {
   start_replica(0, NULL, false);
   if (!wait_leader()) fatal("no leader within 20 s");
   populate();
+  report_loads();
+  test_status(c);
+  test_workers_and_router(c);
   test_reads(c);
+  test_prefix(c);
   test_writes(c);
   test_bad_input(c);
   test_membership(c);
