@@ -1,5 +1,7 @@
 #include "controller/fsm.h"
 
+#include "controller/fsm_controllers.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@ struct mf_fsm {
   vec_t shards;    /* shard_t, by (router_id, node_id, worker) */
   vec_t producers; /* producer_t, by id */
   vec_t pipes;     /* pipe_t, by (producer_id, target_node_id, target_worker) */
+  mf_fsm_controllers_t controllers; /* controller replicas' addresses, by raft id */
 };
 
 static const char *S(const char *s) { return s ? s : ""; }
@@ -570,6 +573,9 @@ mf_err_t mf_fsm_apply_command(mf_fsm_t *f, const command_t *c, char *msg, size_t
     case MAFALDA__CONTROLLER__COMMAND__CMD_REMOVE_PIPE:
       NEED(remove_pipe);
       return do_remove_pipe(f, c->remove_pipe, msg, size);
+    case MAFALDA__CONTROLLER__COMMAND__CMD_SET_CONTROLLER_ADDRESS:
+      NEED(set_controller_address);
+      return mf_fsm_controllers_set(&f->controllers, c->set_controller_address, msg, size);
     default:
       return fail(msg, size, MF_ERR_INVALID_ARG, "unknown or empty command");
   }
@@ -601,6 +607,7 @@ static void fsm_clear(mf_fsm_t *f) {
   vec_clear(&f->shards);
   vec_clear(&f->producers);
   vec_clear(&f->pipes);
+  mf_fsm_controllers_clear(&f->controllers);
 }
 
 void mf_fsm_destroy(mf_fsm_t *f) {
@@ -623,6 +630,8 @@ mf_err_t mf_fsm_snapshot(const mf_fsm_t *f, uint8_t **out, size_t *len) {
   snap.producers = (producer_t **)f->producers.items;
   snap.n_pipes = f->pipes.n;
   snap.pipes = (pipe_t **)f->pipes.items;
+  snap.n_controllers = f->controllers.n;
+  snap.controllers = f->controllers.rows;
   size_t n = mafalda__controller__snapshot__get_packed_size(&snap);
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) return MF_ERR_NO_MEMORY;
@@ -678,6 +687,7 @@ static mf_err_t replay(mf_fsm_t *f, const Mafalda__Controller__Snapshot *s) {
   }
   free(done);
   if (!err && left) err = MF_ERR_STATE;
+  if (!err) err = mf_fsm_controllers_restore(&f->controllers, s->controllers, s->n_controllers);
   for (size_t i = 0; i < s->n_nodes && !err; i++) {
     node_t *n = find_node(f, s->nodes[i]->id);
     Mafalda__Controller__NodeState st = s->nodes[i]->state;
@@ -724,6 +734,7 @@ void mf_fsm_counts(const mf_fsm_t *f, mf_fsm_counts_t *out) {
   out->shards = f->shards.n;
   out->producers = f->producers.n;
   out->pipes = f->pipes.n;
+  out->controllers = f->controllers.n;
 }
 
 const node_t *mf_fsm_find_node(const mf_fsm_t *f, const char *id) { return find_node(f, id); }
@@ -857,6 +868,11 @@ char *mf_fsm_dump(const mf_fsm_t *f) {
     sb_printf(&b, "pipe %s %s/%u <- %s/%u\n", p->producer_id, p->target_node_id,
               p->target_worker, p->source_node_id, p->source_worker);
   }
+  for (size_t i = 0; i < f->controllers.n; i++) {
+    const Mafalda__Controller__ControllerAddress *c = f->controllers.rows[i];
+    sb_printf(&b, "controller %llu raft=%s rpc=%s\n", (unsigned long long)c->raft_id,
+              S(c->raft_address), S(c->rpc_address));
+  }
   if (b.oom) {
     free(b.buf);
     return NULL;
@@ -887,4 +903,15 @@ void mf_fsm_foreach_producer(const mf_fsm_t *f,
 void mf_fsm_foreach_pipe(const mf_fsm_t *f, void (*fn)(void *ud, const pipe_t *pipe),
                          void *ud) {
   for (size_t i = 0; i < f->pipes.n; i++) fn(ud, f->pipes.items[i]);
+}
+
+const Mafalda__Controller__ControllerAddress *mf_fsm_find_controller(const mf_fsm_t *f,
+                                                                    uint64_t raft_id) {
+  return mf_fsm_controllers_find(&f->controllers, raft_id);
+}
+
+void mf_fsm_foreach_controller(
+    const mf_fsm_t *f, void (*fn)(void *ud, const Mafalda__Controller__ControllerAddress *c),
+    void *ud) {
+  for (size_t i = 0; i < f->controllers.n; i++) fn(ud, f->controllers.rows[i]);
 }

@@ -1,5 +1,6 @@
-/* The controller's replicated state machine: nodes, logical routers, shards, producers and
- * pipes, changed only by protobuf Commands (proto/controller.proto).
+/* The controller's replicated state machine: nodes, logical routers, shards, producers,
+ * pipes and the controller replicas' addresses, changed only by protobuf Commands
+ * (proto/controller.proto).
  *
  * Pure C, no I/O and no clock: applying the same commands in the same order gives the same
  * state on every replica, byte for byte (mf_fsm_snapshot packs sorted lists). Apply
@@ -26,11 +27,12 @@
 #define MF_FSM_BLOB_MAX (64u * 1024u) /* codecs/appData JSON text, rtpParameters bytes */
 #define MF_FSM_COMMAND_MAX (1024u * 1024u) /* one encoded command */
 #define MF_FSM_MESSAGE_MAX 256       /* result message buffer callers should provide */
+#define MF_FSM_CONTROLLERS_MAX 64    /* controller address rows (SetControllerAddress) */
 
 typedef struct mf_fsm mf_fsm_t;
 
 typedef struct {
-  size_t nodes, routers, shards, producers, pipes;
+  size_t nodes, routers, shards, producers, pipes, controllers;
 } mf_fsm_counts_t;
 
 mf_err_t mf_fsm_create(mf_fsm_t **out);
@@ -74,6 +76,15 @@ bool mf_fsm_has_shard(const mf_fsm_t *fsm, const char *router_id, const char *no
                       uint32_t worker);
 bool mf_fsm_has_pipe(const mf_fsm_t *fsm, const char *producer_id, const char *target_node_id,
                      uint32_t target_worker);
+
+/* The controller replica raft_id's addresses (SetControllerAddress); NULL when unknown.
+ * Lets any replica name the leader's RPC address in redirects. */
+const Mafalda__Controller__ControllerAddress *mf_fsm_find_controller(const mf_fsm_t *fsm,
+                                                                    uint64_t raft_id);
+/* Calls fn for every controller address row, in raft_id order (read-only). */
+void mf_fsm_foreach_controller(
+    const mf_fsm_t *fsm, void (*fn)(void *ud, const Mafalda__Controller__ControllerAddress *c),
+    void *ud);
 
 /* Calls fn for every node, in id order (read-only; fn must not apply commands). */
 void mf_fsm_foreach_node(const mf_fsm_t *fsm,

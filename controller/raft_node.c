@@ -262,7 +262,17 @@ struct mf_raft_node {
   mf_raft_node_config_t config;
   void (*close_cb)(void *ud);
   void *close_ud;
+  /* Publishing the peers' addresses into the FSM, once per leadership term. */
+  uv_timer_t publish_timer;
+  bool publish_open;     /* the timer handle is initialised (close it before freeing) */
+  bool publish_busy;     /* a barrier is in flight */
+  uint64_t publish_term; /* the term the barrier in flight was issued in */
+  uint64_t published_term;
 };
+
+#define PUBLISH_INTERVAL_MS 200
+
+static void publish_tick(uv_timer_t *t);
 
 mf_err_t mf_raft_node_parse_peers(const char *text, mf_raft_node_config_t *config) {
   config->n_peers = 0;
@@ -359,6 +369,10 @@ mf_err_t mf_raft_node_start(uv_loop_t *loop, const mf_raft_node_config_t *config
                              config->heartbeat_timeout_ms ? config->heartbeat_timeout_ms : 100);
   rv = raft_start(&n->raft);
   if (rv) goto fail_raft;
+  uv_timer_init(loop, &n->publish_timer);
+  n->publish_timer.data = n;
+  n->publish_open = true;
+  uv_timer_start(&n->publish_timer, publish_tick, PUBLISH_INTERVAL_MS, PUBLISH_INTERVAL_MS);
   MF_LOG_INFO("raft %llu started at %s (data %s, snapshot every %u entries)",
               (unsigned long long)config->id, self->raft_address, config->data_dir, threshold);
   *out = n;
@@ -394,9 +408,20 @@ static void raft_closed(struct raft *r) {
   if (cb) cb(ud);
 }
 
+/* The timer is closed first so that raft_closed, which frees the node, runs after it. */
+static void publish_timer_closed(uv_handle_t *h) {
+  mf_raft_node_t *n = h->data;
+  raft_close(&n->raft, raft_closed);
+}
+
 void mf_raft_node_close(mf_raft_node_t *n, void (*cb)(void *ud), void *ud) {
   n->close_cb = cb;
   n->close_ud = ud;
+  if (n->publish_open) {
+    n->publish_open = false;
+    uv_close((uv_handle_t *)&n->publish_timer, publish_timer_closed);
+    return;
+  }
   raft_close(&n->raft, raft_closed);
 }
 
@@ -459,8 +484,113 @@ uint64_t mf_raft_node_leader(mf_raft_node_t *n, const char **rpc_address) {
   const char *addr = NULL;
   raft_leader(&n->raft, &id, &addr);
   const mf_raft_peer_t *peer = id ? find_peer(n, id) : NULL;
-  if (rpc_address) *rpc_address = peer ? peer->rpc_address : "";
+  if (rpc_address) {
+    *rpc_address = peer ? peer->rpc_address : "";
+    /* A leader added after this replica started (or forgotten by a restart) is known
+     * only through the replicated table. */
+    const Mafalda__Controller__ControllerAddress *row =
+        id && !(*rpc_address)[0] ? mf_fsm_find_controller(n->fsm.fsm, id) : NULL;
+    if (row) *rpc_address = row->rpc_address;
+  }
   return id;
+}
+
+static const struct raft_server *member(const mf_raft_node_t *n, uint64_t id) {
+  const struct raft_configuration *conf = &n->raft.configuration;
+  for (unsigned i = 0; i < conf->n; i++)
+    if (conf->servers[i].id == id) return &conf->servers[i];
+  return NULL;
+}
+
+bool mf_raft_node_member(mf_raft_node_t *n, uint64_t id, const char **raft_address) {
+  const struct raft_server *s = id ? member(n, id) : NULL;
+  if (raft_address) *raft_address = s && s->address ? s->address : "";
+  return s != NULL;
+}
+
+/* ---- the controllers' addresses, replicated ---- */
+
+static void publish_done(void *ud, mf_err_t status, mf_err_t code, const char *message,
+                         uint64_t index) {
+  (void)ud;
+  (void)index;
+  if (status != MF_OK || code != MF_OK)
+    MF_LOG_WARN("controller address not recorded: %s", message ? message : mf_strerror(status));
+}
+
+static bool publish_one(mf_raft_node_t *n, uint64_t id, const char *raft_address,
+                        const char *rpc_address) {
+  Mafalda__Controller__SetControllerAddress set =
+      MAFALDA__CONTROLLER__SET_CONTROLLER_ADDRESS__INIT;
+  set.raft_id = id;
+  set.raft_address = (char *)raft_address;
+  set.rpc_address = (char *)rpc_address;
+  Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
+  cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_SET_CONTROLLER_ADDRESS;
+  cmd.set_controller_address = &set;
+  mf_err_t err = mf_raft_submit(&n->raft, &cmd, publish_done, NULL);
+  if (err == MF_OK)
+    MF_LOG_INFO("recording controller %llu's address: %s", (unsigned long long)id,
+                rpc_address[0] ? rpc_address : "(removed)");
+  return err == MF_OK;
+}
+
+typedef struct {
+  mf_raft_node_t *node;
+  uint64_t stale[MF_FSM_CONTROLLERS_MAX];
+  size_t n;
+} stale_rows_t;
+
+static void collect_stale(void *ud, const Mafalda__Controller__ControllerAddress *c) {
+  stale_rows_t *s = ud;
+  if (!member(s->node, c->raft_id) && s->n < MF_FSM_CONTROLLERS_MAX) s->stale[s->n++] = c->raft_id;
+}
+
+/* Leader, FSM caught up: rows for the members this replica knows an RPC address of (its
+ * --peers and the voters it added) where the FSM lacks or differs, and removals of rows of
+ * servers no longer in the configuration (a RemoveVoter whose cleanup did not commit).
+ * False when a submission failed (retried on a later tick). */
+static bool publish_addresses(mf_raft_node_t *n) {
+  bool ok = true;
+  const mf_fsm_t *fsm = n->fsm.fsm;
+  for (unsigned i = 0; i < n->config.n_peers; i++) {
+    const mf_raft_peer_t *p = &n->config.peers[i];
+    const struct raft_server *s = member(n, p->id);
+    if (!s || !p->rpc_address[0]) continue;
+    const char *raft_address = s->address ? s->address : p->raft_address;
+    const Mafalda__Controller__ControllerAddress *row = mf_fsm_find_controller(fsm, p->id);
+    if (row && strcmp(row->raft_address, raft_address) == 0 &&
+        strcmp(row->rpc_address, p->rpc_address) == 0)
+      continue;
+    ok = publish_one(n, p->id, raft_address, p->rpc_address) && ok;
+  }
+  stale_rows_t stale = {.node = n};
+  mf_fsm_foreach_controller(fsm, collect_stale, &stale);
+  for (size_t i = 0; i < stale.n; i++) ok = publish_one(n, stale.stale[i], "", "") && ok;
+  return ok;
+}
+
+static void publish_barrier_done(void *ud, mf_err_t status) {
+  mf_raft_node_t *n = ud;
+  n->publish_busy = false;
+  if (status != MF_OK || !n->publish_open || raft_state(&n->raft) != RAFT_LEADER ||
+      n->raft.current_term != n->publish_term)
+    return;
+  if (publish_addresses(n)) n->published_term = n->publish_term;
+}
+
+/* libraft 0.15 has no leadership callback: a cheap poll notices a new term as leader. The
+ * barrier makes the FSM hold every earlier entry before it is compared with the peers. */
+static void publish_tick(uv_timer_t *t) {
+  mf_raft_node_t *n = t->data;
+  if (n->publish_busy || raft_state(&n->raft) != RAFT_LEADER ||
+      n->raft.current_term == n->published_term)
+    return;
+  uint64_t term = n->raft.current_term;
+  if (mf_raft_node_barrier(n, publish_barrier_done, n) == MF_OK) {
+    n->publish_busy = true;
+    n->publish_term = term;
+  }
 }
 
 uint64_t mf_raft_node_id(const mf_raft_node_t *n) { return n->config.id; }

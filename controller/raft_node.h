@@ -7,7 +7,11 @@
  *    mf_raft_submit(), which proposes one Command on a struct raft.
  *  - mf_raft_node_*: a complete replica on a libuv loop: bootstrap from a static voter
  *    list (ignored when the data directory already holds state), snapshots every
- *    snapshot_threshold entries, leader lookup, orderly close.
+ *    snapshot_threshold entries, leader lookup, orderly close. Once per term as leader
+ *    (after a barrier) it commits SetControllerAddress for every member whose RPC address
+ *    it knows (peer list, voters it added) when the FSM lacks or differs, and removes rows
+ *    of servers no longer in the configuration, so every replica can redirect to any
+ *    leader.
  *
  * Thread affinity: everything runs on the thread of the libuv loop it was started on;
  * callbacks are invoked on that loop. No internal locking. */
@@ -108,8 +112,13 @@ mf_err_t mf_raft_node_barrier(mf_raft_node_t *node, void (*cb)(void *ud, mf_err_
                               void *ud);
 
 bool mf_raft_node_is_leader(mf_raft_node_t *node);
-/* Leader's id (0 if unknown) and its RPC address from the peer list ("" if unknown). */
+/* Leader's id (0 if unknown) and its RPC address: from this replica's peer list, else from
+ * the FSM's controller address rows ("" if neither knows it). The string is valid until
+ * the next apply (answer on the same loop turn). */
 uint64_t mf_raft_node_leader(mf_raft_node_t *node, const char **rpc_address);
+/* True when id is in the current Raft configuration (any role); *raft_address (optional)
+ * gets its address there ("" when not a member). */
+bool mf_raft_node_member(mf_raft_node_t *node, uint64_t id, const char **raft_address);
 uint64_t mf_raft_node_id(const mf_raft_node_t *node);
 uint64_t mf_raft_node_last_applied(mf_raft_node_t *node);
 /* The current Raft term this replica has seen (for status displays). */

@@ -32,6 +32,14 @@ typedef struct {
   char id[MF_ID_LEN + 1]; /* the id this call tries to create the router with */
 } open_router_t;
 
+/* AddVoter / RemoveVoter: the row committed (or removed) once the membership changed. */
+typedef struct {
+  uint64_t id;
+  bool add;
+  char raft_address[MF_FSM_NAME_MAX + 1];
+  char rpc_address[MF_FSM_NAME_MAX + 1];
+} voter_t;
+
 /* Per-request scratch (mf_rpc_request_user): what an answer given after a Raft commit
  * needs to know. */
 typedef struct {
@@ -42,6 +50,7 @@ typedef struct {
     open_router_t open;             /* REPLY_OPEN_ROUTER */
     mf_placement_transport_t place; /* REPLY_PLACE */
     mf_placement_pipe_t pipe;       /* REPLY_PIPE */
+    voter_t voter;                  /* REPLY_CHANGE */
   } u;
 } call_t;
 
@@ -454,36 +463,94 @@ static void handle_report_events(mf_rpc_request_t *req, const envelope_t *env) {
   mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &resp.base);
 }
 
+/* After AddVoter / RemoveVoter changed the configuration: the replicated address row
+ * follows (SetControllerAddress), and the answer waits for it, so a client told "ok" can
+ * be redirected to that voter by every replica. Nothing to record: answered at once. */
+static void record_address(mf_rpc_request_t *req, const char *message) {
+  call_t *c = call_of(req);
+  const voter_t *v = &c->u.voter;
+  bool has_row = mf_fsm_find_controller(mf_raft_node_fsm(c->server->raft), v->id) != NULL;
+  if (v->add ? !v->rpc_address[0] : !has_row) {
+    Mafalda__Controller__CommandResult res = MAFALDA__CONTROLLER__COMMAND_RESULT__INIT;
+    res.message = (char *)message;
+    mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &res.base);
+    return;
+  }
+  Mafalda__Controller__SetControllerAddress set =
+      MAFALDA__CONTROLLER__SET_CONTROLLER_ADDRESS__INIT;
+  set.raft_id = v->id;
+  set.raft_address = v->add ? (char *)v->raft_address : (char *)"";
+  set.rpc_address = v->add ? (char *)v->rpc_address : (char *)"";
+  Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
+  cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_SET_CONTROLLER_ADDRESS;
+  cmd.set_controller_address = &set;
+  c->reply_kind = REPLY_COMMAND; /* write_done answers with the row's CommandResult */
+  submit_write(req, &cmd);
+}
+
 static void change_reply(void *ud, mf_err_t status, const char *message) {
   mf_rpc_request_t *req = ud;
   if (mf_rpc_endpoint_stopped(mf_rpc_request_endpoint(req))) return;
   if (status == MF_ERR_STATE) return reply_not_leader(req);
+  if (status == MF_OK) return record_address(req, message);
   Mafalda__Controller__CommandResult res = MAFALDA__CONTROLLER__COMMAND_RESULT__INIT;
   res.code = (int32_t)status;
   res.message = (char *)message;
-  mf_rpc_reply(req, status == MF_OK ? MAFALDA__RPC__STATUS__STATUS_OK
-                                    : MAFALDA__RPC__STATUS__STATUS_ERROR,
-               status ? message : "", &res.base);
+  mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_ERROR, message, &res.base);
 }
 
+/* Bounded like the FSM's addresses and the local peer table (128 bytes). */
+static bool valid_address(const char *a, bool required) {
+  size_t n = a ? strnlen(a, sizeof(((mf_raft_peer_t *)0)->rpc_address)) : 0;
+  if (n == 0) return !required;
+  if (n >= sizeof(((mf_raft_peer_t *)0)->rpc_address)) return false;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)a[i] <= 0x20 || a[i] == 0x7f) return false;
+  return true;
+}
+
+/* A client retrying after a redirect (leadership moved between the membership change and
+ * its address row) completes the row: AddVoter with an rpc address of a member at the
+ * same Raft address, or RemoveVoter of a non-member that still has a row, only records
+ * the row. Without an rpc address, adding a member again is still refused. */
 static void handle_membership(mf_rpc_request_t *req, const envelope_t *env, bool add) {
   mf_rpc_server_t *srv = call_of(req)->server;
   if (!mf_raft_node_is_leader(srv->raft)) return reply_not_leader(req);
   mf_err_t err;
-  call_of(req)->reply_kind = REPLY_CHANGE;
+  call_t *c = call_of(req);
+  c->reply_kind = REPLY_CHANGE;
+  voter_t *v = &c->u.voter;
+  memset(v, 0, sizeof(*v));
+  v->add = add;
+  const char *member_address = "";
   if (add) {
     Mafalda__Controller__AddVoterRequest *a = (Mafalda__Controller__AddVoterRequest *)
         mf_rpc_request_decode(req, env, &mafalda__controller__add_voter_request__descriptor);
     if (!a) return;
-    err = mf_raft_node_add_voter(srv->raft, a->id, a->raft_address, a->rpc_address,
-                                 change_reply, req);
+    if (!valid_address(a->raft_address, true) || !valid_address(a->rpc_address, false)) {
+      protobuf_c_message_free_unpacked(&a->base, NULL);
+      return mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT,
+                          "addresses must be host:port, at most 127 bytes", NULL);
+    }
+    v->id = a->id;
+    snprintf(v->raft_address, sizeof(v->raft_address), "%s", a->raft_address);
+    snprintf(v->rpc_address, sizeof(v->rpc_address), "%s", a->rpc_address ? a->rpc_address : "");
     protobuf_c_message_free_unpacked(&a->base, NULL);
+    if (v->rpc_address[0] && mf_raft_node_member(srv->raft, v->id, &member_address) &&
+        strcmp(member_address, v->raft_address) == 0)
+      return record_address(req, "already a member");
+    err = mf_raft_node_add_voter(srv->raft, v->id, v->raft_address, v->rpc_address,
+                                 change_reply, req);
   } else {
     Mafalda__Controller__RemoveVoterRequest *r = (Mafalda__Controller__RemoveVoterRequest *)
         mf_rpc_request_decode(req, env, &mafalda__controller__remove_voter_request__descriptor);
     if (!r) return;
-    err = mf_raft_node_remove_server(srv->raft, r->id, change_reply, req);
+    v->id = r->id;
     protobuf_c_message_free_unpacked(&r->base, NULL);
+    if (v->id && !mf_raft_node_member(srv->raft, v->id, NULL) &&
+        mf_fsm_find_controller(mf_raft_node_fsm(srv->raft), v->id))
+      return record_address(req, "not a member");
+    err = mf_raft_node_remove_server(srv->raft, v->id, change_reply, req);
   }
   if (err == MF_ERR_STATE) {
     reply_not_leader(req);

@@ -295,6 +295,7 @@ static void job_report(mf_agent_t *a) {
   r.timestamp_ms = mf_clock_wall_ms();
   r.n_workers = a->worker_count;
   r.workers = wp;
+  r.uptime_ms = mf_clock_now_ms() - a->started_ms;
   start_job(a, j, MF_RPC_METHOD_REPORT_LOAD, &r.base);
 }
 

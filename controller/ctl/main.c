@@ -335,9 +335,11 @@ static int cmd_controller(int argc, char **argv) {
   mf_rpc_reply_t reply;
   if (strcmp(verb, "add") == 0) {
     if (argc != 3 && argc != 4)
-      return mf_ctl_usage_error("usage: controller add <id> <raft host:port> [rpc host:port]%s", "");
+      return mf_ctl_usage_error("usage: controller add <id> <raft host:port> [rpc host:port]%s",
+                                "");
     if (!parse_raft_id(argv[1], &id)) return mf_ctl_usage_error("invalid replica id '%s'", argv[1]);
-    if (!mf_ctl_valid_hostport(argv[2])) return mf_ctl_usage_error("invalid raft address '%s'", argv[2]);
+    if (!mf_ctl_valid_hostport(argv[2]))
+      return mf_ctl_usage_error("invalid raft address '%s'", argv[2]);
     if (argc == 4 && !mf_ctl_valid_hostport(argv[3]))
       return mf_ctl_usage_error("invalid rpc address '%s'", argv[3]);
     Mafalda__Controller__AddVoterRequest req = MAFALDA__CONTROLLER__ADD_VOTER_REQUEST__INIT;
@@ -392,7 +394,8 @@ int main(int argc, char **argv) {
   }
   mf_config_result_t result;
   int rc;
-  if (mf_config_parse(options, N_OPTIONS, &mf_ctl_opts, n_flags, flags, environ, &result) != MF_OK) {
+  if (mf_config_parse(options, N_OPTIONS, &mf_ctl_opts, n_flags, flags, environ, &result) !=
+      MF_OK) {
     rc = mf_ctl_usage_error("%s", result.error);
   } else if (result.help_requested) {
     mf_config_usage(options, N_OPTIONS, "mafalda-ctl [OPTIONS] COMMAND [ARGS]", stdout);
@@ -421,7 +424,8 @@ int main(int argc, char **argv) {
       rc = no_args ? mf_ctl_cmd_workers()
                    : mf_ctl_usage_error("workers takes no arguments%s", "");
     else if (strcmp(c, "nodes") == 0)
-      rc = no_args ? cmd_list("nodes", list_nodes) : mf_ctl_usage_error("nodes takes no arguments%s", "");
+      rc = no_args ? cmd_list("nodes", list_nodes)
+                   : mf_ctl_usage_error("nodes takes no arguments%s", "");
     else if (strcmp(c, "routers") == 0)
       rc = no_args     ? cmd_list("routers", list_routers)
            : nargs == 1 ? mf_ctl_cmd_router(args[0])
@@ -433,7 +437,8 @@ int main(int argc, char **argv) {
       rc = no_args ? cmd_list("producers", list_producers)
                    : mf_ctl_usage_error("producers takes no arguments%s", "");
     else if (strcmp(c, "pipes") == 0)
-      rc = no_args ? cmd_list("pipes", list_pipes) : mf_ctl_usage_error("pipes takes no arguments%s", "");
+      rc = no_args ? cmd_list("pipes", list_pipes)
+                   : mf_ctl_usage_error("pipes takes no arguments%s", "");
     else if (strcmp(c, "node") == 0)
       rc = cmd_node(nargs, args);
     else if (strcmp(c, "controller") == 0)

@@ -4,7 +4,11 @@
  *     continue;
  *  3. restart the killed replica: it catches up to the same state;
  *  4. stop all three (SIGTERM, exit 0) and restart them: state identical (dump);
- *  5. a fourth replica started with --join is added (controller.AddVoter) and catches up.
+ *  5. a fourth replica started with --join is added (controller.AddVoter) and catches up;
+ *  6. its RPC address is replicated (SetControllerAddress): once it leads, every other
+ *     replica (whose --peers does not list it, one of them restarted from disk) redirects
+ *     writes to it. It runs with a shorter election timeout, so stopping the leader hands
+ *     leadership to it (bounded retries).
  * Every child runs under `timeout -s KILL`, and everything left is killed on exit.
  * Usage: controller_cluster path/to/mafalda-controller [writes] */
 #include <errno.h>
@@ -81,7 +85,7 @@ static void exit_now(void) {
   exit(1);
 }
 
-static void start_replica(int i, bool join) {
+static void start_replica(int i, bool join, const char *election_ms) {
   char id[16], listen[32], rpc[32], peers[512], data[128], log[128];
   snprintf(id, sizeof(id), "%d", i + 1);
   snprintf(listen, sizeof(listen), "127.0.0.1:%d", raft_port[i]);
@@ -101,7 +105,7 @@ static void start_replica(int i, bool join) {
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   char *argv[] = {"timeout", "-s", "KILL", "120", (char *)bin, "--id", id, "--listen", listen,
                   "--rpc-listen", rpc, "--peers", peers, "--data-dir", data,
-                  "--election-timeout", "300", "--snapshot-threshold", "128",
+                  "--election-timeout", (char *)election_ms, "--snapshot-threshold", "128",
                   join ? "--join" : NULL, NULL};
   pid_t pid;
   int rv = posix_spawnp(&pid, "timeout", &fa, NULL, argv, environ);
@@ -110,7 +114,7 @@ static void start_replica(int i, bool join) {
   timeout_pid[i] = pid;
 }
 
-static void start(int i) { start_replica(i, false); }
+static void start(int i) { start_replica(i, false, "300"); }
 
 /* The controller process under `timeout` (kill -9 must hit it, not the wrapper). */
 static pid_t controller_pid(int i) { return mf_test_wait_child_of(timeout_pid[i], 2000); }
@@ -123,7 +127,7 @@ static int wait_exit(int i) {
 
 typedef struct {
   bool ok, is_leader;
-  uint64_t last_applied;
+  uint64_t last_applied, leader_id;
   char *dump;
 } status_t;
 
@@ -139,6 +143,7 @@ static status_t status(int i) {
       s.ok = true;
       s.is_leader = r->is_leader;
       s.last_applied = r->last_applied;
+      s.leader_id = r->leader_id;
       s.dump = strdup(r->dump);
       mafalda__controller__status_response__free_unpacked(r, NULL);
     }
@@ -149,8 +154,8 @@ static status_t status(int i) {
 
 static int find_leader(int timeout_ms) {
   for (int waited = 0; waited < timeout_ms; waited += 50) {
-    for (int i = 0; i < N; i++) {
-      if (timeout_pid[i] <= 0) continue;
+    for (int i = 0; i < NMAX; i++) {
+      if (timeout_pid[i] <= 0 || !urls[i]) continue;
       status_t s = status(i);
       free(s.dump);
       if (s.ok && s.is_leader) return i;
@@ -338,7 +343,7 @@ int main(int argc, char **argv) {
   rpc_port[N] = mf_test_free_port();
   snprintf(urls_buf[N], sizeof(urls_buf[N]), "tcp://127.0.0.1:%d", rpc_port[N]);
   urls[N] = urls_buf[N];
-  start_replica(N, true);
+  start_replica(N, true, "120");
   Mafalda__Controller__AddVoterRequest add = MAFALDA__CONTROLLER__ADD_VOTER_REQUEST__INIT;
   char raft_addr[32], rpc_addr[32];
   snprintf(raft_addr, sizeof(raft_addr), "127.0.0.1:%d", raft_port[N]);
@@ -356,8 +361,57 @@ int main(int argc, char **argv) {
   CHECK(create_router("after-join", &hint), "write after join");
   char *joined = leader_dump();
   CHECK(converges(N, joined, 20000), "joined controller did not catch up");
-  free(joined);
   printf("ok   a fourth controller joined (AddVoter) and caught up\n");
+
+  /* Its address is replicated state: every replica holds the row. */
+  char row[96];
+  snprintf(row, sizeof(row), "controller %d raft=%s rpc=%s\n", N + 1, raft_addr, rpc_addr);
+  CHECK(strstr(joined, row), "no address row for controller %d in:\n%s", N + 1, joined);
+  for (int i = 0; i < N; i++) { /* the static peers' rows, written by the first leader */
+    snprintf(row, sizeof(row), "controller %d raft=127.0.0.1:%d rpc=127.0.0.1:%d\n", i + 1,
+             raft_port[i], rpc_port[i]);
+    CHECK(strstr(joined, row), "no address row for controller %d in:\n%s", i + 1, joined);
+  }
+  for (int i = 0; i < N; i++) CHECK(converges(i, joined, 10000), "controller %d differs", i + 1);
+  free(joined);
+  /* Stop the leader (then restart it from disk, with --peers not listing 4) until 4 leads. */
+  int lead = find_leader(10000);
+  for (int attempt = 0; attempt < 6 && lead >= 0 && lead != N; attempt++) {
+    kill(controller_pid(lead), SIGTERM);
+    CHECK(wait_exit(lead) == 0, "stop of %d", lead + 1);
+    int next = find_leader(10000);
+    start(lead);
+    lead = next;
+  }
+  CHECK(lead == N, "controller %d never became the leader (leader: %d)", N + 1, lead + 1);
+  printf("ok   the joined controller %d leads\n", N + 1);
+  /* A write at each other replica: redirected to 4's RPC address. */
+  for (int i = 0; i < N; i++) {
+    bool redirected = false;
+    for (int waited = 0; waited < 10000 && !redirected; waited += 50) {
+      status_t st = status(i);
+      free(st.dump);
+      if (st.ok && st.leader_id == N + 1) {
+        Mafalda__Controller__Router r = MAFALDA__CONTROLLER__ROUTER__INIT;
+        r.id = (char *)"redirected";
+        Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
+        cr.router = &r;
+        mf_rpc_reply_t w;
+        if (mf_rpc_call(urls[i], MF_RPC_METHOD_CREATE_ROUTER, &cr.base, 2000, &w) == MF_OK) {
+          CHECK(w.envelope->status == MAFALDA__RPC__STATUS__STATUS_NOT_LEADER,
+                "write at follower %d: status %d", i + 1, w.envelope->status);
+          CHECK(strcmp(w.envelope->leader_address, rpc_addr) == 0,
+                "follower %d redirects to '%s', want '%s'", i + 1, w.envelope->leader_address,
+                rpc_addr);
+          redirected = true;
+          mf_rpc_reply_free(&w);
+        }
+      }
+      if (!redirected) mf_test_sleep_ms(50);
+    }
+    CHECK(redirected, "follower %d never named controller %d as leader", i + 1, N + 1);
+  }
+  printf("ok   every follower redirects writes to controller %d at %s\n", N + 1, rpc_addr);
 
   for (int i = 0; i < NMAX; i++) kill(controller_pid(i), SIGTERM);
   for (int i = 0; i < NMAX; i++) CHECK(wait_exit(i) == 0, "final stop of %d", i + 1);

@@ -698,6 +698,198 @@ static void test_foreach(void **state) {
   mf_fsm_destroy(f);
 }
 
+/* ---- controller replicas' addresses (SetControllerAddress) ---- */
+
+static cmd_t addr_cmd(Mafalda__Controller__SetControllerAddress *a, uint64_t id,
+                      const char *raft, const char *rpc) {
+  Mafalda__Controller__SetControllerAddress init =
+      MAFALDA__CONTROLLER__SET_CONTROLLER_ADDRESS__INIT;
+  *a = init;
+  a->raft_id = id;
+  a->raft_address = (char *)raft;
+  a->rpc_address = (char *)rpc;
+  cmd_t c = MAFALDA__CONTROLLER__COMMAND__INIT;
+  c.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_SET_CONTROLLER_ADDRESS;
+  c.set_controller_address = a;
+  return c;
+}
+
+static mf_err_t set_addr(mf_fsm_t *f, uint64_t id, const char *raft, const char *rpc) {
+  Mafalda__Controller__SetControllerAddress a;
+  cmd_t c = addr_cmd(&a, id, raft, rpc);
+  return run(f, &c);
+}
+
+static void walk_controller(void *ud, const Mafalda__Controller__ControllerAddress *c) {
+  walk_t *w = ud;
+  size_t n = strlen(w->seen);
+  snprintf(w->seen + n, sizeof(w->seen) - n, "%llu=%s ", (unsigned long long)c->raft_id,
+           c->rpc_address);
+}
+
+static void assert_rpc(const mf_fsm_t *f, uint64_t id, const char *rpc) {
+  const Mafalda__Controller__ControllerAddress *c = mf_fsm_find_controller(f, id);
+  if (!rpc) {
+    assert_null(c);
+    return;
+  }
+  assert_non_null(c);
+  assert_int_equal(c->raft_id, id);
+  assert_string_equal(c->rpc_address, rpc);
+}
+
+static void test_controller_addresses(void **state) {
+  (void)state;
+  mf_fsm_t *f;
+  assert_int_equal(mf_fsm_create(&f), MF_OK);
+  /* add (out of order), replace, an identical set (no change), remove */
+  assert_int_equal(set_addr(f, 4, "127.0.0.1:7104", "127.0.0.1:7204"), MF_OK);
+  assert_int_equal(set_addr(f, 1, "127.0.0.1:7101", "127.0.0.1:7201"), MF_OK);
+  assert_int_equal(set_addr(f, 2, "127.0.0.1:7102", "127.0.0.1:7202"), MF_OK);
+  assert_rpc(f, 4, "127.0.0.1:7204");
+  assert_rpc(f, 3, NULL);
+  assert_rpc(f, 0, NULL);
+  assert_int_equal(set_addr(f, 1, "10.0.0.1:7101", "10.0.0.1:7201"), MF_OK);
+  assert_rpc(f, 1, "10.0.0.1:7201");
+  assert_string_equal(mf_fsm_find_controller(f, 1)->raft_address, "10.0.0.1:7101");
+  char *before = mf_fsm_dump(f);
+  assert_int_equal(set_addr(f, 1, "10.0.0.1:7101", "10.0.0.1:7201"), MF_OK);
+  char *after = mf_fsm_dump(f);
+  assert_string_equal(before, after);
+  free(before);
+  free(after);
+  assert_int_equal(set_addr(f, 2, "", ""), MF_OK);
+  assert_rpc(f, 2, NULL);
+  mf_fsm_counts_t cn;
+  mf_fsm_counts(f, &cn);
+  assert_int_equal(cn.controllers, 2);
+  walk_t w = {{0}};
+  mf_fsm_foreach_controller(f, walk_controller, &w);
+  assert_string_equal(w.seen, "1=10.0.0.1:7201 4=127.0.0.1:7204 ");
+  char *dump = mf_fsm_dump(f);
+  assert_string_equal(dump, "controller 1 raft=10.0.0.1:7101 rpc=10.0.0.1:7201\n"
+                            "controller 4 raft=127.0.0.1:7104 rpc=127.0.0.1:7204\n");
+  free(dump);
+
+  /* rejected: the state stays byte for byte */
+  char big[MF_FSM_NAME_MAX + 2];
+  memset(big, 'a', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  char fits[MF_FSM_NAME_MAX + 1];
+  memset(fits, 'b', sizeof(fits) - 1);
+  fits[sizeof(fits) - 1] = '\0';
+  static const struct {
+    uint64_t id;
+    const char *raft, *rpc;
+    mf_err_t want;
+  } bad[] = {
+      {0, "127.0.0.1:7101", "127.0.0.1:7201", MF_ERR_INVALID_ARG},  /* id 0 */
+      {0, "", "", MF_ERR_INVALID_ARG},                              /* id 0, removal */
+      {5, "", "127.0.0.1:7205", MF_ERR_INVALID_ARG},                /* no raft address */
+      {5, "127.0.0.1:7105", "127.0.0.1:72\n05", MF_ERR_INVALID_ARG}, /* control character */
+      {5, "127.0.0.1:71\x7f", "127.0.0.1:7205", MF_ERR_INVALID_ARG},
+      {2, "", "", MF_ERR_NOT_FOUND},                                /* no row to remove */
+      {9, "127.0.0.1:7109", "", MF_ERR_NOT_FOUND},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    Mafalda__Controller__SetControllerAddress a;
+    cmd_t c = addr_cmd(&a, bad[i].id, bad[i].raft, bad[i].rpc);
+    reject(f, &c, bad[i].want);
+  }
+  Mafalda__Controller__SetControllerAddress a;
+  cmd_t c = addr_cmd(&a, 1, big, "127.0.0.1:7201"); /* oversize raft address */
+  reject(f, &c, MF_ERR_LIMIT);
+  c = addr_cmd(&a, 5, "127.0.0.1:7105", big); /* oversize rpc address */
+  reject(f, &c, MF_ERR_LIMIT);
+  assert_int_equal(set_addr(f, 5, fits, fits), MF_OK); /* exactly the limit */
+  assert_int_equal(set_addr(f, 5, "", ""), MF_OK);
+  /* An empty SetControllerAddress on the wire decodes with id 0. */
+  cmd_t empty = MAFALDA__CONTROLLER__COMMAND__INIT;
+  Mafalda__Controller__SetControllerAddress none = MAFALDA__CONTROLLER__SET_CONTROLLER_ADDRESS__INIT;
+  empty.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_SET_CONTROLLER_ADDRESS;
+  empty.set_controller_address = &none;
+  reject(f, &empty, MF_ERR_INVALID_ARG);
+
+  /* bounded row count; replacing a row at the bound still works */
+  char raft[32], rpc[32];
+  for (uint64_t id = 100; cn.controllers < MF_FSM_CONTROLLERS_MAX; id++) {
+    snprintf(raft, sizeof(raft), "h:%llu", (unsigned long long)id);
+    snprintf(rpc, sizeof(rpc), "r:%llu", (unsigned long long)id);
+    assert_int_equal(set_addr(f, id, raft, rpc), MF_OK);
+    mf_fsm_counts(f, &cn);
+  }
+  c = addr_cmd(&a, 99, "h:99", "r:99");
+  reject(f, &c, MF_ERR_LIMIT);
+  assert_int_equal(set_addr(f, 4, "h:4", "r:4"), MF_OK);
+  mf_fsm_destroy(f);
+}
+
+static void test_controller_addresses_snapshot(void **state) {
+  (void)state;
+  mf_fsm_t *f = populated();
+  assert_int_equal(set_addr(f, 3, "127.0.0.1:7103", "127.0.0.1:7203"), MF_OK);
+  assert_int_equal(set_addr(f, 1, "127.0.0.1:7101", "127.0.0.1:7201"), MF_OK);
+  uint8_t *snap;
+  size_t len;
+  assert_int_equal(mf_fsm_snapshot(f, &snap, &len), MF_OK);
+  mf_fsm_t *g;
+  assert_int_equal(mf_fsm_create(&g), MF_OK);
+  assert_int_equal(set_addr(g, 7, "h:7", "r:7"), MF_OK); /* replaced by restore */
+  assert_int_equal(mf_fsm_restore(g, snap, len), MF_OK);
+  assert_true(mf_fsm_equal(f, g));
+  assert_rpc(g, 3, "127.0.0.1:7203");
+  assert_rpc(g, 7, NULL);
+  char *a = mf_fsm_dump(f), *b = mf_fsm_dump(g);
+  assert_string_equal(a, b);
+  assert_non_null(strstr(b, "controller 1 raft=127.0.0.1:7101 rpc=127.0.0.1:7201\n"
+                            "controller 3 raft=127.0.0.1:7103 rpc=127.0.0.1:7203\n"));
+  free(a);
+  free(b);
+  /* Applying the same command on both keeps them equal (the restored table is live). */
+  assert_int_equal(set_addr(f, 3, "", ""), MF_OK);
+  assert_int_equal(set_addr(g, 3, "", ""), MF_OK);
+  assert_true(mf_fsm_equal(f, g));
+  free(snap);
+
+  /* Snapshots with bad rows are refused and leave the state alone. */
+  char *keep = mf_fsm_dump(g);
+  Mafalda__Controller__ControllerAddress r1 = MAFALDA__CONTROLLER__CONTROLLER_ADDRESS__INIT;
+  Mafalda__Controller__ControllerAddress r2 = MAFALDA__CONTROLLER__CONTROLLER_ADDRESS__INIT;
+  Mafalda__Controller__ControllerAddress *rows[] = {&r1, &r2};
+  static const struct {
+    uint64_t id1, id2;
+    const char *rpc2, *raft2;
+    mf_err_t want;
+  } bad[] = {
+      {1, 1, "r:1", "h:1", MF_ERR_EXISTS},      /* listed twice */
+      {1, 0, "r:0", "h:0", MF_ERR_INVALID_ARG}, /* id 0 */
+      {1, 2, "", "h:2", MF_ERR_INVALID_ARG},    /* a removal is not a row */
+      {1, 2, "r:2", "", MF_ERR_INVALID_ARG},    /* no raft address */
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    r1.raft_id = bad[i].id1;
+    r1.raft_address = (char *)"h:1";
+    r1.rpc_address = (char *)"r:1";
+    r2.raft_id = bad[i].id2;
+    r2.raft_address = (char *)bad[i].raft2;
+    r2.rpc_address = (char *)bad[i].rpc2;
+    Mafalda__Controller__Snapshot s = MAFALDA__CONTROLLER__SNAPSHOT__INIT;
+    s.version = 1;
+    s.n_controllers = 2;
+    s.controllers = rows;
+    uint8_t buf[128];
+    assert_true(mafalda__controller__snapshot__get_packed_size(&s) <= sizeof(buf));
+    size_t n = mafalda__controller__snapshot__pack(&s, buf);
+    assert_int_equal(mf_fsm_restore(g, buf, n), bad[i].want);
+    char *now = mf_fsm_dump(g);
+    assert_string_equal(keep, now);
+    free(now);
+  }
+  free(keep);
+  mf_fsm_destroy(f);
+  mf_fsm_destroy(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_command),     cmocka_unit_test(test_invalid_commands),
@@ -705,6 +897,8 @@ int main(void) {
       cmocka_unit_test(test_snapshot_restore),
       cmocka_unit_test(test_order_independent), cmocka_unit_test(test_malformed_bytes),
       cmocka_unit_test(test_router_names),      cmocka_unit_test(test_foreach),
+      cmocka_unit_test(test_controller_addresses),
+      cmocka_unit_test(test_controller_addresses_snapshot),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
