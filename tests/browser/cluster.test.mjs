@@ -152,6 +152,27 @@ async function main() {
     }
   }
 
+  // The controller records exactly the pipes the nodes have open: every intra-node and
+  // every node pipe, the cross-node ones with their source on the other node.
+  if (ctlCliBin) {
+    const open = { all: 0, cross: 0 };
+    for (const n of [n1, n2]) {
+      const x = await workerGauges(n.base);
+      open.all += sum(x.pipes_in) + sum(x.node_pipes_in);
+      open.cross += sum(x.node_pipes_in);
+    }
+    const rec = await waitFor('the controller to record every open pipe', async () => {
+      let list;
+      try {
+        const j = JSON.parse(await ctl('pipes', '--json'));
+        list = Array.isArray(j) ? j : j.pipes;
+      } catch { return { ok: false }; }
+      const cross = list.filter((x) => x.source_node_id !== x.target_node_id).length;
+      return { ok: list.length === open.all && cross === open.cross, all: list.length, cross };
+    }, 5000);
+    log(`controller state: ${rec.all} pipes (${rec.cross} between the nodes), as the nodes report`);
+  }
+
   const rates = await alice.evaluate(() => [...document.querySelectorAll('.tile.remote .rate')]
     .map((e) => e.textContent));
   log(`alice's tiles show: ${rates.join(' | ')}`);
