@@ -50,6 +50,7 @@ gw_obj_t *mf_gw_index_add(mf_gateway_t *gw, const char *id, gw_kind_t kind, gw_r
 static void gw_obj_free(gw_obj_t *o) {
   mf_api_session_unref(o->session);
   json_decref(o->rtp_parameters);
+  json_decref(o->app_data);
   free(o);
 }
 
@@ -595,7 +596,9 @@ static void gw_list_fn(const void *key, void *value, void *ud) {
   gw_list_t *l = ud;
   gw_obj_t *o = value;
   if ((o->kind == GW_PRODUCER || o->kind == GW_REMOTE_PRODUCER) && o->room == l->room)
-    json_array_append_new(l->list, json_pack("{s:s, s:s}", "id", o->id, "kind", o->media_kind));
+    json_array_append_new(l->list, json_pack("{s:s, s:s, s:O}", "id", o->id, "kind",
+                                             o->media_kind, "appData",
+                                             o->app_data ? o->app_data : json_object()));
 }
 
 static void gw_list_producers(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {

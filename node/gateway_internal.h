@@ -84,6 +84,7 @@ typedef struct {
   char media_kind[8];
   char producer_id[MF_ID_LEN + 1]; /* consumers: what they consume */
   json_t *rtp_parameters;          /* producers: as the client gave them (pipes re-create) */
+  json_t *app_data;                /* producers (local and remote): the client's appData */
   bool paused;                     /* producers: the client's last pause/resume */
   char node_id[65];                /* remote producers: origin node */
   char rtc_address[GW_ADDR_MAX];   /* remote producers: origin worker's RTC socket */

@@ -182,13 +182,28 @@ static bool gw_remote_producer_put(mf_gateway_t *gw, gw_room_t *room,
   o->paused = rp->paused;
   snprintf(o->node_id, sizeof o->node_id, "%s", rp->node_id);
   snprintf(o->rtc_address, sizeof o->rtc_address, "%s", rp->rtc_address);
+  json_t *ad = rp->app_data_json && rp->app_data_json[0] ? json_loads(rp->app_data_json, 0, NULL)
+                                                         : NULL;
+  if (json_is_object(ad))
+    o->app_data = ad;
+  else
+    json_decref(ad);
   uv_mutex_unlock(&gw->mu);
   return true;
 }
 
-static void gw_announce(mf_gateway_t *gw, gw_room_t *room, const char *id, const char *kind) {
-  mf_gw_notify_room(gw, room, NULL, "router.newproducer", id,
-                    json_pack("{s:s, s:s, s:{}}", "id", id, "kind", kind, "appData"));
+/* router.newproducer for a peer's producer, with its appData (an object, else {}). */
+static void gw_announce(mf_gateway_t *gw, gw_room_t *room,
+                        const Mafalda__Cluster__RemoteProducer *rp) {
+  json_t *ad = rp->app_data_json && rp->app_data_json[0] ? json_loads(rp->app_data_json, 0, NULL)
+                                                         : NULL;
+  if (!json_is_object(ad)) {
+    json_decref(ad);
+    ad = json_object();
+  }
+  mf_gw_notify_room(gw, room, NULL, "router.newproducer", rp->producer_id,
+                    json_pack("{s:s, s:s, s:o}", "id", rp->producer_id, "kind", rp->kind,
+                              "appData", ad));
 }
 
 /* A peer's producer is gone (closed, or its node lost). */
@@ -219,7 +234,7 @@ static void gw_room_synced(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope 
     size_t added = 0;
     for (size_t i = 0; i < r->n_producers; i++) {
       if (!gw_remote_producer_put(s->gw, s->room, r->producers[i])) continue;
-      gw_announce(s->gw, s->room, r->producers[i]->producer_id, r->producers[i]->kind);
+      gw_announce(s->gw, s->room, r->producers[i]);
       added++;
     }
     MF_LOG_INFO("room '%s': synced with node %s (%zu producers there)", s->room->name, s->node_id,
@@ -297,13 +312,17 @@ void mf_gw_room_sync(mf_gateway_t *gw, gw_room_t *room) {
 
 /* ------------------------------------------------------------ producer events (source side) */
 
-/* rp from an index entry (mu held); *params_text is malloc'd (the caller frees it). */
+/* rp from an index entry (mu held); texts[0] (rtpParameters) and texts[1] (appData) are
+ * malloc'd (the caller frees both). */
 static void gw_describe_locked(mf_gateway_t *gw, const gw_obj_t *o, const gw_self_t *me,
                                Mafalda__Cluster__RemoteProducer *rp, char addr[GW_ADDR_MAX],
-                               char **params_text) {
+                               char *texts[2]) {
   Mafalda__Cluster__RemoteProducer init = MAFALDA__CLUSTER__REMOTE_PRODUCER__INIT;
   *rp = init;
+  char **params_text = &texts[0];
   *params_text = o->rtp_parameters ? json_dumps(o->rtp_parameters, JSON_COMPACT) : NULL;
+  texts[1] = o->app_data ? json_dumps(o->app_data, JSON_COMPACT) : NULL;
+  rp->app_data_json = texts[1] ? texts[1] : "";
   mf_gw_worker_address(gw, o->worker, addr);
   rp->producer_id = (char *)o->id;
   rp->kind = (char *)o->media_kind;
@@ -320,7 +339,7 @@ void mf_gw_nodes_producer_event(mf_gateway_t *gw, const char *producer_id, const
   if (!mf_gw_self(gw, &me)) return;
   gw_peer_t peers[GW_PEERS_MAX];
   size_t n = 0;
-  char router_id[MF_ID_LEN + 1], addr[GW_ADDR_MAX], *text = NULL;
+  char router_id[MF_ID_LEN + 1], addr[GW_ADDR_MAX], *text[2] = {NULL, NULL};
   Mafalda__Cluster__RemoteProducer rp;
   char key[MF_ID_LEN + 1];
   uv_mutex_lock(&gw->mu);
@@ -332,7 +351,7 @@ void mf_gw_nodes_producer_event(mf_gateway_t *gw, const char *producer_id, const
   n = o->room->peer_count;
   memcpy(peers, o->room->peers, n * sizeof peers[0]);
   memcpy(router_id, o->room->router_id, sizeof router_id);
-  gw_describe_locked(gw, o, &me, &rp, addr, &text);
+  gw_describe_locked(gw, o, &me, &rp, addr, text);
   char id[MF_ID_LEN + 1];
   memcpy(id, o->id, sizeof id);
   rp.producer_id = id; /* o may go once the mutex is released */
@@ -354,7 +373,8 @@ void mf_gw_nodes_producer_event(mf_gateway_t *gw, const char *producer_id, const
     if (mf_gw_call_node(gw, peers[i].rpc_address, NODE_ROOM_EVENT, &q.base, mf_gw_node_told, what))
       free(what);
   }
-  free(text);
+  free(text[0]);
+  free(text[1]);
 }
 
 /* ------------------------------------------------------------ serving other nodes */
@@ -379,7 +399,7 @@ typedef struct {
   Mafalda__Cluster__RemoteProducer items[256];
   Mafalda__Cluster__RemoteProducer *ptrs[256];
   char addrs[256][GW_ADDR_MAX];
-  char *texts[256];
+  char *texts[256][2];
   size_t n;
 } gw_sync_list_t;
 
@@ -388,7 +408,7 @@ static void gw_sync_list_fn(const void *key, void *value, void *ud) {
   gw_sync_list_t *l = ud;
   gw_obj_t *o = value;
   if (o->kind != GW_PRODUCER || o->room != l->room || l->n == 256) return;
-  gw_describe_locked(l->gw, o, l->me, &l->items[l->n], l->addrs[l->n], &l->texts[l->n]);
+  gw_describe_locked(l->gw, o, l->me, &l->items[l->n], l->addrs[l->n], l->texts[l->n]);
   l->ptrs[l->n] = &l->items[l->n];
   l->n++;
 }
@@ -417,7 +437,10 @@ static mf_err_t gw_serve_room_sync(mf_gateway_t *gw, const uint8_t *payload, siz
     r.n_producers = l->n;
     r.producers = l->ptrs;
     e = gw_pack(&r.base, reply, reply_len);
-    for (size_t i = 0; i < l->n; i++) free(l->texts[i]);
+    for (size_t i = 0; i < l->n; i++) {
+      free(l->texts[i][0]);
+      free(l->texts[i][1]);
+    }
     free(l);
   }
   protobuf_c_message_free_unpacked(&q->base, NULL);
@@ -443,7 +466,7 @@ static mf_err_t gw_serve_room_event(mf_gateway_t *gw, const uint8_t *payload, si
     e = MF_ERR_INVALID_ARG;
     snprintf(err, errsz, "RoomEvent needs an event and a producer id");
   } else if (strcmp(q->event, "produce") == 0) {
-    if (gw_remote_producer_put(gw, room, q->producer)) gw_announce(gw, room, pid, q->producer->kind);
+    if (gw_remote_producer_put(gw, room, q->producer)) gw_announce(gw, room, q->producer);
   } else if (strcmp(q->event, "pause") == 0 || strcmp(q->event, "resume") == 0) {
     char key[MF_ID_LEN + 1];
     uv_mutex_lock(&gw->mu);

@@ -119,6 +119,8 @@ static void gw_run_produce(gw_cmd_t *c, mf_router_transport_t *t) {
     uv_mutex_lock(&c->gw->mu);
     snprintf(o->media_kind, sizeof o->media_kind, "%s", mf_media_kind_str(kind));
     o->rtp_parameters = json_incref(jparams);
+    json_t *ad = json_object_get(c->data, "appData");
+    o->app_data = json_is_object(ad) ? json_incref(ad) : NULL;
     o->paused = paused;
     uv_mutex_unlock(&c->gw->mu);
   }

@@ -84,7 +84,7 @@ function ctl(...args) {
   });
 }
 
-// Ids of the producers a page publishes (appData names do not cross nodes: tiles of remote
+// Ids of the producers a page publishes (tiles of remote
 // producers are told apart by producer id).
 const producersOf = (page) => page.evaluate(() => window.mafalda.producers());
 
