@@ -16,6 +16,12 @@ int mf_bench_pipes_count(int argc, char **argv);
  * on two real worker threads (the inter-node case uses them as two nodes; bench_pipes.c). */
 int mf_bench_pipes_cpu(int argc, char **argv);
 
+/* bound [--packets N] [--size B] [--batch K] [--wall] [--json]: the most one core can forward:
+ * SRTP unprotect + protect (libsrtp2 through mf_srtp, AEAD_AES_128_GCM and
+ * AES_CM_128_HMAC_SHA1_80) plus the amortized recvmmsg/sendmmsg cost of batches of K on
+ * loopback UDP, in ns per packet and packets/s (bench_bound.c). */
+int mf_bench_bound(int argc, char **argv);
+
 /* "--name VALUE" option parsing shared by the figures (bench_args.c): a decimal integer
  * in [min, max]; false for anything else. */
 bool mf_bench_parse_int(const char *s, int min, int max, int *out);

@@ -6,8 +6,9 @@
  *   mafalda-bench controller [--writes N] [--clients K] [--controller-bin PATH]
  *   mafalda-bench pipes-count [--publishers P] [--subscribers S] [--workers W]
  *   mafalda-bench pipes-cpu [--packets N] [--pps R] [--size B]
+ *   mafalda-bench bound [--packets N] [--size B] [--batch K] [--wall] [--json]
  *
- * pipes-count and pipes-cpu live in their own files (bench.h); this file runs the
+ * pipes-count, pipes-cpu and bound live in their own files (bench.h); this file runs the
  * controller figure and dispatches.
  *
  * controller: three mafalda-controller voters on loopback (temporary data directories,
@@ -298,7 +299,11 @@ static void usage(FILE *out) {
           "                mesh (defaults: 20 publishers, 200 subscribers, 4 workers, 500)\n"
           "  pipes-cpu [--packets N] [--pps R] [--size B]\n"
           "                CPU ns per forwarded packet: direct consumer vs through an\n"
-          "                intra-node pipe (defaults: 200000 packets, 20000 pps, 1100 bytes)\n",
+          "                intra-node pipe (defaults: 200000 packets, 20000 pps, 1100 bytes)\n"
+          "  bound [--packets N] [--size B] [--batch K] [--wall] [--json]\n"
+          "                the most one core can forward: SRTP unprotect + protect + batched\n"
+          "                UDP I/O per packet, thread CPU time (defaults: 200000 packets,\n"
+          "                1100 bytes, batches of 32)\n",
           MF_BENCH_CONTROLLER);
 }
 
@@ -339,19 +344,21 @@ int main(int argc, char **argv) {
     int rc = run_controller(0, NULL);
     int rc2 = mf_bench_pipes_count(0, NULL);
     int rc3 = mf_bench_pipes_cpu(0, NULL);
-    return rc ? rc : rc2 ? rc2 : rc3;
+    int rc4 = mf_bench_bound(0, NULL);
+    return rc ? rc : rc2 ? rc2 : rc3 ? rc3 : rc4;
   }
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(stdout);
     return 0;
   }
   if (strcmp(argv[1], "list") == 0) {
-    printf("controller\npipes-count\npipes-cpu\n");
+    printf("controller\npipes-count\npipes-cpu\nbound\n");
     return 0;
   }
   if (strcmp(argv[1], "controller") == 0) return run_controller(argc - 2, argv + 2);
   if (strcmp(argv[1], "pipes-count") == 0) return mf_bench_pipes_count(argc - 2, argv + 2);
   if (strcmp(argv[1], "pipes-cpu") == 0) return mf_bench_pipes_cpu(argc - 2, argv + 2);
+  if (strcmp(argv[1], "bound") == 0) return mf_bench_bound(argc - 2, argv + 2);
   fprintf(stderr, "mafalda-bench: unknown figure '%s'\n", argv[1]);
   usage(stderr);
   return 2;
