@@ -10,6 +10,8 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libnng-dev libraft-dev
   libjansson-dev libcmocka-dev
   clang libclang-rt-14-dev
+  # make coverage (HTML report, line/branch thresholds)
+  gcovr
   # real WebRTC peers for interop tests (GStreamer webrtcbin)
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-nice libgstreamer-plugins-bad1.0-dev

@@ -430,6 +430,45 @@ static void test_wrong_credentials(void **state) {
   mf_ice_free(ice);
 }
 
+/* Once a pair is selected, checks with a wrong password (an off-path attacker who learned
+ * the ufrags from a signalling leak) neither add their address nor move the selected
+ * tuple, even with USE-CANDIDATE, and are never answered with a success response. */
+static void test_wrong_password_cannot_hijack(void **state) {
+  (void)state;
+  struct sockaddr_storage a = v4("192.0.2.10", 50000);
+  struct sockaddr_storage evil = v4("198.51.100.66", 4444);
+  mf_ice_t *ice = new_ice();
+  peer_req_t p;
+  reply_t r;
+  make_check(&p, true);
+  assert_int_equal(feed(ice, &p, &a, 1000, &r), MF_OK);
+  assert_int_equal(mf_ice_state(ice), MF_ICE_STATE_COMPLETED);
+
+  static const char *const bad_pwds[] = {"WrongPassword0123456789abcdef+/X", LOCAL_PWD "x", "x"};
+  const struct sockaddr_storage *froms[] = {&evil, &a};
+  for (size_t i = 0; i < sizeof bad_pwds / sizeof bad_pwds[0]; i++) {
+    for (size_t f = 0; f < 2; f++) {
+      make_check_full(&p, LOCAL_UFRAG ":" REMOTE_UFRAG, bad_pwds[i], true, true);
+      assert_int_equal(feed(ice, &p, froms[f], 2000, &r), MF_ERR_AUTH);
+      bool mi = true;
+      assert_int_equal(error_code(&r, &mi), 401);
+      assert_false(mi);
+      assert_false(r.res.tuple_added);
+      assert_false(r.res.tuple_selected_changed);
+      assert_false(r.res.state_changed);
+      assert_false(r.res.nominated);
+    }
+  }
+  assert_int_equal(mf_ice_state(ice), MF_ICE_STATE_COMPLETED);
+  assert_true(mf_ice_tuple_equal(mf_ice_selected_tuple(ice), SA(a)));
+  assert_false(mf_ice_has_tuple(ice, SA(evil)));
+  /* The real peer is still answered. */
+  make_check(&p, false);
+  assert_int_equal(feed(ice, &p, &a, 2500, &r), MF_OK);
+  assert_success_reply(&p, &r, &a);
+  mf_ice_free(ice);
+}
+
 static void test_missing_username(void **state) {
   (void)state;
   struct sockaddr_storage a = v4("192.0.2.10", 50000);
@@ -883,6 +922,7 @@ int main(void) {
       cmocka_unit_test(test_valid_check_ipv6),
       cmocka_unit_test(test_valid_check_v4mapped),
       cmocka_unit_test(test_wrong_credentials),
+      cmocka_unit_test(test_wrong_password_cannot_hijack),
       cmocka_unit_test(test_missing_username),
       cmocka_unit_test(test_corrupted_fingerprint),
       cmocka_unit_test(test_malformed),

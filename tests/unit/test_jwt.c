@@ -226,11 +226,97 @@ static void test_verify_structure(void **state) {
   }
 }
 
+/* Downgrade attempts (RFC 8725 section 2.1): only the exact, case-sensitive "HS256" is
+ * accepted, whatever signature accompanies the other algs, and a forged token is refused
+ * before its claims are looked at. */
+static void test_alg_downgrade(void **state) {
+  static const char payload[] = "{\"sub\":\"eve\",\"exp\":1800000100,\"grants\":[\"admin\"]}";
+  static const char expired[] = "{\"sub\":\"eve\",\"exp\":1,\"grants\":[\"admin\"]}";
+  static const uint8_t OTHER[] = "another secret of 32 bytes......";
+  const struct {
+    const char *name, *header, *payload;
+    const uint8_t *key; /* NULL = SECRET */
+    const char *sig;    /* NULL = HMAC with key */
+    mf_err_t err;
+    const char *why;
+  } cases[] = {
+      {"none, empty sig", "{\"alg\":\"none\"}", payload, NULL, "", MF_ERR_UNSUPPORTED, "HS256"},
+      {"None", "{\"alg\":\"None\"}", payload, NULL, "", MF_ERR_UNSUPPORTED, "HS256"},
+      {"NONE", "{\"alg\":\"NONE\",\"typ\":\"JWT\"}", payload, NULL, "", MF_ERR_UNSUPPORTED, "HS256"},
+      {"nOnE", "{\"alg\":\"nOnE\"}", payload, NULL, "", MF_ERR_UNSUPPORTED, "HS256"},
+      {"none with a valid HMAC", "{\"alg\":\"none\"}", payload, NULL, NULL, MF_ERR_UNSUPPORTED, "HS256"},
+      {"hs256 lower case", "{\"alg\":\"hs256\"}", payload, NULL, NULL, MF_ERR_UNSUPPORTED, "HS256"},
+      /* jansson refuses \u0000 without JSON_ALLOW_NUL: "HS256\0..." never reaches strcmp. */
+      {"HS256 + NUL", "{\"alg\":\"HS256\\u0000\"}", payload, NULL, NULL, MF_ERR_PARSE, "not JSON"},
+      {"HS256 + space", "{\"alg\":\"HS256 \"}", payload, NULL, NULL, MF_ERR_UNSUPPORTED, "HS256"},
+      {"alg empty", "{\"alg\":\"\"}", payload, NULL, NULL, MF_ERR_UNSUPPORTED, "HS256"},
+      {"alg null", "{\"alg\":null}", payload, NULL, "", MF_ERR_PARSE, "alg"},
+      {"alg array", "{\"alg\":[\"HS256\"]}", payload, NULL, NULL, MF_ERR_PARSE, "alg"},
+      {"HS256, signature stripped", HS256, payload, NULL, "", MF_ERR_PARSE, "signature"},
+      {"HS256, other secret", HS256, payload, OTHER, NULL, MF_ERR_AUTH, "signature"},
+      /* An attacker's expired token is a signature failure, not an expiry: claims of an
+       * unauthenticated token are never parsed. */
+      {"expired, other secret", HS256, expired, OTHER, NULL, MF_ERR_AUTH, "signature"},
+      {"expired, right secret", HS256, expired, NULL, NULL, MF_ERR_TIMEOUT, "expired"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char tok[2 * MF_JWT_TOKEN_MAX];
+    const uint8_t *key = cases[i].key ? cases[i].key : SECRET;
+    forge(cases[i].header, cases[i].payload, key, SECRET_LEN, cases[i].sig, tok, sizeof tok);
+    mf_jwt_claims_t out;
+    char why[MF_JWT_ERROR_MAX] = "";
+    mf_err_t err = mf_jwt_verify(tok, strlen(tok), SECRET, SECRET_LEN, NOW, &out, why, sizeof why);
+    if (err != cases[i].err || !strstr(why, cases[i].why) || out.sub[0]) {
+      print_error("case '%s': got %s (%s)\n", cases[i].name, mf_err_name(err), why);
+      fail();
+    }
+  }
+}
+
+/* A join token opens exactly its own room: no prefix, suffix, case folding or empty name. */
+static void test_room_scope(void **state) {
+  mf_jwt_claims_t c = {.sub = "alice", .room = "lobby", .exp = NOW + 60, .grants = MF_JWT_GRANT_JOIN};
+  char tok[MF_JWT_TOKEN_MAX];
+  size_t len = 0;
+  assert_int_equal(mf_jwt_mint(&c, SECRET, SECRET_LEN, tok, sizeof tok, &len), MF_OK);
+  mf_jwt_claims_t join;
+  assert_int_equal(mf_jwt_verify(tok, len, SECRET, SECRET_LEN, NOW, &join, NULL, 0), MF_OK);
+  mf_jwt_claims_t a = {.sub = "ops", .exp = NOW + 60, .grants = MF_JWT_GRANT_ADMIN};
+  assert_int_equal(mf_jwt_mint(&a, SECRET, SECRET_LEN, tok, sizeof tok, &len), MF_OK);
+  mf_jwt_claims_t admin;
+  assert_int_equal(mf_jwt_verify(tok, len, SECRET, SECRET_LEN, NOW, &admin, NULL, 0), MF_OK);
+
+  static const struct {
+    const char *room;
+    bool join, admin;
+  } cases[] = {
+      {"lobby", true, true},   {"lobby2", false, true}, {"lobb", false, true},
+      {"Lobby", false, true},  {"LOBBY", false, true},  {"lobby ", false, true},
+      {" lobby", false, true}, {"", false, true},       {"other", false, true},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (mf_jwt_allows_room(&join, cases[i].room) != cases[i].join ||
+        mf_jwt_allows_room(&admin, cases[i].room) != cases[i].admin) {
+      print_error("room '%s'\n", cases[i].room);
+      fail();
+    }
+  }
+  assert_false(mf_jwt_allows_room(&join, NULL));
+  assert_false(mf_jwt_allows_room(&admin, NULL));
+  assert_false(mf_jwt_allows_room(NULL, "lobby"));
+  /* Claims that failed verification are zeroed: they open nothing. */
+  mf_jwt_claims_t failed;
+  assert_int_not_equal(mf_jwt_verify("a.b.c", 5, SECRET, SECRET_LEN, NOW, &failed, NULL, 0), MF_OK);
+  assert_false(mf_jwt_allows_room(&failed, ""));
+  assert_false(mf_jwt_allows_room(&failed, "lobby"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_b64url_roundtrip), cmocka_unit_test(test_b64url_rejects),
       cmocka_unit_test(test_mint_then_verify),  cmocka_unit_test(test_mint_rejects),
       cmocka_unit_test(test_verify_table),      cmocka_unit_test(test_verify_structure),
+      cmocka_unit_test(test_alg_downgrade),     cmocka_unit_test(test_room_scope),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
