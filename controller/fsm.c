@@ -1,11 +1,12 @@
 #include "controller/fsm.h"
 
-#include "controller/fsm_controllers.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "controller/fsm_controllers.h"
+#include "controller/fsm_internal.h"
 
 typedef Mafalda__Controller__Node node_t;
 typedef Mafalda__Controller__Router router_t;
@@ -170,9 +171,7 @@ static bool has_pipe(const mf_fsm_t *f, const char *p, const char *n, uint32_t w
 
 /* ---- validation ---- */
 
-static mf_err_t fail(char *msg, size_t size, mf_err_t err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static mf_err_t fail(char *msg, size_t size, mf_err_t err, const char *fmt, ...) {
+mf_err_t mf_fsm_fail(char *msg, size_t size, mf_err_t err, const char *fmt, ...) {
   if (msg && size) {
     va_list ap;
     va_start(ap, fmt);
@@ -191,7 +190,7 @@ static mf_err_t check_id(const char *id) {
   return MF_OK;
 }
 
-static mf_err_t check_text(const char *s, size_t max) {
+mf_err_t mf_fsm_check_text(const char *s, size_t max) {
   size_t n = s ? strnlen(s, max + 1) : 0;
   if (n > max) return MF_ERR_LIMIT;
   for (size_t i = 0; i < n; i++)
@@ -202,40 +201,40 @@ static mf_err_t check_text(const char *s, size_t max) {
 /* Shortens ids quoted in messages so a long bad id cannot fill the message. */
 #define QID(s) (int)(strnlen(S(s), 80)), S(s)
 
-#define CHECK(expr, what, value)                                                      \
-  do {                                                                                \
-    mf_err_t e_ = (expr);                                                             \
-    if (e_ != MF_OK) return fail(msg, size, e_, "invalid %s '%.*s'", what, QID(value)); \
+#define CHECK(expr, what, value)                                                               \
+  do {                                                                                         \
+    mf_err_t e_ = (expr);                                                                      \
+    if (e_ != MF_OK) return mf_fsm_fail(msg, size, e_, "invalid %s '%.*s'", what, QID(value)); \
   } while (0)
 
 static mf_err_t check_node(const node_t *n, char *msg, size_t size) {
   CHECK(check_id(n->id), "node id", n->id);
-  CHECK(check_text(n->name, MF_FSM_NAME_MAX), "node name", n->name);
-  CHECK(check_text(n->rpc_address, MF_FSM_NAME_MAX), "rpc address", n->rpc_address);
-  CHECK(check_text(n->gossip_address, MF_FSM_NAME_MAX), "gossip address", n->gossip_address);
-  CHECK(check_text(n->announced_ip, MF_FSM_NAME_MAX), "announced ip", n->announced_ip);
+  CHECK(mf_fsm_check_text(n->name, MF_FSM_NAME_MAX), "node name", n->name);
+  CHECK(mf_fsm_check_text(n->rpc_address, MF_FSM_NAME_MAX), "rpc address", n->rpc_address);
+  CHECK(mf_fsm_check_text(n->gossip_address, MF_FSM_NAME_MAX), "gossip address", n->gossip_address);
+  CHECK(mf_fsm_check_text(n->announced_ip, MF_FSM_NAME_MAX), "announced ip", n->announced_ip);
   if (n->n_workers > MF_FSM_WORKERS_MAX)
-    return fail(msg, size, MF_ERR_LIMIT, "too many workers (%zu)", n->n_workers);
+    return mf_fsm_fail(msg, size, MF_ERR_LIMIT, "too many workers (%zu)", n->n_workers);
   for (size_t i = 0; i < n->n_workers; i++) {
     const Mafalda__Controller__Worker *w = n->workers[i];
     if (!w || w->index != i)
-      return fail(msg, size, MF_ERR_INVALID_ARG, "workers must be listed as 0..n-1");
+      return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "workers must be listed as 0..n-1");
     if (w->rtc_port > 65535)
-      return fail(msg, size, MF_ERR_INVALID_ARG, "worker %zu: bad rtc port", i);
+      return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "worker %zu: bad rtc port", i);
   }
   if (n->state < MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_UNSPECIFIED ||
       n->state > MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_DEAD)
-    return fail(msg, size, MF_ERR_INVALID_ARG, "bad node state %d", (int)n->state);
+    return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "bad node state %d", (int)n->state);
   return MF_OK;
 }
 
 static mf_err_t check_router(const router_t *r, char *msg, size_t size) {
   CHECK(check_id(r->id), "router id", r->id);
-  CHECK(check_text(r->name, MF_FSM_NAME_MAX), "router name", r->name);
+  CHECK(mf_fsm_check_text(r->name, MF_FSM_NAME_MAX), "router name", r->name);
   if (r->codecs_json && strnlen(r->codecs_json, MF_FSM_BLOB_MAX + 1) > MF_FSM_BLOB_MAX)
-    return fail(msg, size, MF_ERR_LIMIT, "codecs too large");
+    return mf_fsm_fail(msg, size, MF_ERR_LIMIT, "codecs too large");
   if (r->app_data_json && strnlen(r->app_data_json, MF_FSM_BLOB_MAX + 1) > MF_FSM_BLOB_MAX)
-    return fail(msg, size, MF_ERR_LIMIT, "appData too large");
+    return mf_fsm_fail(msg, size, MF_ERR_LIMIT, "appData too large");
   return MF_OK;
 }
 
@@ -245,12 +244,12 @@ static mf_err_t check_shard_refs(const mf_fsm_t *f, const char *router_id, const
   CHECK(check_id(router_id), "router id", router_id);
   CHECK(check_id(node_id), "node id", node_id);
   if (!find_router(f, router_id))
-    return fail(msg, size, MF_ERR_NOT_FOUND, "unknown router '%.*s'", QID(router_id));
+    return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "unknown router '%.*s'", QID(router_id));
   const node_t *n = find_node(f, node_id);
-  if (!n) return fail(msg, size, MF_ERR_NOT_FOUND, "unknown node '%.*s'", QID(node_id));
+  if (!n) return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "unknown node '%.*s'", QID(node_id));
   if (worker >= n->n_workers)
-    return fail(msg, size, MF_ERR_INVALID_ARG, "node '%.*s' has no worker %u", QID(node_id),
-                worker);
+    return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "node '%.*s' has no worker %u", QID(node_id),
+                       worker);
   return MF_OK;
 }
 
@@ -314,13 +313,13 @@ static bool valid_transition(Mafalda__Controller__NodeState from,
 
 static mf_err_t do_register_node(mf_fsm_t *f, const Mafalda__Controller__RegisterNode *c,
                                  char *msg, size_t size) {
-  if (!c->node) return fail(msg, size, MF_ERR_INVALID_ARG, "missing node");
+  if (!c->node) return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "missing node");
   mf_err_t err = check_node(c->node, msg, size);
   if (err) return err;
   bool found;
   size_t pos = vec_find(&f->nodes, c->node->id, cmp_by_id_node, &found);
   node_t *copy = msg_dup(c->node);
-  if (!copy) return fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
+  if (!copy) return mf_fsm_fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
   if (found) {
     node_t *old = f->nodes.items[pos];
     /* Re-registration (agent restart, controller leader change): addresses and ports are
@@ -329,8 +328,8 @@ static mf_err_t do_register_node(mf_fsm_t *f, const Mafalda__Controller__Registe
       const shard_t *s = f->shards.items[i];
       if (strcmp(S(s->node_id), old->id) == 0 && s->worker >= copy->n_workers) {
         msg_free(copy);
-        return fail(msg, size, MF_ERR_STATE, "worker %u of node '%.*s' still hosts shards",
-                    s->worker, QID(old->id));
+        return mf_fsm_fail(msg, size, MF_ERR_STATE, "worker %u of node '%.*s' still hosts shards",
+                           s->worker, QID(old->id));
       }
     }
     copy->state = old->state == MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_DEAD
@@ -338,16 +337,16 @@ static mf_err_t do_register_node(mf_fsm_t *f, const Mafalda__Controller__Registe
                       : old->state;
     msg_free(old);
     f->nodes.items[pos] = copy;
-    fail(msg, size, MF_OK, "node '%s' registered again", copy->id);
+    mf_fsm_fail(msg, size, MF_OK, "node '%s' registered again", copy->id);
     return MF_OK;
   }
   if (copy->state == MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_UNSPECIFIED)
     copy->state = MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_JOINING;
   if (vec_insert(&f->nodes, pos, copy) != MF_OK) {
     msg_free(copy);
-    return fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
+    return mf_fsm_fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
   }
-  fail(msg, size, MF_OK, "node '%s' registered", copy->id);
+  mf_fsm_fail(msg, size, MF_OK, "node '%s' registered", copy->id);
   return MF_OK;
 }
 
@@ -355,13 +354,13 @@ static mf_err_t do_set_node_state(mf_fsm_t *f, const Mafalda__Controller__SetNod
                                   char *msg, size_t size) {
   CHECK(check_id(c->node_id), "node id", c->node_id);
   node_t *n = find_node(f, c->node_id);
-  if (!n) return fail(msg, size, MF_ERR_NOT_FOUND, "unknown node '%.*s'", QID(c->node_id));
+  if (!n) return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "unknown node '%.*s'", QID(c->node_id));
   if (!valid_transition(n->state, c->state))
-    return fail(msg, size, MF_ERR_STATE, "node '%s': %s -> %s not allowed", n->id,
-                mf_fsm_node_state_name(n->state), mf_fsm_node_state_name(c->state));
+    return mf_fsm_fail(msg, size, MF_ERR_STATE, "node '%s': %s -> %s not allowed", n->id,
+                       mf_fsm_node_state_name(n->state), mf_fsm_node_state_name(c->state));
   n->state = c->state;
   if (n->state == MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_DEAD) collect_garbage(f);
-  fail(msg, size, MF_OK, "node '%s' is %s", n->id, mf_fsm_node_state_name(n->state));
+  mf_fsm_fail(msg, size, MF_OK, "node '%s' is %s", n->id, mf_fsm_node_state_name(n->state));
   return MF_OK;
 }
 
@@ -370,33 +369,34 @@ static mf_err_t do_forget_node(mf_fsm_t *f, const Mafalda__Controller__ForgetNod
   CHECK(check_id(c->node_id), "node id", c->node_id);
   bool found;
   size_t pos = vec_find(&f->nodes, c->node_id, cmp_by_id_node, &found);
-  if (!found) return fail(msg, size, MF_ERR_NOT_FOUND, "unknown node '%.*s'", QID(c->node_id));
+  if (!found)
+    return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "unknown node '%.*s'", QID(c->node_id));
   vec_remove(&f->nodes, pos);
   collect_garbage(f);
-  fail(msg, size, MF_OK, "node forgotten");
+  mf_fsm_fail(msg, size, MF_OK, "node forgotten");
   return MF_OK;
 }
 
 static mf_err_t do_create_router(mf_fsm_t *f, const Mafalda__Controller__CreateRouter *c,
                                  char *msg, size_t size) {
-  if (!c->router) return fail(msg, size, MF_ERR_INVALID_ARG, "missing router");
+  if (!c->router) return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "missing router");
   mf_err_t err = check_router(c->router, msg, size);
   if (err) return err;
   bool found;
   size_t pos = vec_find(&f->routers, c->router->id, cmp_by_id_router, &found);
-  if (found) return fail(msg, size, MF_ERR_EXISTS, "router '%s' exists", c->router->id);
+  if (found) return mf_fsm_fail(msg, size, MF_ERR_EXISTS, "router '%s' exists", c->router->id);
   /* Names are how rooms find their router (controller.OpenRouter): two routers with one
    * name would split a room. Unnamed routers are exempt. */
   const router_t *named = find_router_by_name(f, c->router->name);
   if (named)
-    return fail(msg, size, MF_ERR_EXISTS, "router name '%.*s' is used by router '%s'",
-                (int)strnlen(c->router->name, 80), c->router->name, named->id);
+    return mf_fsm_fail(msg, size, MF_ERR_EXISTS, "router name '%.*s' is used by router '%s'",
+                       (int)strnlen(c->router->name, 80), c->router->name, named->id);
   router_t *copy = msg_dup(c->router);
   if (!copy || vec_insert(&f->routers, pos, copy) != MF_OK) {
     msg_free(copy);
-    return fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
+    return mf_fsm_fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
   }
-  fail(msg, size, MF_OK, "router '%s' created", copy->id);
+  mf_fsm_fail(msg, size, MF_OK, "router '%s' created", copy->id);
   return MF_OK;
 }
 
@@ -406,69 +406,69 @@ static mf_err_t do_close_router(mf_fsm_t *f, const Mafalda__Controller__CloseRou
   bool found;
   size_t pos = vec_find(&f->routers, c->router_id, cmp_by_id_router, &found);
   if (!found)
-    return fail(msg, size, MF_ERR_NOT_FOUND, "unknown router '%.*s'", QID(c->router_id));
+    return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "unknown router '%.*s'", QID(c->router_id));
   vec_remove(&f->routers, pos);
   collect_garbage(f);
-  fail(msg, size, MF_OK, "router closed");
+  mf_fsm_fail(msg, size, MF_OK, "router closed");
   return MF_OK;
 }
 
 static mf_err_t do_add_shard(mf_fsm_t *f, const shard_t *s, char *msg, size_t size) {
-  if (!s) return fail(msg, size, MF_ERR_INVALID_ARG, "missing shard");
+  if (!s) return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "missing shard");
   mf_err_t err = check_shard_refs(f, s->router_id, s->node_id, s->worker, msg, size);
   if (err) return err;
   bool found;
   key3_t k = {s->router_id, s->node_id, s->worker};
   size_t pos = vec_find(&f->shards, &k, cmp_shard, &found);
-  if (found) return fail(msg, size, MF_ERR_EXISTS, "shard exists");
+  if (found) return mf_fsm_fail(msg, size, MF_ERR_EXISTS, "shard exists");
   const node_t *n = find_node(f, s->node_id);
   if (n->state != MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_ACTIVE &&
       n->state != MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_JOINING)
-    return fail(msg, size, MF_ERR_STATE, "node '%s' is %s: no new shards", n->id,
-                mf_fsm_node_state_name(n->state));
+    return mf_fsm_fail(msg, size, MF_ERR_STATE, "node '%s' is %s: no new shards", n->id,
+                       mf_fsm_node_state_name(n->state));
   shard_t *copy = msg_dup(s);
   if (!copy || vec_insert(&f->shards, pos, copy) != MF_OK) {
     msg_free(copy);
-    return fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
+    return mf_fsm_fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
   }
-  fail(msg, size, MF_OK, "shard added");
+  mf_fsm_fail(msg, size, MF_OK, "shard added");
   return MF_OK;
 }
 
 static mf_err_t do_remove_shard(mf_fsm_t *f, const shard_t *s, char *msg, size_t size) {
-  if (!s) return fail(msg, size, MF_ERR_INVALID_ARG, "missing shard");
+  if (!s) return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "missing shard");
   CHECK(check_id(s->router_id), "router id", s->router_id);
   CHECK(check_id(s->node_id), "node id", s->node_id);
   bool found;
   key3_t k = {s->router_id, s->node_id, s->worker};
   size_t pos = vec_find(&f->shards, &k, cmp_shard, &found);
-  if (!found) return fail(msg, size, MF_ERR_NOT_FOUND, "unknown shard");
+  if (!found) return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "unknown shard");
   vec_remove(&f->shards, pos);
   collect_garbage(f);
-  fail(msg, size, MF_OK, "shard removed");
+  mf_fsm_fail(msg, size, MF_OK, "shard removed");
   return MF_OK;
 }
 
 static mf_err_t do_add_producer(mf_fsm_t *f, const producer_t *p, char *msg, size_t size) {
-  if (!p) return fail(msg, size, MF_ERR_INVALID_ARG, "missing producer");
+  if (!p) return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "missing producer");
   CHECK(check_id(p->id), "producer id", p->id);
   if (strcmp(S(p->kind), "audio") != 0 && strcmp(S(p->kind), "video") != 0)
-    return fail(msg, size, MF_ERR_INVALID_ARG, "kind must be audio or video");
+    return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "kind must be audio or video");
   if (p->rtp_parameters.len > MF_FSM_BLOB_MAX)
-    return fail(msg, size, MF_ERR_LIMIT, "rtpParameters too large");
+    return mf_fsm_fail(msg, size, MF_ERR_LIMIT, "rtpParameters too large");
   mf_err_t err = check_shard_refs(f, p->router_id, p->node_id, p->worker, msg, size);
   if (err) return err;
   if (!has_shard(f, p->router_id, p->node_id, p->worker))
-    return fail(msg, size, MF_ERR_NOT_FOUND, "origin shard does not exist");
+    return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "origin shard does not exist");
   bool found;
   size_t pos = vec_find(&f->producers, p->id, cmp_by_id_producer, &found);
-  if (found) return fail(msg, size, MF_ERR_EXISTS, "producer '%s' exists", p->id);
+  if (found) return mf_fsm_fail(msg, size, MF_ERR_EXISTS, "producer '%s' exists", p->id);
   producer_t *copy = msg_dup(p);
   if (!copy || vec_insert(&f->producers, pos, copy) != MF_OK) {
     msg_free(copy);
-    return fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
+    return mf_fsm_fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
   }
-  fail(msg, size, MF_OK, "producer '%s' added", copy->id);
+  mf_fsm_fail(msg, size, MF_OK, "producer '%s' added", copy->id);
   return MF_OK;
 }
 
@@ -478,43 +478,43 @@ static mf_err_t do_remove_producer(mf_fsm_t *f, const Mafalda__Controller__Remov
   bool found;
   size_t pos = vec_find(&f->producers, c->producer_id, cmp_by_id_producer, &found);
   if (!found)
-    return fail(msg, size, MF_ERR_NOT_FOUND, "unknown producer '%.*s'", QID(c->producer_id));
+    return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "unknown producer '%.*s'", QID(c->producer_id));
   vec_remove(&f->producers, pos);
   collect_garbage(f);
-  fail(msg, size, MF_OK, "producer removed");
+  mf_fsm_fail(msg, size, MF_OK, "producer removed");
   return MF_OK;
 }
 
 static mf_err_t do_add_pipe(mf_fsm_t *f, const pipe_t *p, char *msg, size_t size) {
-  if (!p) return fail(msg, size, MF_ERR_INVALID_ARG, "missing pipe");
+  if (!p) return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "missing pipe");
   CHECK(check_id(p->producer_id), "producer id", p->producer_id);
   CHECK(check_id(p->target_node_id), "node id", p->target_node_id);
   CHECK(check_id(p->source_node_id), "node id", p->source_node_id);
   const producer_t *pr = find_producer(f, p->producer_id);
   if (!pr)
-    return fail(msg, size, MF_ERR_NOT_FOUND, "unknown producer '%.*s'", QID(p->producer_id));
+    return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "unknown producer '%.*s'", QID(p->producer_id));
   if (!has_shard(f, pr->router_id, p->target_node_id, p->target_worker))
-    return fail(msg, size, MF_ERR_NOT_FOUND, "target shard does not exist");
+    return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "target shard does not exist");
   if (!has_shard(f, pr->router_id, p->source_node_id, p->source_worker))
-    return fail(msg, size, MF_ERR_NOT_FOUND, "source shard does not exist");
+    return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "source shard does not exist");
   bool target_is_origin =
       strcmp(p->target_node_id, pr->node_id) == 0 && p->target_worker == pr->worker;
   if (target_is_origin)
-    return fail(msg, size, MF_ERR_INVALID_ARG, "cannot pipe a producer to its origin shard");
+    return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "cannot pipe a producer to its origin shard");
   bool source_is_origin =
       strcmp(p->source_node_id, pr->node_id) == 0 && p->source_worker == pr->worker;
   if (!source_is_origin && !has_pipe(f, p->producer_id, p->source_node_id, p->source_worker))
-    return fail(msg, size, MF_ERR_STATE, "source shard does not carry the producer");
+    return mf_fsm_fail(msg, size, MF_ERR_STATE, "source shard does not carry the producer");
   bool found;
   key3_t k = {p->producer_id, p->target_node_id, p->target_worker};
   size_t pos = vec_find(&f->pipes, &k, cmp_pipe, &found);
-  if (found) return fail(msg, size, MF_ERR_EXISTS, "pipe exists");
+  if (found) return mf_fsm_fail(msg, size, MF_ERR_EXISTS, "pipe exists");
   pipe_t *copy = msg_dup(p);
   if (!copy || vec_insert(&f->pipes, pos, copy) != MF_OK) {
     msg_free(copy);
-    return fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
+    return mf_fsm_fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
   }
-  fail(msg, size, MF_OK, "pipe added");
+  mf_fsm_fail(msg, size, MF_OK, "pipe added");
   return MF_OK;
 }
 
@@ -525,19 +525,19 @@ static mf_err_t do_remove_pipe(mf_fsm_t *f, const Mafalda__Controller__RemovePip
   bool found;
   key3_t k = {c->producer_id, c->target_node_id, c->target_worker};
   size_t pos = vec_find(&f->pipes, &k, cmp_pipe, &found);
-  if (!found) return fail(msg, size, MF_ERR_NOT_FOUND, "unknown pipe");
+  if (!found) return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "unknown pipe");
   vec_remove(&f->pipes, pos);
   collect_garbage(f); /* pipes fed through the removed one go too */
-  fail(msg, size, MF_OK, "pipe removed");
+  mf_fsm_fail(msg, size, MF_OK, "pipe removed");
   return MF_OK;
 }
 
 mf_err_t mf_fsm_apply_command(mf_fsm_t *f, const command_t *c, char *msg, size_t size) {
   if (msg && size) msg[0] = '\0';
-  if (!f || !c) return fail(msg, size, MF_ERR_INVALID_ARG, "no command");
-#define NEED(field)                                                                     \
-  do {                                                                                  \
-    if (!c->field) return fail(msg, size, MF_ERR_INVALID_ARG, "empty " #field " command"); \
+  if (!f || !c) return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "no command");
+#define NEED(field)                                                                               \
+  do {                                                                                            \
+    if (!c->field) return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "empty " #field " command"); \
   } while (0)
   switch (c->cmd_case) {
     case MAFALDA__CONTROLLER__COMMAND__CMD_REGISTER_NODE:
@@ -577,16 +577,16 @@ mf_err_t mf_fsm_apply_command(mf_fsm_t *f, const command_t *c, char *msg, size_t
       NEED(set_controller_address);
       return mf_fsm_controllers_set(&f->controllers, c->set_controller_address, msg, size);
     default:
-      return fail(msg, size, MF_ERR_INVALID_ARG, "unknown or empty command");
+      return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "unknown or empty command");
   }
 #undef NEED
 }
 
 mf_err_t mf_fsm_apply(mf_fsm_t *f, const uint8_t *data, size_t len, char *msg, size_t size) {
   if (msg && size) msg[0] = '\0';
-  if (len > MF_FSM_COMMAND_MAX) return fail(msg, size, MF_ERR_LIMIT, "command too large");
+  if (len > MF_FSM_COMMAND_MAX) return mf_fsm_fail(msg, size, MF_ERR_LIMIT, "command too large");
   command_t *c = mafalda__controller__command__unpack(NULL, len, data);
-  if (!c) return fail(msg, size, MF_ERR_PARSE, "malformed command");
+  if (!c) return mf_fsm_fail(msg, size, MF_ERR_PARSE, "malformed command");
   mf_err_t err = mf_fsm_apply_command(f, c, msg, size);
   mafalda__controller__command__free_unpacked(c, NULL);
   return err;

@@ -1,38 +1,18 @@
 #include "controller/fsm_controllers.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controller/fsm.h"
+#include "controller/fsm_internal.h"
 
 typedef Mafalda__Controller__ControllerAddress row_t;
 
 static const char *S(const char *s) { return s ? s : ""; }
 
-static mf_err_t fail(char *msg, size_t size, mf_err_t err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static mf_err_t fail(char *msg, size_t size, mf_err_t err, const char *fmt, ...) {
-  if (msg && size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, size, fmt, ap);
-    va_end(ap);
-  }
-  return err;
-}
-
-/* The FSM's rule for names and addresses: at most MF_FSM_NAME_MAX bytes, no control
- * characters. */
-static mf_err_t check_address(const char *s) {
-  size_t n = s ? strnlen(s, MF_FSM_NAME_MAX + 1) : 0;
-  if (n > MF_FSM_NAME_MAX) return MF_ERR_LIMIT;
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return MF_ERR_INVALID_ARG;
-  return MF_OK;
-}
+/* The FSM's rule for names and addresses (fsm_internal.h). */
+static mf_err_t check_address(const char *s) { return mf_fsm_check_text(s, MF_FSM_NAME_MAX); }
 
 static size_t find_pos(const mf_fsm_controllers_t *t, uint64_t id, bool *found) {
   size_t lo = 0, hi = t->n;
@@ -78,36 +58,38 @@ static row_t *row_new(uint64_t id, const char *raft_address, const char *rpc_add
 mf_err_t mf_fsm_controllers_set(mf_fsm_controllers_t *t,
                                 const Mafalda__Controller__SetControllerAddress *c, char *msg,
                                 size_t size) {
-  if (c->raft_id == 0) return fail(msg, size, MF_ERR_INVALID_ARG, "controller id 0");
+  if (c->raft_id == 0) return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "controller id 0");
   mf_err_t err = check_address(c->raft_address);
-  if (err) return fail(msg, size, err, "invalid raft address for controller %llu",
+  if (err)
+    return mf_fsm_fail(msg, size, err, "invalid raft address for controller %llu",
                        (unsigned long long)c->raft_id);
   err = check_address(c->rpc_address);
-  if (err) return fail(msg, size, err, "invalid rpc address for controller %llu",
+  if (err)
+    return mf_fsm_fail(msg, size, err, "invalid rpc address for controller %llu",
                        (unsigned long long)c->raft_id);
   bool found;
   size_t pos = find_pos(t, c->raft_id, &found);
   if (!S(c->rpc_address)[0]) {
     if (!found)
-      return fail(msg, size, MF_ERR_NOT_FOUND, "no address recorded for controller %llu",
-                  (unsigned long long)c->raft_id);
+      return mf_fsm_fail(msg, size, MF_ERR_NOT_FOUND, "no address recorded for controller %llu",
+                         (unsigned long long)c->raft_id);
     row_free(t->rows[pos]);
     memmove(&t->rows[pos], &t->rows[pos + 1], (t->n - pos - 1) * sizeof(*t->rows));
     t->n--;
-    return fail(msg, size, MF_OK, "controller %llu address removed",
-                (unsigned long long)c->raft_id);
+    return mf_fsm_fail(msg, size, MF_OK, "controller %llu address removed",
+                       (unsigned long long)c->raft_id);
   }
   if (!S(c->raft_address)[0])
-    return fail(msg, size, MF_ERR_INVALID_ARG, "controller %llu: missing raft address",
-                (unsigned long long)c->raft_id);
+    return mf_fsm_fail(msg, size, MF_ERR_INVALID_ARG, "controller %llu: missing raft address",
+                       (unsigned long long)c->raft_id);
   if (found && strcmp(t->rows[pos]->raft_address, c->raft_address) == 0 &&
       strcmp(t->rows[pos]->rpc_address, c->rpc_address) == 0)
-    return fail(msg, size, MF_OK, "controller %llu address unchanged",
-                (unsigned long long)c->raft_id);
+    return mf_fsm_fail(msg, size, MF_OK, "controller %llu address unchanged",
+                       (unsigned long long)c->raft_id);
   if (!found && t->n >= MF_FSM_CONTROLLERS_MAX)
-    return fail(msg, size, MF_ERR_LIMIT, "too many controller addresses (%zu)", t->n);
+    return mf_fsm_fail(msg, size, MF_ERR_LIMIT, "too many controller addresses (%zu)", t->n);
   row_t *row = row_new(c->raft_id, c->raft_address, c->rpc_address);
-  if (!row) return fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
+  if (!row) return mf_fsm_fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
   if (found) {
     row_free(t->rows[pos]);
     t->rows[pos] = row;
@@ -117,7 +99,7 @@ mf_err_t mf_fsm_controllers_set(mf_fsm_controllers_t *t,
       row_t **rows = realloc(t->rows, cap * sizeof(*rows));
       if (!rows) {
         row_free(row);
-        return fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
+        return mf_fsm_fail(msg, size, MF_ERR_NO_MEMORY, "out of memory");
       }
       t->rows = rows;
       t->cap = cap;
@@ -126,8 +108,8 @@ mf_err_t mf_fsm_controllers_set(mf_fsm_controllers_t *t,
     t->rows[pos] = row;
     t->n++;
   }
-  return fail(msg, size, MF_OK, "controller %llu at %s, rpc %s", (unsigned long long)row->raft_id,
-              row->raft_address, row->rpc_address);
+  return mf_fsm_fail(msg, size, MF_OK, "controller %llu at %s, rpc %s",
+                     (unsigned long long)row->raft_id, row->raft_address, row->rpc_address);
 }
 
 mf_err_t mf_fsm_controllers_restore(mf_fsm_controllers_t *t, row_t *const *rows, size_t n) {

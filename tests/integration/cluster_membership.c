@@ -9,29 +9,24 @@
  *     draining, the client leaves, the node leaves the cluster (marked dead) and exits 0.
  * Every child runs under `timeout -s KILL`; everything left is killed on exit.
  * Usage: cluster_membership path/to/mafalda-controller path/to/mafalda-node */
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "controller/rpc_client.h"
 #include "controller/rpc_server.h"
 #include "proto/cluster.pb-c.h"
 #include "proto/controller.pb-c.h"
+#include "tests/support/test_cmd.h"
 #include "tests/support/test_proc.h"
 #include "tests/support/ws_client.h"
 
 #define NODES 4
 #define PROCS (NODES + 1) /* index 0: the controller */
-
-extern char **environ;
 
 static const char *controller_bin, *node_bin;
 static char dir[64];
@@ -51,35 +46,22 @@ static void exit_now(void);
     }                                                      \
   } while (0)
 
-static void kill_all(void) {
-  for (int i = 0; i < PROCS; i++) {
-    if (timeout_pid[i] <= 0) continue;
-    mf_test_kill_wrapped(timeout_pid[i]);
-  }
-}
+static void kill_all(void) { mf_test_stop_wrapped(timeout_pid, PROCS); }
 
 static void exit_now(void) {
   char cmd[256];
   snprintf(cmd, sizeof cmd, "for f in %s/*.log; do echo \"--- $f\"; tail -n 25 $f; done", dir);
   if (system(cmd) != 0) fprintf(stderr, "(no logs)\n");
   kill_all();
-  if (!getenv("MF_TEST_KEEP")) {
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-  }
+  if (!getenv("MF_TEST_KEEP")) mf_test_remove_dir(dir);
   exit(1);
 }
 
 static pid_t spawn(int i, char **argv) {
   char log[128];
   snprintf(log, sizeof log, "%s/%d.log", dir, i);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   pid_t pid;
-  int rv = posix_spawnp(&pid, "timeout", &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
+  int rv = mf_test_spawn_logged(argv, log, &pid);
   CHECK(rv == 0, "spawn: %s", strerror(rv));
   timeout_pid[i] = pid;
   return pid;
@@ -176,7 +158,7 @@ static void node_rpc_of(int i, char *out, size_t size) {
   mafalda__controller__state_response__free_unpacked(s, NULL);
 }
 
-static void apply(Mafalda__Controller__Command *cmd) {
+static void apply(const Mafalda__Controller__Command *cmd) {
   mf_rpc_reply_t reply;
   const char *urls[] = {ctl_url};
   mf_err_t e = mf_rpc_call_leader(urls, 1, NULL, MF_RPC_METHOD_APPLY, &cmd->base, 5000, &reply);
@@ -189,48 +171,16 @@ static void create_router(const char *id) {
   Mafalda__Controller__Router r = MAFALDA__CONTROLLER__ROUTER__INIT;
   r.id = (char *)id;
   r.name = (char *)id;
-  Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
-  cr.router = &r;
-  Mafalda__Controller__Command c = MAFALDA__CONTROLLER__COMMAND__INIT;
-  c.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_CREATE_ROUTER;
-  c.create_router = &cr;
-  apply(&c);
+  mf_test_cmd_create_router(apply, &r);
 }
 
 static void add_shard(const char *router, const char *node) {
-  Mafalda__Controller__Shard sh = MAFALDA__CONTROLLER__SHARD__INIT;
-  sh.router_id = (char *)router;
-  sh.node_id = (char *)node;
-  Mafalda__Controller__AddShard as = MAFALDA__CONTROLLER__ADD_SHARD__INIT;
-  as.shard = &sh;
-  Mafalda__Controller__Command c = MAFALDA__CONTROLLER__COMMAND__INIT;
-  c.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_SHARD;
-  c.add_shard = &as;
-  apply(&c);
+  mf_test_cmd_add_shard(apply, router, node);
 }
 
 static void add_producer_and_pipe(const char *router, const char *origin, const char *target) {
-  Mafalda__Controller__Producer p = MAFALDA__CONTROLLER__PRODUCER__INIT;
-  p.id = (char *)"p1";
-  p.router_id = (char *)router;
-  p.node_id = (char *)origin;
-  p.kind = (char *)"video";
-  Mafalda__Controller__AddProducer ap = MAFALDA__CONTROLLER__ADD_PRODUCER__INIT;
-  ap.producer = &p;
-  Mafalda__Controller__Command c = MAFALDA__CONTROLLER__COMMAND__INIT;
-  c.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_PRODUCER;
-  c.add_producer = &ap;
-  apply(&c);
-  Mafalda__Controller__Pipe pp = MAFALDA__CONTROLLER__PIPE__INIT;
-  pp.producer_id = (char *)"p1";
-  pp.target_node_id = (char *)target;
-  pp.source_node_id = (char *)origin;
-  Mafalda__Controller__AddPipe apipe = MAFALDA__CONTROLLER__ADD_PIPE__INIT;
-  apipe.pipe = &pp;
-  Mafalda__Controller__Command c2 = MAFALDA__CONTROLLER__COMMAND__INIT;
-  c2.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_PIPE;
-  c2.add_pipe = &apipe;
-  apply(&c2);
+  mf_test_cmd_add_producer(apply, "p1", router, origin, "video");
+  mf_test_cmd_add_pipe(apply, "p1", origin, target);
 }
 
 /* ---- node RPC ---- */
@@ -382,8 +332,6 @@ int main(int argc, char **argv) {
   printf("ok 4 - SIGTERM drains: draining while a transport is open, then leaves, exit 0\n");
 
   kill_all();
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  mf_test_remove_dir(dir);
   return 0;
 }

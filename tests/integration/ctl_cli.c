@@ -7,25 +7,20 @@
  * exit 3 with the addresses tried). ctl_cluster.c runs ctl against real nodes.
  * Every child runs under `timeout -s KILL`; the controllers themselves are signalled.
  * Usage: ctl_cli path/to/mafalda-controller path/to/mafalda-ctl */
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <uv.h>
 
 #include "controller/rpc_client.h"
 #include "controller/rpc_server.h"
 #include "proto/cluster.pb-c.h"
 #include "proto/controller.pb-c.h"
+#include "tests/support/test_cmd.h"
 #include "tests/support/test_proc.h"
 
 extern char **environ;
@@ -51,21 +46,12 @@ static char out[65536], err_text[65536];
 
 /* Kill the controller, then its `timeout` wrapper (killing only the wrapper would orphan
  * the controller). */
-static void kill_replica(int i) {
-  if (timeout_pid[i] <= 0) return;
-  mf_test_kill_wrapped(timeout_pid[i]);
-  waitpid(timeout_pid[i], NULL, 0);
-  timeout_pid[i] = 0;
-}
+static void kill_replica(int i) { mf_test_stop_wrapped(&timeout_pid[i], 1); }
 
 static void cleanup(void) {
   kill_replica(0);
   kill_replica(1);
-  if (dir[0] && !getenv("MF_TEST_KEEP")) {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-  }
+  if (dir[0] && !getenv("MF_TEST_KEEP")) mf_test_remove_dir(dir);
 }
 
 static void fatal(const char *what) {
@@ -86,10 +72,6 @@ static void start_replica(int i, const char *peers, bool join) {
   snprintf(rpc, sizeof(rpc), "127.0.0.1:%d", rpc_port[i]);
   snprintf(data, sizeof(data), "%s/data%d", dir, i + 1);
   snprintf(log, sizeof(log), "%s/%d.log", dir, i + 1);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   char *argv[20] = {"timeout", "-s", "KILL", "60", (char *)controller_bin, "--id", id,
                     "--listen", listen, "--rpc-listen", rpc, "--data-dir", data,
                     "--election-timeout", "200"};
@@ -101,9 +83,7 @@ static void start_replica(int i, const char *peers, bool join) {
   if (join) argv[n++] = "--join";
   argv[n] = NULL;
   pid_t pid;
-  int rv = posix_spawnp(&pid, "timeout", &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rv != 0) fatal("spawn timeout/mafalda-controller");
+  if (mf_test_spawn_logged(argv, log, &pid) != 0) fatal("spawn timeout/mafalda-controller");
   timeout_pid[i] = pid;
 }
 
@@ -160,49 +140,11 @@ static void populate(void) {
   r.name = (char *)"room one";
   r.codecs_json = (char *)"[{\"mimeType\":\"audio/opus\"}]";
   r.app_data_json = (char *)"not json";
-  Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
-  cr.router = &r;
-  Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
-  cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_CREATE_ROUTER;
-  cmd.create_router = &cr;
-  apply(&cmd);
-  const char *shard_nodes[] = {"n1", "n2"};
-  for (int i = 0; i < 2; i++) {
-    Mafalda__Controller__Shard sh = MAFALDA__CONTROLLER__SHARD__INIT;
-    sh.router_id = (char *)"r1";
-    sh.node_id = (char *)shard_nodes[i];
-    sh.worker = 0;
-    Mafalda__Controller__AddShard as = MAFALDA__CONTROLLER__ADD_SHARD__INIT;
-    as.shard = &sh;
-    Mafalda__Controller__Command c = MAFALDA__CONTROLLER__COMMAND__INIT;
-    c.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_SHARD;
-    c.add_shard = &as;
-    apply(&c);
-  }
-  Mafalda__Controller__Producer p = MAFALDA__CONTROLLER__PRODUCER__INIT;
-  p.id = (char *)"p1";
-  p.router_id = (char *)"r1";
-  p.node_id = (char *)"n1";
-  p.worker = 0;
-  p.kind = (char *)"audio";
-  Mafalda__Controller__AddProducer ap = MAFALDA__CONTROLLER__ADD_PRODUCER__INIT;
-  ap.producer = &p;
-  Mafalda__Controller__Command c = MAFALDA__CONTROLLER__COMMAND__INIT;
-  c.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_PRODUCER;
-  c.add_producer = &ap;
-  apply(&c);
-  Mafalda__Controller__Pipe pipe = MAFALDA__CONTROLLER__PIPE__INIT;
-  pipe.producer_id = (char *)"p1";
-  pipe.target_node_id = (char *)"n2";
-  pipe.target_worker = 0;
-  pipe.source_node_id = (char *)"n1";
-  pipe.source_worker = 0;
-  Mafalda__Controller__AddPipe apipe = MAFALDA__CONTROLLER__ADD_PIPE__INIT;
-  apipe.pipe = &pipe;
-  Mafalda__Controller__Command c2 = MAFALDA__CONTROLLER__COMMAND__INIT;
-  c2.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_PIPE;
-  c2.add_pipe = &apipe;
-  apply(&c2);
+  mf_test_cmd_create_router(apply, &r);
+  mf_test_cmd_add_shard(apply, "r1", "n1");
+  mf_test_cmd_add_shard(apply, "r1", "n2");
+  mf_test_cmd_add_producer(apply, "p1", "r1", "n1", "audio");
+  mf_test_cmd_add_pipe(apply, "p1", "n1", "n2");
 }
 
 static uint64_t load_seq;
@@ -264,21 +206,12 @@ static void report_loads(void) {
   report_load("n2", 45000, 1, n2);
 }
 
-static void read_file(const char *path, char *buf, size_t size) {
-  buf[0] = '\0';
-  FILE *f = fopen(path, "r");
-  if (!f) return;
-  size_t n = fread(buf, 1, size - 1, f);
-  buf[n] = '\0';
-  fclose(f);
-}
-
 /* Runs mafalda-ctl with args (NULL-terminated); env_extra ("K=V" or NULL) is added to the
  * environment. --controller is NOT added: callers pass it (or the environment does).
  * Returns the exit status; out / err_text hold what it printed. */
 static int ctl(const char *env_extra, ...) {
-  char *argv[32] = {"timeout", "-s", "KILL", "30", (char *)ctl_bin};
-  int n = 5;
+  char *argv[32] = {(char *)ctl_bin};
+  int n = 1;
   va_list ap;
   va_start(ap, env_extra);
   const char *a;
@@ -291,23 +224,12 @@ static int ctl(const char *env_extra, ...) {
     if (strncmp(*e, "MAFALDA_", 8) != 0) envp[ne++] = *e;
   if (env_extra) envp[ne++] = (char *)env_extra;
   envp[ne] = NULL;
-  char op[128], ep[128];
-  snprintf(op, sizeof(op), "%s/ctl.out", dir);
-  snprintf(ep, sizeof(ep), "%s/ctl.err", dir);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, op, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, ep, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid;
-  int rv = posix_spawnp(&pid, "timeout", &fa, NULL, argv, envp);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rv != 0) fatal("spawn mafalda-ctl");
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  read_file(op, out, sizeof(out));
-  read_file(ep, err_text, sizeof(err_text));
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  char capture[96];
+  snprintf(capture, sizeof(capture), "%s/ctl", dir);
+  int st = mf_test_run_captured(argv, envp, 30, capture, out, sizeof(out), err_text,
+                                sizeof(err_text));
+  if (st < 0) fatal("spawn mafalda-ctl");
+  return st;
 }
 
 static json_t *out_json(void) {
@@ -362,16 +284,7 @@ static bool row(const char *w1, const char *w2, char *line, size_t size) {
 }
 
 /* Every line of out fits in 80 columns. */
-static bool fits_80(void) {
-  for (const char *p = out; *p;) {
-    const char *e = strchr(p, '\n');
-    size_t n = e ? (size_t)(e - p) : strlen(p);
-    if (n > 80) return false;
-    if (!e) break;
-    p = e + 1;
-  }
-  return true;
-}
+static bool fits_80(void) { return mf_test_lines_fit(out, 80); }
 
 /* status with a live and a dead replica address, load reports of both nodes. */
 static void test_status(const char *c) {

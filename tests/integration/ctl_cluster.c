@@ -8,29 +8,24 @@
  * message when no controller answers (exit 3, the addresses tried).
  * Every child runs under `timeout -s KILL`; everything left is killed on exit.
  * Usage: ctl_cluster path/to/mafalda-controller path/to/mafalda-node path/to/mafalda-ctl */
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "controller/rpc_client.h"
 #include "controller/rpc_server.h"
 #include "proto/controller.pb-c.h"
+#include "tests/support/test_cmd.h"
 #include "tests/support/test_proc.h"
 
 #define CONTROLLERS 3
 #define NODES 2
 #define PROCS (CONTROLLERS + NODES)
-
-extern char **environ;
 
 static const char *controller_bin, *node_bin, *ctl_bin;
 static char dir[64];
@@ -41,17 +36,8 @@ static int failures, checks;
 static char out[262144], err_text[65536];
 
 static void cleanup(void) {
-  for (int i = 0; i < PROCS; i++) {
-    if (timeout_pid[i] <= 0) continue;
-    mf_test_kill_wrapped(timeout_pid[i]);
-    mf_test_wait_status(timeout_pid[i]);
-    timeout_pid[i] = 0;
-  }
-  if (dir[0] && !getenv("MF_TEST_KEEP")) {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-  }
+  mf_test_stop_wrapped(timeout_pid, PROCS);
+  if (dir[0] && !getenv("MF_TEST_KEEP")) mf_test_remove_dir(dir);
 }
 
 static void fatal(const char *what) {
@@ -77,14 +63,8 @@ static void fatal(const char *what) {
 static void spawn(int i, char **argv) {
   char log[128];
   snprintf(log, sizeof log, "%s/%d.log", dir, i);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   pid_t pid;
-  int rv = posix_spawnp(&pid, "timeout", &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rv != 0) fatal("spawn");
+  if (mf_test_spawn_logged(argv, log, &pid) != 0) fatal("spawn");
   timeout_pid[i] = pid;
 }
 
@@ -126,39 +106,21 @@ static void start_node(int i) {
   spawn(CONTROLLERS + i, argv);
 }
 
-static void read_all(const char *path, char *buf, size_t size) {
-  buf[0] = '\0';
-  FILE *f = fopen(path, "r");
-  if (!f) return;
-  size_t n = fread(buf, 1, size - 1, f);
-  buf[n] = '\0';
-  fclose(f);
-}
-
 /* Runs mafalda-ctl with the NULL-terminated args; out / err_text get what it printed. */
 static int ctl(const char *first, ...) {
-  char *argv[32] = {"timeout", "-s", "KILL", "30", (char *)ctl_bin, (char *)first};
-  int n = 6;
+  char *argv[32] = {(char *)ctl_bin, (char *)first};
+  int n = 2;
   va_list ap;
   va_start(ap, first);
   const char *a;
   while ((a = va_arg(ap, const char *)) != NULL && n < 31) argv[n++] = (char *)a;
   va_end(ap);
   argv[n] = NULL;
-  char op[128], ep[128];
-  snprintf(op, sizeof(op), "%s/ctl.out", dir);
-  snprintf(ep, sizeof(ep), "%s/ctl.err", dir);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, op, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, ep, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid;
-  int rv = posix_spawnp(&pid, "timeout", &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rv != 0) fatal("spawn mafalda-ctl");
-  int st = mf_test_wait_status(pid);
-  read_all(op, out, sizeof(out));
-  read_all(ep, err_text, sizeof(err_text));
+  char capture[96];
+  snprintf(capture, sizeof capture, "%s/ctl", dir);
+  int st = mf_test_run_captured(argv, NULL, 30, capture, out, sizeof out, err_text,
+                                sizeof err_text);
+  if (st < 0) fatal("spawn mafalda-ctl");
   return st;
 }
 
@@ -173,16 +135,7 @@ static json_int_t jint(json_t *o, const char *key) {
   return json_is_integer(v) ? json_integer_value(v) : -1;
 }
 
-static bool fits_80(void) {
-  for (const char *p = out; *p;) {
-    const char *e = strchr(p, '\n');
-    size_t n = e ? (size_t)(e - p) : strlen(p);
-    if (n > 80) return false;
-    if (!e) break;
-    p = e + 1;
-  }
-  return true;
-}
+static bool fits_80(void) { return mf_test_lines_fit(out, 80); }
 
 /* The status --json node entry announcing node i's address. */
 static json_t *status_node(json_t *status, int i) {
@@ -220,7 +173,7 @@ static void wait_cluster(void) {
   fatal("the nodes did not become active with load reports within 20 s");
 }
 
-static void apply(Mafalda__Controller__Command *cmd) {
+static void apply(const Mafalda__Controller__Command *cmd) {
   const char *urls[CONTROLLERS];
   char u[CONTROLLERS][48];
   for (int i = 0; i < CONTROLLERS; i++) {
@@ -242,44 +195,10 @@ static void populate_room(void) {
   Mafalda__Controller__Router r = MAFALDA__CONTROLLER__ROUTER__INIT;
   r.id = (char *)"6c1d2e3f-0000-4000-8000-00000000000a";
   r.name = (char *)"room-a";
-  Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
-  cr.router = &r;
-  Mafalda__Controller__Command c = MAFALDA__CONTROLLER__COMMAND__INIT;
-  c.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_CREATE_ROUTER;
-  c.create_router = &cr;
-  apply(&c);
-  for (int i = 0; i < NODES; i++) {
-    Mafalda__Controller__Shard sh = MAFALDA__CONTROLLER__SHARD__INIT;
-    sh.router_id = r.id;
-    sh.node_id = node_id[i];
-    Mafalda__Controller__AddShard as = MAFALDA__CONTROLLER__ADD_SHARD__INIT;
-    as.shard = &sh;
-    Mafalda__Controller__Command cs = MAFALDA__CONTROLLER__COMMAND__INIT;
-    cs.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_SHARD;
-    cs.add_shard = &as;
-    apply(&cs);
-  }
-  Mafalda__Controller__Producer p = MAFALDA__CONTROLLER__PRODUCER__INIT;
-  p.id = (char *)"prod-1";
-  p.router_id = r.id;
-  p.node_id = node_id[0];
-  p.kind = (char *)"video";
-  Mafalda__Controller__AddProducer ap = MAFALDA__CONTROLLER__ADD_PRODUCER__INIT;
-  ap.producer = &p;
-  Mafalda__Controller__Command cp = MAFALDA__CONTROLLER__COMMAND__INIT;
-  cp.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_PRODUCER;
-  cp.add_producer = &ap;
-  apply(&cp);
-  Mafalda__Controller__Pipe pipe = MAFALDA__CONTROLLER__PIPE__INIT;
-  pipe.producer_id = p.id;
-  pipe.source_node_id = node_id[0];
-  pipe.target_node_id = node_id[1];
-  Mafalda__Controller__AddPipe apipe = MAFALDA__CONTROLLER__ADD_PIPE__INIT;
-  apipe.pipe = &pipe;
-  Mafalda__Controller__Command cpp = MAFALDA__CONTROLLER__COMMAND__INIT;
-  cpp.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_PIPE;
-  cpp.add_pipe = &apipe;
-  apply(&cpp);
+  mf_test_cmd_create_router(apply, &r);
+  for (int i = 0; i < NODES; i++) mf_test_cmd_add_shard(apply, r.id, node_id[i]);
+  mf_test_cmd_add_producer(apply, "prod-1", r.id, node_id[0], "video");
+  mf_test_cmd_add_pipe(apply, "prod-1", node_id[0], node_id[1]);
 }
 
 static void test_status(void) {
@@ -389,9 +308,7 @@ static void test_leader_loss(void) {
   json_int_t leader = jint(j, "leader_id");
   json_decref(j);
   if (rc != 0 || leader < 1 || leader > CONTROLLERS) fatal("no leader to kill");
-  mf_test_kill_wrapped(timeout_pid[leader - 1]);
-  mf_test_wait_status(timeout_pid[leader - 1]);
-  timeout_pid[leader - 1] = 0;
+  mf_test_stop_wrapped(&timeout_pid[leader - 1], 1);
   double t0 = mf_test_now_s();
   bool ok = false;
   while (!ok && mf_test_now_s() - t0 < 15) {
@@ -428,9 +345,7 @@ static void test_drain_forget(void) {
         "node 0 draining in status");
   json_decref(j);
 
-  mf_test_kill_wrapped(timeout_pid[CONTROLLERS + 1]);
-  mf_test_wait_status(timeout_pid[CONTROLLERS + 1]);
-  timeout_pid[CONTROLLERS + 1] = 0;
+  mf_test_stop_wrapped(&timeout_pid[CONTROLLERS + 1], 1);
   rc = ctl("--controller", all_rpc, "--json", "node", "forget", node_id[1], NULL);
   j = out_json();
   CHECK(rc == 0 && json_is_true(json_object_get(j, "ok")) && jint(j, "index") > 0,
@@ -449,12 +364,7 @@ static void test_drain_forget(void) {
 }
 
 static void test_unreachable(void) {
-  for (int i = 0; i < PROCS; i++) {
-    if (timeout_pid[i] <= 0) continue;
-    mf_test_kill_wrapped(timeout_pid[i]);
-    mf_test_wait_status(timeout_pid[i]);
-    timeout_pid[i] = 0;
-  }
+  mf_test_stop_wrapped(timeout_pid, PROCS);
   int rc = ctl("--controller", all_rpc, "--timeout", "500", "status", NULL);
   char want[160];
   snprintf(want, sizeof want, "tried %s, %s and %s.", rpc[0], rpc[1], rpc[2]);

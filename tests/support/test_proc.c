@@ -1,11 +1,17 @@
 #include "tests/support/test_proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <uv.h>
+
+extern char **environ;
 
 int mf_test_free_port(void) {
   uv_loop_t l;
@@ -68,4 +74,80 @@ int mf_test_wait_status(pid_t pid) {
   do r = waitpid(pid, &st, 0);
   while (r < 0 && errno == EINTR);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void mf_test_stop_wrapped(pid_t *wrappers, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (wrappers[i] <= 0) continue;
+    mf_test_kill_wrapped(wrappers[i]);
+    mf_test_wait_status(wrappers[i]);
+    wrappers[i] = 0;
+  }
+}
+
+int mf_test_spawn_logged(char *const argv[], const char *log_path, pid_t *pid) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  int rv = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return rv;
+}
+
+/* At most size - 1 bytes of the file at path into buf, NUL-terminated ("" if unreadable). */
+static void read_file(const char *path, char *buf, size_t size) {
+  buf[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  size_t n = fread(buf, 1, size - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+}
+
+int mf_test_run_captured(char *const argv[], char *const envp[], int deadline_s,
+                         const char *capture, char *out, size_t out_size, char *err,
+                         size_t err_size) {
+  out[0] = err[0] = '\0';
+  char deadline[16];
+  snprintf(deadline, sizeof deadline, "%d", deadline_s);
+  char *args[64] = {"timeout", "-s", "KILL", deadline};
+  size_t n = 4;
+  for (size_t i = 0; argv[i]; i++) {
+    if (n >= sizeof args / sizeof args[0] - 1) return -1;
+    args[n++] = argv[i];
+  }
+  args[n] = NULL;
+  char op[256], ep[256];
+  snprintf(op, sizeof op, "%s.out", capture);
+  snprintf(ep, sizeof ep, "%s.err", capture);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, op, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, ep, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid;
+  int rv = posix_spawnp(&pid, "timeout", &fa, NULL, args, envp ? envp : environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rv != 0) return -1;
+  int st = mf_test_wait_status(pid);
+  read_file(op, out, out_size);
+  read_file(ep, err, err_size);
+  return st;
+}
+
+bool mf_test_lines_fit(const char *text, size_t width) {
+  for (const char *p = text; *p;) {
+    const char *e = strchr(p, '\n');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    if (n > width) return false;
+    if (!e) break;
+    p = e + 1;
+  }
+  return true;
+}
+
+void mf_test_remove_dir(const char *dir) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }

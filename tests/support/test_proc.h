@@ -1,9 +1,13 @@
 /* Helpers for tests and benchmarks that run server processes on loopback: free ports,
- * the child of a `timeout` wrapper (so tests signal the server itself, never the wrapper,
- * which would forward the signal twice), sleeping and a monotonic clock. */
+ * spawning servers under a `timeout` wrapper with their stderr in a log file, running a
+ * command line tool with its output captured, the child of a `timeout` wrapper (so tests
+ * signal the server itself, never the wrapper, which would forward the signal twice),
+ * sleeping and a monotonic clock. Not thread-safe: for a test's main thread. */
 #ifndef MF_TEST_PROC_H
 #define MF_TEST_PROC_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /* A TCP port on 127.0.0.1 that was free a moment ago (bound with port 0, then released). */
@@ -22,6 +26,33 @@ void mf_test_kill_wrapped(pid_t wrapper);
 
 /* Reaps pid (retrying on EINTR): its exit status, or 128 + the signal that ended it. */
 int mf_test_wait_status(pid_t pid);
+
+/* Kills (mf_test_kill_wrapped) and reaps each of the n `timeout` wrappers that is > 0,
+ * then sets its entry to 0, so calling it again (e.g. from a cleanup path) is harmless. */
+void mf_test_stop_wrapped(pid_t *wrappers, size_t n);
+
+/* Spawns argv (argv[0] looked up in PATH, usually "timeout" so a hung server dies on its
+ * own) with this process's environment, stdout to /dev/null and stderr appended to
+ * log_path (created 0600), so the log survives the process for a post-mortem.
+ * Returns 0 and sets *pid, or the posix_spawn error number. */
+int mf_test_spawn_logged(char *const argv[], const char *log_path, pid_t *pid);
+
+/* Runs argv (argv[0] looked up in PATH; at most 59 entries) under
+ * `timeout -s KILL <deadline_s>` and waits for it. envp is its whole environment (NULL:
+ * this process's). Its stdout and stderr go to the files <capture>.out and <capture>.err
+ * (truncated first, left behind for a post-mortem; capture is a path prefix in a scratch
+ * directory), which are then read into out and err: NUL-terminated, cut at size - 1
+ * bytes. Returns the exit status as mf_test_wait_status does (137 when the deadline
+ * killed it), or -1 when it could not be spawned (out and err are then empty). */
+int mf_test_run_captured(char *const argv[], char *const envp[], int deadline_s,
+                         const char *capture, char *out, size_t out_size, char *err,
+                         size_t err_size);
+
+/* Every line of text (e.g. a tool's captured table output) has at most width bytes. */
+bool mf_test_lines_fit(const char *text, size_t width);
+
+/* rm -rf dir (a test's scratch directory); complains on stderr if that fails. */
+void mf_test_remove_dir(const char *dir);
 
 void mf_test_sleep_ms(int ms);
 double mf_test_now_s(void); /* monotonic seconds */
