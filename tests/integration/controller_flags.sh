@@ -19,6 +19,12 @@ check() { # name, command...
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Two distinct free ports: a probe released at once may give the same port twice.
+free_ports2() {
+  python3 -c 'import socket
+a=socket.socket(); a.bind(("127.0.0.1",0)); b=socket.socket(); b.bind(("127.0.0.1",0))
+print(a.getsockname()[1], b.getsockname()[1])'
+}
 
 wait_for() { # file pattern seconds
   local deadline=$((SECONDS + $3))
@@ -51,7 +57,7 @@ run_and_stop() { # signal, expected log text
   local sig=$1 text=$2
   local log=$tmp/run-$sig.log
   local raft rpc
-  raft=$(free_port); rpc=$(free_port)
+  read -r raft rpc < <(free_ports2)
   timeout -s KILL 30 "$ctl" --id 1 --listen "127.0.0.1:$raft" --rpc-listen "127.0.0.1:$rpc" \
     --data-dir "$tmp/single/data" --election-timeout 100 2>"$log" &
   local pid=$!

@@ -121,10 +121,17 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# Two distinct free ports: a probe released at once may give the same port twice.
+free_ports2() {
+  python3 -c 'import socket
+a=socket.socket(); a.bind(("127.0.0.1",0)); b=socket.socket(); b.bind(("127.0.0.1",0))
+print(a.getsockname()[1], b.getsockname()[1])'
+}
+
 # The embedded default: the node is also a single-voter controller with its data on disk.
 embedded_controller() { # expected log text
   local log=$tmp/ctl-$2.log raft rpc
-  raft=$(free_port); rpc=$(free_port)
+  read -r raft rpc < <(free_ports2)
   timeout -s KILL 30 "$node" --workers 1 --rtc-port-base 0 --data-dir "$tmp/data" --api-listen= \
     --controller-listen "127.0.0.1:$raft" --controller-rpc-listen "127.0.0.1:$rpc" --gossip-port 0 --node-rpc-port 0 2>"$log" &
   local pid=$!

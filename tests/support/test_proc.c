@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 
 extern char **environ;
 
-int mf_test_free_port(void) {
+static int test_probe_port(void) {
   uv_loop_t l;
   uv_loop_init(&l);
   uv_tcp_t t;
@@ -28,6 +29,22 @@ int mf_test_free_port(void) {
   uv_run(&l, UV_RUN_DEFAULT);
   uv_loop_close(&l);
   return ntohs(got.sin_port);
+}
+
+int mf_test_free_port(void) {
+  /* A probed port is released at once, so the kernel may hand it out again on the next
+   * probe: never return one this process returned recently (test code, main thread). */
+  static int recent[64];
+  static unsigned next;
+  for (int tries = 0; tries < 50; tries++) {
+    int port = test_probe_port();
+    bool seen = false;
+    for (unsigned i = 0; i < 64; i++) seen = seen || recent[i] == port;
+    if (seen) continue;
+    recent[next++ % 64] = port;
+    return port;
+  }
+  return test_probe_port();
 }
 
 pid_t mf_test_child_of(pid_t parent) {
