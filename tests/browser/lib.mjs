@@ -103,7 +103,18 @@ export const sum = (a) => (a || []).reduce((x, y) => x + y, 0);
 
 // A port the kernel just handed out on `host` (TCP or UDP), closed again for the child to
 // bind: a small race with other processes, acceptable on a test machine.
-export function freePort(host = '127.0.0.1', udp = false) {
+// A probed port is released at once, so the kernel may hand it out again: never return a
+// port this process returned before.
+const handedOut = new Set();
+export async function freePort(host = '127.0.0.1', udp = false) {
+  for (let i = 0; i < 50; i++) {
+    const port = await probePort(host, udp);
+    if (!handedOut.has(port)) { handedOut.add(port); return port; }
+  }
+  return probePort(host, udp);
+}
+
+function probePort(host, udp) {
   return new Promise((resolve, reject) => {
     if (udp) {
       const s = createSocket('udp4');
