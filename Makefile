@@ -73,7 +73,10 @@ coverage: deps
 	find $(COV_DIR) -name '*.gcda' -delete
 	cd $(COV_DIR) && ctest -LE 'browser|sdk|bench' --output-on-failure -j $(JOBS)
 	rm -rf $(COV_DIR)/html && mkdir -p $(COV_DIR)/html
-	gcovr -r . -j $(JOBS) $(COV_FILTERS) --exclude-unreachable-branches \
+	@# gcov can print a negative branch count ("taken -1") when processes killed by the
+	@# tests (kill -9, SIGKILL deadlines) left a counter file half-merged: skip such lines.
+	@# No -j: gcovr 5.2's worker threads hang when one of them raises.
+	gcovr -r . $(COV_FILTERS) --exclude-unreachable-branches --gcov-ignore-parse-errors \
 	  --json $(COV_DIR)/coverage.json --html-details $(COV_DIR)/html/index.html $(COV_DIR)
 	@for d in node controller common; do \
 	  echo "coverage $$d/:"; \
