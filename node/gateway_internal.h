@@ -315,6 +315,7 @@ typedef struct {
   char msg[256];
   char *params_text; /* malloc'd */
   bool paused;
+  uint32_t worker;   /* the producer's worker (the source), set by the server */
 } gw_serve_t;
 
 /* This node's id and RPC address; false when not in a cluster (or detached). */
@@ -325,7 +326,7 @@ bool mf_gw_parse_addr(const char *s, struct sockaddr_storage *out);
 mf_err_t mf_gw_call_node(mf_gateway_t *gw, const char *rpc, const char *method,
                          const ProtobufCMessage *msg, mf_gateway_call_done_fn done, void *ud);
 const char *mf_gw_env_error(mf_err_t err, const Mafalda__Rpc__Envelope *env);
-/* A call's done callback that logs a failure; ud: malloc'd text naming the call. */
+/* A call's done callback that logs a failure; ud: malloc'd text naming the call (freed). */
 void mf_gw_node_told(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env);
 /* mu held: a peer's node RPC address, "" when unknown. */
 const char *mf_gw_peer_rpc_locked(gw_room_t *room, const char *node_id);

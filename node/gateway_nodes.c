@@ -42,23 +42,14 @@
 /* ------------------------------------------------------------ helpers */
 
 bool mf_gw_parse_addr(const char *s, struct sockaddr_storage *out) {
+  /* the API's host:port reader ([IPv6]:port); the host must be an address literal here */
   char host[GW_ADDR_MAX];
-  const char *colon = s ? strrchr(s, ':') : NULL;
-  if (!colon || colon == s || (size_t)(colon - s) >= sizeof host) return false;
-  memcpy(host, s, (size_t)(colon - s));
-  host[colon - s] = '\0';
-  char *end = NULL;
-  long port = strtol(colon + 1, &end, 10);
-  if (!end || *end || port <= 0 || port > 65535) return false;
-  char *h = host;
-  size_t hl = strlen(h);
-  if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') {
-    h[hl - 1] = '\0';
-    h++;
-  }
+  uint16_t port = 0;
+  if (!s || mf_api_listen_parse(s, host, sizeof host, &port, NULL) != MF_OK || port == 0)
+    return false;
   memset(out, 0, sizeof *out);
-  if (uv_ip4_addr(h, (int)port, (struct sockaddr_in *)out) == 0) return true;
-  return uv_ip6_addr(h, (int)port, (struct sockaddr_in6 *)out) == 0;
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0) return true;
+  return uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0;
 }
 
 void mf_gw_worker_address(mf_gateway_t *gw, uint32_t worker, char out[GW_ADDR_MAX]) {
@@ -98,12 +89,6 @@ const char *mf_gw_env_error(mf_err_t err, const Mafalda__Rpc__Envelope *env) {
   return env->error_message && env->error_message[0] ? env->error_message : "refused";
 }
 
-void mf_gw_node_told(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
-  char *what = ud;
-  if (!env || env->status != MAFALDA__RPC__STATUS__STATUS_OK)
-    MF_LOG_WARN("%s failed: %s", what, mf_gw_env_error(err, env));
-  free(what);
-}
 
 /* mu held. READY rooms only: an opening room has no router id yet. */
 static gw_room_t *gw_room_by_router(mf_gateway_t *gw, const char *router_id) {
@@ -499,6 +484,7 @@ static mf_err_t gw_serve_on_worker(mf_gateway_t *gw, const char *router_id, gw_o
   gw_obj_t *o = room ? mf_hashmap_get(gw->objs, mf_gw_key(sv->producer_id, key)) : NULL;
   bool ok = o && o->kind == GW_PRODUCER && o->room == room;
   uint32_t worker = ok ? o->worker : 0;
+  sv->worker = worker;
   uv_mutex_unlock(&gw->mu);
   if (!ok) {
     snprintf(err, errsz, "producer %s does not originate on this node", sv->producer_id);
@@ -562,18 +548,12 @@ static mf_err_t gw_serve_pipe_open(mf_gateway_t *gw, const uint8_t *payload, siz
   if (!e) e = gw_serve_on_worker(gw, q->router_id, OP_NODE_PIPE_SERVE, &sv, err, errsz);
   if (!e) {
     char source[GW_ADDR_MAX];
-    char key[MF_ID_LEN + 1];
-    uint32_t worker = 0;
-    uv_mutex_lock(&gw->mu);
-    gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(q->producer_id, key));
-    if (o) worker = o->worker;
-    uv_mutex_unlock(&gw->mu);
-    mf_gw_worker_address(gw, worker < gw->worker_count ? worker : 0, source);
+    mf_gw_worker_address(gw, sv.worker, source);
     Mafalda__Cluster__PipeOpenResponse r = MAFALDA__CLUSTER__PIPE_OPEN_RESPONSE__INIT;
     r.consumer_rtp_parameters_json = sv.params_text;
     r.paused = sv.paused;
     r.source_rtc_address = source;
-    r.source_worker = worker;
+    r.source_worker = sv.worker;
     e = gw_pack(&r.base, reply, reply_len);
   }
   free(sv.params_text);

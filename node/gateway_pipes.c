@@ -51,10 +51,10 @@ mf_err_t mf_gw_call(mf_gateway_t *gw, const char *method, const ProtobufCMessage
   return e;
 }
 
-static void gw_told(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
+void mf_gw_node_told(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
   char *what = ud;
   if (!env || env->status != MAFALDA__RPC__STATUS__STATUS_OK)
-    MF_LOG_WARN("controller did not record %s: %s", what, mf_gw_env_error(err, env));
+    MF_LOG_WARN("%s failed: %s", what, mf_gw_env_error(err, env));
   free(what);
 }
 
@@ -62,8 +62,10 @@ void mf_gw_tell_controller(mf_gateway_t *gw, const Mafalda__Controller__Command 
   const ProtobufCFieldDescriptor *f =
       protobuf_c_message_descriptor_get_field(&mafalda__controller__command__descriptor,
                                               (unsigned)cmd->cmd_case);
-  char *what = strdup(f ? f->name : "a command");
-  mf_err_t e = mf_gw_call(gw, GW_METHOD_APPLY, &cmd->base, gw_told, what);
+  char *what = malloc(96);
+  if (!what) return;
+  snprintf(what, 96, "recording %s in the controller", f ? f->name : "a command");
+  mf_err_t e = mf_gw_call(gw, GW_METHOD_APPLY, &cmd->base, mf_gw_node_told, what);
   if (e) free(what); /* not clustered (a local room) or shutting down: nothing to record */
 }
 

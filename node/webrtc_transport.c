@@ -404,18 +404,23 @@ mf_err_t mf_webrtc_transport_connect_json(mf_webrtc_transport_t *t, const json_t
                                 "sha-256, sha-384, sha-512) and a well-formed value");
 }
 
+static void mf_transport_addr_format(const struct sockaddr *a, char *ip, size_t ipsz,
+                                     uint16_t *port) {
+  if (a->sa_family == AF_INET) {
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)a;
+    inet_ntop(AF_INET, &v4->sin_addr, ip, (socklen_t)ipsz);
+    *port = ntohs(v4->sin_port);
+  } else {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)a;
+    inet_ntop(AF_INET6, &v6->sin6_addr, ip, (socklen_t)ipsz);
+    *port = ntohs(v6->sin6_port);
+  }
+}
+
 static json_t *mf_transport_tuple_json(const mf_webrtc_transport_t *t, const struct sockaddr *to) {
   char ip[INET6_ADDRSTRLEN] = "";
   uint16_t port = 0;
-  if (to->sa_family == AF_INET) {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)to;
-    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-    port = ntohs(a->sin_port);
-  } else {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)to;
-    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
-  }
+  mf_transport_addr_format(to, ip, sizeof ip, &port);
   return json_pack("{s:s, s:i, s:s, s:i, s:s}", "localIp", mf_rtc_server_announced_ip(t->server),
                    "localPort", (int)mf_rtc_server_port(t->server), "remoteIp", ip, "remotePort",
                    (int)port, "protocol", "udp");
@@ -538,18 +543,6 @@ void mf_webrtc_transport_close(mf_webrtc_transport_t *t) {
 
 /* ------------------------------------------------------------ PipeTransport */
 
-static void mf_transport_addr_format(const struct sockaddr *a, char *ip, size_t ipsz,
-                                     uint16_t *port) {
-  if (a->sa_family == AF_INET) {
-    const struct sockaddr_in *v4 = (const struct sockaddr_in *)a;
-    inet_ntop(AF_INET, &v4->sin_addr, ip, (socklen_t)ipsz);
-    *port = ntohs(v4->sin_port);
-  } else {
-    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)a;
-    inet_ntop(AF_INET6, &v6->sin6_addr, ip, (socklen_t)ipsz);
-    *port = ntohs(v6->sin6_port);
-  }
-}
 
 mf_err_t mf_webrtc_transport_create_pipe(mf_rtc_server_t *server, bool srtp,
                                          const mf_webrtc_transport_callbacks_t *callbacks,
@@ -675,18 +668,12 @@ mf_err_t mf_webrtc_transport_connect_pipe(mf_webrtc_transport_t *t, const struct
 }
 
 static json_t *mf_transport_pipe_parameters_json(const mf_webrtc_transport_t *t) {
-  json_t *o = json_pack("{s:s, s:{s:s, s:i, s:s}, s:s}", "id", t->id, "tuple", "localIp",
-                        mf_rtc_server_announced_ip(t->server), "localPort",
-                        (int)mf_rtc_server_port(t->server), "protocol", "udp", "state",
-                        mf_transport_state_name(t->state));
-  if (t->pipe_connected) {
-    char ip[INET6_ADDRSTRLEN] = "";
-    uint16_t port = 0;
-    mf_transport_addr_format((const struct sockaddr *)&t->pipe_remote, ip, sizeof ip, &port);
-    json_object_set_new(json_object_get(o, "tuple"), "remoteIp", json_string(ip));
-    json_object_set_new(json_object_get(o, "tuple"), "remotePort", json_integer(port));
-  }
+  json_t *tuple = t->pipe_connected
+                      ? mf_transport_tuple_json(t, (const struct sockaddr *)&t->pipe_remote)
+                      : json_pack("{s:s, s:i, s:s}", "localIp",
+                                  mf_rtc_server_announced_ip(t->server), "localPort",
+                                  (int)mf_rtc_server_port(t->server), "protocol", "udp");
   /* the key is not shown: the control plane carries it in its own message */
-  json_object_set_new(o, "srtp", json_boolean(t->pipe_local_srtp.enabled));
-  return o;
+  return json_pack("{s:s, s:o, s:s, s:b}", "id", t->id, "tuple", tuple, "state",
+                   mf_transport_state_name(t->state), "srtp", t->pipe_local_srtp.enabled);
 }
