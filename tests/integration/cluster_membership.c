@@ -22,6 +22,7 @@
 #include "proto/cluster.pb-c.h"
 #include "proto/controller.pb-c.h"
 #include "tests/support/test_cmd.h"
+#include "tests/support/test_node_rpc.h"
 #include "tests/support/test_proc.h"
 #include "tests/support/ws_client.h"
 
@@ -186,33 +187,17 @@ static void add_producer_and_pipe(const char *router, const char *origin, const 
 /* ---- node RPC ---- */
 
 static void open_shard_on(int i, const char *router_id) {
-  char url[96];
+  char url[96], err[256] = "";
   node_rpc_of(i, url, sizeof url);
-  Mafalda__Cluster__OpenShardRequest r = MAFALDA__CLUSTER__OPEN_SHARD_REQUEST__INIT;
-  r.router_id = (char *)router_id;
-  r.name = (char *)"room-on-node-4";
-  r.worker = 0;
-  mf_rpc_reply_t reply;
-  mf_err_t e = mf_rpc_call(url, "node.OpenShard", &r.base, 5000, &reply);
-  CHECK(e == MF_OK && reply.envelope->status == MAFALDA__RPC__STATUS__STATUS_OK,
-        "node.OpenShard on node %d: %s", i,
-        e == MF_OK ? reply.envelope->error_message : mf_strerror(e));
-  mf_rpc_reply_free(&reply);
+  CHECK(mf_test_node_open_shard(url, router_id, "room-on-node-4", err, sizeof err) == MF_OK,
+        "node.OpenShard on node %d: %s", i, err);
 }
 
 static uint32_t node_routers(int i) {
   char url[96];
   node_rpc_of(i, url, sizeof url);
-  Mafalda__Cluster__NodeStatusRequest r = MAFALDA__CLUSTER__NODE_STATUS_REQUEST__INIT;
-  mf_rpc_reply_t reply;
-  uint32_t routers = 0;
-  if (mf_rpc_call(url, "node.Status", &r.base, 2000, &reply) != MF_OK) return 0;
-  Mafalda__Cluster__NodeStatusResponse *s = mafalda__cluster__node_status_response__unpack(
-      NULL, reply.envelope->payload.len, reply.envelope->payload.data);
-  for (size_t k = 0; s && k < s->n_workers; k++) routers += s->workers[k]->routers;
-  if (s) mafalda__cluster__node_status_response__free_unpacked(s, NULL);
-  mf_rpc_reply_free(&reply);
-  return routers;
+  uint32_t alive = 0, routers = 0;
+  return mf_test_node_status(url, &alive, &routers) ? routers : 0;
 }
 
 /* ---- a client holding a transport on node i ---- */
@@ -259,9 +244,7 @@ int main(int argc, char **argv) {
   snprintf(dir, sizeof dir, "/tmp/mf-membership-XXXXXX");
   CHECK(mkdtemp(dir), "mkdtemp");
   start_controller();
-  double t0 = mf_test_now_s();
-  while (!mf_rpc_is_leader(ctl_url, 500) && mf_test_now_s() - t0 < 20) mf_test_sleep_ms(50);
-  CHECK(mf_rpc_is_leader(ctl_url, 500), "the controller did not become leader");
+  CHECK(mf_test_wait_leader(ctl_url, 20), "the controller did not become leader");
 
   /* 1. three nodes join */
   for (int i = 1; i <= 3; i++) start_node(i);

@@ -25,6 +25,7 @@
 #include "proto/cluster.pb-c.h"
 #include "proto/controller.pb-c.h"
 #include "tests/support/test_cmd.h"
+#include "tests/support/test_node_rpc.h"
 #include "tests/support/test_proc.h"
 
 #define NODES 2
@@ -185,35 +186,9 @@ static void apply(const Mafalda__Controller__Command *cmd) {
 /* ---- node RPC ---- */
 
 static void node_open_shard(const char *rpc_url) {
-  Mafalda__Cluster__OpenShardRequest r = MAFALDA__CLUSTER__OPEN_SHARD_REQUEST__INIT;
-  r.router_id = (char *)ROUTER;
-  r.name = (char *)"paused-room";
-  r.worker = 0;
-  mf_rpc_reply_t reply;
-  mf_err_t e = mf_rpc_call(rpc_url, "node.OpenShard", &r.base, 5000, &reply);
-  CHECK(e == MF_OK && reply.envelope->status == MAFALDA__RPC__STATUS__STATUS_OK,
-        "node.OpenShard at %s: %s", rpc_url,
-        e == MF_OK ? reply.envelope->error_message : mf_strerror(e));
-  mf_rpc_reply_free(&reply);
-}
-
-/* node.Status: gossip members it sees alive (itself included) and routers on its workers;
- * false if it did not answer. */
-static bool node_status(const char *rpc_url, uint32_t *alive, uint32_t *routers) {
-  Mafalda__Cluster__NodeStatusRequest r = MAFALDA__CLUSTER__NODE_STATUS_REQUEST__INIT;
-  mf_rpc_reply_t reply;
-  if (mf_rpc_call(rpc_url, "node.Status", &r.base, 2000, &reply) != MF_OK) return false;
-  Mafalda__Cluster__NodeStatusResponse *s = NULL;
-  if (reply.envelope->status == MAFALDA__RPC__STATUS__STATUS_OK)
-    s = mafalda__cluster__node_status_response__unpack(NULL, reply.envelope->payload.len,
-                                                       reply.envelope->payload.data);
-  mf_rpc_reply_free(&reply);
-  if (!s) return false;
-  *alive = s->members_alive;
-  *routers = 0;
-  for (size_t k = 0; k < s->n_workers; k++) *routers += s->workers[k]->routers;
-  mafalda__cluster__node_status_response__free_unpacked(s, NULL);
-  return true;
+  char err[256] = "";
+  CHECK(mf_test_node_open_shard(rpc_url, ROUTER, "paused-room", err, sizeof err) == MF_OK,
+        "node.OpenShard at %s: %s", rpc_url, err);
 }
 
 /* Seconds from `since` until the node at rpc_url counts `want` gossip members alive, or
@@ -223,7 +198,7 @@ static double await_alive(const char *rpc_url, uint32_t want, double since, doub
   uint32_t routers;
   *seen = 0;
   while (mf_test_now_s() - since < limit_s) {
-    if (node_status(rpc_url, seen, &routers) && *seen == want) return mf_test_now_s() - since;
+    if (mf_test_node_status(rpc_url, seen, &routers) && *seen == want) return mf_test_now_s() - since;
     mf_test_sleep_ms(50);
   }
   return -1;
@@ -265,14 +240,12 @@ int main(int argc, char **argv) {
   CHECK(mkdtemp(dir), "mkdtemp");
 
   start_controller();
-  double t0 = mf_test_now_s();
-  while (!mf_rpc_is_leader(ctl_url, 500) && mf_test_now_s() - t0 < 20) mf_test_sleep_ms(50);
-  CHECK(mf_rpc_is_leader(ctl_url, 500), "the controller did not become leader");
+  CHECK(mf_test_wait_leader(ctl_url, 20), "the controller did not become leader");
 
   /* 1. two nodes join; each gets a shard of ROUTER */
   for (int i = 1; i <= NODES; i++) start_node(i);
   node_view_t v1, v2;
-  t0 = mf_test_now_s();
+  double t0 = mf_test_now_s();
   CHECK(await_state(1, MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_ACTIVE, t0, 30, &v1) >= 0,
         "node 1 did not become active");
   CHECK(await_state(2, MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_ACTIVE, t0, 30, &v2) >= 0,
@@ -289,7 +262,7 @@ int main(int argc, char **argv) {
   uint32_t alive = 0, routers = 0;
   bool opened = false;
   for (int k = 0; k < 100 && !opened; k++) {
-    opened = node_status(v2.rpc, &alive, &routers) && routers == 1;
+    opened = mf_test_node_status(v2.rpc, &alive, &routers) && routers == 1;
     if (!opened) mf_test_sleep_ms(100);
   }
   CHECK(opened, "node 2 does not report the shard it opened (routers %u)", routers);
@@ -353,7 +326,7 @@ int main(int argc, char **argv) {
             v2.state == MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_ACTIVE && v2.shards == 0,
         "1.5 s after rejoining: node 2 rows %d, state %s, shards %zu", v2.rows,
         state_name(v2.state), v2.shards);
-  CHECK(node_status(v2.rpc, &alive, &routers), "node 2 does not answer node.Status");
+  CHECK(mf_test_node_status(v2.rpc, &alive, &routers), "node 2 does not answer node.Status");
   printf("# node 2's own workers still hold %u router(s) after the rejoin (the state: 0)\n",
          routers);
   printf("ok 3 - SIGCONT: node 2 rejoined with the same id at a new incarnation, active, "
