@@ -208,14 +208,44 @@ static int count_lines(const char *dump, const char *prefix) {
 }
 
 /* Waits until replica i's dump equals want (it caught up). */
+/* Prints where replica i's last dump first differs from want (a failure's diagnosis). */
+static void print_difference(int i, const char *got, const char *want) {
+  if (!got) {
+    fprintf(stderr, "controller %d never answered a status\n", i + 1);
+    return;
+  }
+  size_t k = 0, line = 1, start = 0;
+  while (got[k] && got[k] == want[k]) {
+    if (got[k] == '\n') {
+      line++;
+      start = k + 1;
+    }
+    k++;
+  }
+  fprintf(stderr, "controller %d's state differs at line %zu (%zu vs %zu bytes):\n  has:  %.120s\n"
+          "  want: %.120s\n", i + 1, line, strlen(got), strlen(want), got + start, want + start);
+}
+
 static bool converges(int i, const char *want, int timeout_ms) {
+  char *last = NULL;
   for (int waited = 0; waited < timeout_ms; waited += 50) {
     status_t s = status(i);
     bool eq = s.ok && strcmp(s.dump, want) == 0;
-    free(s.dump);
-    if (eq) return true;
+    if (eq) {
+      free(s.dump);
+      free(last);
+      return true;
+    }
+    if (s.ok) {
+      free(last);
+      last = s.dump;
+    } else {
+      free(s.dump);
+    }
     mf_test_sleep_ms(50);
   }
+  print_difference(i, last, want);
+  free(last);
   return false;
 }
 
