@@ -26,6 +26,9 @@ struct mf_rtp_rewriter {
   int64_t dropped[MF_RTP_REWRITER_MAX_DROPPED];
   uint32_t drop_head;
   uint32_t drop_count;
+  bool has_hint;
+  uint32_t hint_ssrc;
+  int32_t hint_delta;
   mf_rtp_rewriter_stats_t stats;
 };
 
@@ -86,7 +89,19 @@ static void do_sync(mf_rtp_rewriter_t *rw, uint32_t ssrc, uint16_t seq, uint32_t
       keep = d >= 1 && (uint64_t)d <= limit;
     } else {
       rw->stats.ssrc_changes++;
+      if (rw->has_hint && rw->hint_ssrc == ssrc) {
+        /* the new source's timestamp in the old source's timeline, through the old offset */
+        uint32_t offset = rw->ts_offset + (uint32_t)rw->hint_delta;
+        int32_t d = (int32_t)(ts + offset - rw->max_out_ts);
+        uint64_t limit = (uint64_t)adv + rw->cfg.clock_rate;
+        if (d >= 1 && (uint64_t)d <= limit) {
+          rw->ts_offset = offset;
+          keep = true;
+          rw->stats.hinted_syncs++;
+        }
+      }
     }
+    rw->has_hint = false;
     if (!keep) {
       rw->ts_offset = rw->max_out_ts + adv - ts;
     }
@@ -192,6 +207,12 @@ bool mf_rtp_rewriter_drop(mf_rtp_rewriter_t *rw, uint32_t ssrc, uint16_t seq) {
   rw->drop_count++;
   rw->stats.inputs_dropped++;
   return true;
+}
+
+void mf_rtp_rewriter_hint_switch(mf_rtp_rewriter_t *rw, uint32_t ssrc, int32_t delta) {
+  rw->has_hint = true;
+  rw->hint_ssrc = ssrc;
+  rw->hint_delta = delta;
 }
 
 void mf_rtp_rewriter_request_sync(mf_rtp_rewriter_t *rw) {

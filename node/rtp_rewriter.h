@@ -73,6 +73,7 @@ typedef struct {
   uint64_t syncs;              /* resyncs performed (not counting the first packet) */
   uint64_t ssrc_changes;
   uint64_t dropped_forgotten;  /* dropped-input entries forgotten on overflow */
+  uint64_t hinted_syncs;       /* switches timed by mf_rtp_rewriter_hint_switch */
 } mf_rtp_rewriter_stats_t;
 
 /* MF_ERR_INVALID_ARG for NULL or clock_rate 0, MF_ERR_NO_MEMORY. */
@@ -96,6 +97,14 @@ bool mf_rtp_rewriter_drop(mf_rtp_rewriter_t *rw, uint32_t ssrc, uint16_t seq);
 /* The next packet resyncs (call on consumer resume and on a simulcast/SVC layer switch).
  * A change of input SSRC triggers it by itself. */
 void mf_rtp_rewriter_request_sync(mf_rtp_rewriter_t *rw);
+
+/* Timestamp alignment for the next switch onto `ssrc` (a simulcast layer switch): input
+ * timestamp t of `ssrc` equals t + delta in the timeline of the current source (computed by
+ * the caller from both sources' RTCP SR NTP<->RTP mappings). The sync keeps the output
+ * timing of the new source exact instead of estimating it from wall-clock time, as long as
+ * the result is plausible (strictly newer than the newest output timestamp and at most the
+ * elapsed time + 1 s ahead); otherwise the wall-clock rule applies. Consumed by that sync. */
+void mf_rtp_rewriter_hint_switch(mf_rtp_rewriter_t *rw, uint32_t ssrc, int32_t delta);
 
 /* True when a video rewriter is waiting for a keyframe (sync pending). */
 bool mf_rtp_rewriter_needs_keyframe(const mf_rtp_rewriter_t *rw);

@@ -13,6 +13,7 @@
 typedef struct {
   mf_buf_t *buf; /* NULL: empty */
   uint32_t ts;
+  uint32_t aux;
   uint32_t resends;
   uint64_t stored_ms;
   uint64_t resent_ms;
@@ -114,6 +115,7 @@ static void put(mf_rtx_store_t *s, slot_t *sl, mf_buf_t *buf, uint32_t ts, uint6
   mf_buf_ref(buf);
   sl->buf = buf;
   sl->ts = ts;
+  sl->aux = 0;
   sl->resends = 0;
   sl->stored_ms = now_ms;
   sl->resent_ms = 0;
@@ -219,6 +221,12 @@ mf_buf_t *mf_rtx_store_get(mf_rtx_store_t *s, uint16_t seq, uint64_t now_ms) {
   return sl->buf;
 }
 
+bool mf_rtx_store_set_aux(mf_rtx_store_t *s, uint16_t seq, uint32_t aux, uint64_t now_ms) {
+  slot_t *sl = lookup(s, seq, now_ms);
+  if (sl) sl->aux = aux;
+  return sl != NULL;
+}
+
 mf_rtx_resend_result_t mf_rtx_store_resend(mf_rtx_store_t *s, uint16_t seq, uint64_t now_ms,
                                            uint32_t rtt_ms, mf_rtx_item_t *item) {
   slot_t *sl = lookup(s, seq, now_ms);
@@ -238,6 +246,7 @@ mf_rtx_resend_result_t mf_rtx_store_resend(mf_rtx_store_t *s, uint16_t seq, uint
     item->buf = sl->buf;
     item->seq = seq;
     item->ts = sl->ts;
+    item->aux = sl->aux;
     item->stored_ms = sl->stored_ms;
     item->resends = sl->resends;
   }

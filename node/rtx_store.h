@@ -49,6 +49,7 @@ typedef struct {
   mf_buf_t *buf;     /* borrowed */
   uint16_t seq;      /* output seq */
   uint32_t ts;       /* output timestamp given at insert */
+  uint32_t aux;      /* the caller's per-packet value (mf_rtx_store_set_aux), else 0 */
   uint64_t stored_ms;
   uint32_t resends;  /* times handed out by mf_rtx_store_resend, this one included */
 } mf_rtx_item_t;
@@ -86,6 +87,10 @@ void mf_rtx_store_destroy(mf_rtx_store_t *store);
  * different ts replaces the old entry (the stream restarted), as mediasoup does. */
 bool mf_rtx_store_insert(mf_rtx_store_t *store, mf_buf_t *buf, uint16_t seq, uint32_t ts,
                          uint64_t now_ms);
+
+/* Attaches a caller value to the stored `seq` (e.g. the codec picture-id rewrite that
+ * was applied, so a retransmission repeats it). False when seq is not stored. */
+bool mf_rtx_store_set_aux(mf_rtx_store_t *store, uint16_t seq, uint32_t aux, uint64_t now_ms);
 
 /* Borrowed buffer for `seq` if present and not older than max_age_ms, else NULL. Does not
  * count as a resend. */

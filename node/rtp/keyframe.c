@@ -82,6 +82,25 @@ mf_err_t mf_rtp_vp8_parse_descriptor(const uint8_t *p, size_t len, mf_rtp_vp8_de
   return MF_OK;
 }
 
+mf_err_t mf_rtp_vp8_write_ids(uint8_t *p, size_t len, uint16_t picture_id, uint8_t tl0picidx) {
+  mf_rtp_vp8_desc_t d;
+  mf_err_t e = mf_rtp_vp8_parse_descriptor(p, len, &d);
+  if (e) return e;
+  size_t off = 2; /* descriptor byte and extension byte: parse succeeded, so both exist */
+  if (d.has_picture_id) {
+    if (d.picture_id_15bit) {
+      p[off] = (uint8_t)(0x80 | ((picture_id >> 8) & 0x7f));
+      p[off + 1] = (uint8_t)picture_id;
+      off += 2;
+    } else {
+      p[off] = (uint8_t)(picture_id & 0x7f);
+      off += 1;
+    }
+  }
+  if (d.has_tl0picidx) p[off] = tl0picidx;
+  return MF_OK;
+}
+
 /* ------------------------------------------------------------------ VP9 */
 
 static mf_err_t vp9_parse_ss(const uint8_t *p, size_t len, size_t *off,
