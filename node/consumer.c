@@ -51,6 +51,14 @@ static mf_err_t mf_consumer_setup(mf_consumer_t *c, char *err, size_t errsz) {
   c->ext_audio_level = mf_consumer_ext_id(pr, MF_RTP_EXT_AUDIO_LEVEL);
   c->ext_orientation = mf_consumer_ext_id(pr, MF_RTP_EXT_VIDEO_ORIENTATION);
   c->ext_toffset = mf_consumer_ext_id(pr, MF_RTP_EXT_TOFFSET);
+  c->codec = mf_codec_from_mime(pr->codecs[0].mime_type);
+  c->reported_spatial = c->reported_temporal = -1;
+  const mf_rtp_parameters_t *src = &c->producer->consumable;
+  if (c->kind == MF_MEDIA_KIND_VIDEO && src->encoding_count > 1) {
+    c->simulcast = true;
+    mf_scalability_mode_t sm = mf_ortc_parse_scalability_mode(pr->encodings[0].scalability_mode);
+    mf_layer_selector_init(&c->layers, (unsigned)src->encoding_count, sm.temporal_layers);
+  }
   uint32_t r = mf_ortc_random_ssrc();
   mf_rtp_rewriter_config_t rc = {.is_video = c->kind == MF_MEDIA_KIND_VIDEO,
                                  .clock_rate = c->clock_rate,
@@ -113,8 +121,9 @@ mf_err_t mf_consumer_create(mf_router_transport_t *t, mf_producer_t *p,
 
 /* Builds the consumer's copy of an original (producer-side, plaintext) packet into a new
  * pool buffer, optionally wrapped as RTX, encrypts it and queues it for sending. */
+/* aux: the VP8 id rewrite to apply (see vp8_aux), 0 for none. */
 static bool mf_consumer_send_copy(mf_consumer_t *c, const mf_rtp_packet_t *pkt, uint8_t router_pt,
-                                  uint16_t seq, uint32_t ts, bool as_rtx) {
+                                  uint16_t seq, uint32_t ts, bool as_rtx, uint32_t aux) {
   mf_producer_t *p = c->producer;
   mf_buf_t *out = mf_bufpool_get(mf_rtc_server_pool(c->router->rtc));
   if (!out) return false;
@@ -155,6 +164,13 @@ static bool mf_consumer_send_copy(mf_consumer_t *c, const mf_rtp_packet_t *pkt, 
     out->data[hl + 1] = (uint8_t)seq;
   }
   memcpy(out->data + hl + extra, pkt->payload, pkt->payload_len);
+  if (aux) {
+    mf_rtp_vp8_desc_t d;
+    if (mf_rtp_vp8_parse_descriptor(pkt->payload, pkt->payload_len, &d) == MF_OK)
+      mf_rtp_vp8_write_ids(out->data + hl + extra, pkt->payload_len,
+                           (uint16_t)(d.picture_id + (uint16_t)aux),
+                           (uint8_t)(d.tl0picidx + (uint8_t)(aux >> 16)));
+  }
   out->len = (uint32_t)(hl + extra + pkt->payload_len);
   uint32_t len = out->len;
   e = mf_webrtc_transport_send_rtp(c->transport->webrtc, out);
@@ -170,11 +186,93 @@ static bool mf_consumer_send_copy(mf_consumer_t *c, const mf_rtp_packet_t *pkt, 
   return true;
 }
 
+/* The VP8 id rewrite as one value for the retransmission store: offsets, flag bit 31. */
+static uint32_t vp8_aux(const mf_consumer_t *c) {
+  return 0x80000000u | ((uint32_t)c->vp8_tl0_offset << 16) | c->vp8_pid_offset;
+}
+
+/* Timestamps of the new layer in the old layer's timeline, from both streams' SR
+ * NTP<->RTP mappings (none before both sent an SR, e.g. on a piped copy). */
+static void mf_consumer_hint_switch(mf_consumer_t *c, unsigned from, unsigned to,
+                                    uint32_t to_mapped_ssrc) {
+  mf_producer_t *p = c->producer;
+  if (from >= p->stream_count || to >= p->stream_count) return;
+  const mf_rtp_recv_stats_t *a = &p->streams[from].stats, *b = &p->streams[to].stats;
+  if (!p->streams[from].stats_started || !p->streams[to].stats_started || !a->sr_ntp ||
+      !b->sr_ntp)
+    return;
+  /* (ntp_b - ntp_a) in clock ticks: NTP is 32.32 fixed point seconds */
+  int64_t dntp = (int64_t)(b->sr_ntp - a->sr_ntp);
+  int64_t ticks = (dntp / 65536) * (int64_t)c->clock_rate / 65536;
+  int64_t delta = (int64_t)a->sr_rtp_ts - (int64_t)b->sr_rtp_ts + ticks;
+  mf_rtp_rewriter_hint_switch(c->rewriter, to_mapped_ssrc, (int32_t)(uint32_t)delta);
+}
+
+static void mf_consumer_report_layers(mf_consumer_t *c) {
+  int8_t sp = c->layers.current_spatial, tp = c->layers.current_temporal;
+  if (sp == c->reported_spatial && tp == c->reported_temporal) return;
+  c->reported_spatial = sp;
+  c->reported_temporal = tp;
+  mf_router_emit(c->router, "layerschange", c->id,
+                 sp < 0 ? json_object()
+                        : json_pack("{s:i, s:i}", "spatialLayer", sp, "temporalLayer",
+                                    tp < 0 ? 0 : tp));
+}
+
+/* Simulcast: whether this packet of `layer` goes to the consumer; keeps the VP8 ids in line.
+ * *aux gets the VP8 rewrite for the packet. */
+static bool mf_consumer_select(mf_consumer_t *c, const mf_rtp_packet_t *pkt, bool keyframe,
+                               uint32_t mapped_ssrc, unsigned layer, uint64_t now_ms,
+                               uint32_t *aux) {
+  mf_rtp_vp8_desc_t d;
+  bool vp8 = c->codec == MF_CODEC_VP8 &&
+             mf_rtp_vp8_parse_descriptor(pkt->payload, pkt->payload_len, &d) == MF_OK &&
+             d.has_picture_id;
+  bool start = !vp8 || (d.start_of_partition && d.partition_id == 0);
+  int8_t before = c->layers.current_spatial;
+  bool switched = false;
+  mf_layer_decision_t dec = mf_layer_selector_on_packet(
+      &c->layers, layer, vp8 && d.has_tid ? d.tid : 0, keyframe, start, vp8 && d.layer_sync,
+      now_ms, &switched);
+  if (dec == MF_LAYER_DROP_WAIT_KEYFRAME) mf_producer_request_keyframe(c->producer, now_ms);
+  if (dec == MF_LAYER_DROP_TEMPORAL) {
+    c->dropped_temporal++;
+    /* out of the output sequence, and one picture id less for the frames after it */
+    mf_rtp_rewriter_drop(c->rewriter, mapped_ssrc, pkt->sequence);
+    if (vp8 && start) c->vp8_pid_offset--;
+  }
+  if (switched && c->layers.current_spatial != before) {
+    c->layer_switches++;
+    if (before >= 0) mf_consumer_hint_switch(c, (unsigned)before, layer, mapped_ssrc);
+    if (vp8 && c->vp8_started) {
+      c->vp8_pid_offset = (uint16_t)(c->vp8_last_pid + 1u - d.picture_id);
+      c->vp8_tl0_offset = (uint8_t)(c->vp8_last_tl0 + 1u - d.tl0picidx);
+    }
+    MF_LOG_DEBUG("consumer %s: spatial layer %d -> %u", c->id, before, layer);
+  }
+  if (switched) mf_consumer_report_layers(c);
+  if (dec != MF_LAYER_FORWARD) return false;
+  *aux = 0;
+  if (vp8) {
+    *aux = vp8_aux(c);
+    uint16_t pid = (uint16_t)(d.picture_id + c->vp8_pid_offset);
+    uint8_t tl0 = (uint8_t)(d.tl0picidx + c->vp8_tl0_offset);
+    uint16_t mask = d.picture_id_15bit ? 0x7fff : 0x7f;
+    if (!c->vp8_started || (uint16_t)((pid - c->vp8_last_pid) & mask) < mask / 2) c->vp8_last_pid = pid & mask;
+    if (d.has_tl0picidx && (!c->vp8_started || (uint8_t)(tl0 - c->vp8_last_tl0) < 128)) c->vp8_last_tl0 = tl0;
+    c->vp8_started = true;
+  }
+  return true;
+}
+
 void mf_consumer_forward(mf_consumer_t *c, mf_buf_t *orig, const mf_rtp_packet_t *pkt,
                          uint8_t router_pt, bool keyframe, uint32_t mapped_ssrc,
-                         uint64_t now_ms) {
+                         unsigned layer, uint64_t now_ms) {
   if (c->paused || c->producer_paused || !c->pt_ok[router_pt]) return;
   if (mf_webrtc_transport_state(c->transport->webrtc) != MF_TRANSPORT_STATE_CONNECTED) return;
+  uint32_t aux = 0;
+  if (c->simulcast && !mf_consumer_select(c, pkt, keyframe, mapped_ssrc, layer, now_ms, &aux))
+    return;
   uint16_t seq;
   uint32_t ts;
   mf_rtp_rewrite_result_t r = mf_rtp_rewriter_rewrite(c->rewriter, mapped_ssrc, pkt->sequence,
@@ -184,12 +282,51 @@ void mf_consumer_forward(mf_consumer_t *c, mf_buf_t *orig, const mf_rtp_packet_t
     return;
   }
   if (r != MF_RTP_REWRITE_SEND) return;
-  if (!mf_consumer_send_copy(c, pkt, router_pt, seq, ts, false)) return;
+  if (!mf_consumer_send_copy(c, pkt, router_pt, seq, ts, false, aux)) return;
   /* The store keeps the ORIGINAL plaintext buffer, shared by every consumer of the
    * producer; a retransmission rebuilds this consumer's copy from it. */
-  mf_rtx_store_insert(c->store, orig, seq, ts, now_ms);
+  if (mf_rtx_store_insert(c->store, orig, seq, ts, now_ms) && aux)
+    mf_rtx_store_set_aux(c->store, seq, aux, now_ms);
   c->last_sent_ms = now_ms;
   c->last_sent_ts = ts;
+}
+
+void mf_consumer_tick(mf_consumer_t *c, uint64_t now_ms) {
+  if (!c->simulcast || now_ms - c->layers_checked_ms < MF_CONSUMER_LAYER_CHECK_MS) return;
+  c->layers_checked_ms = now_ms;
+  mf_layer_selector_tick(&c->layers, now_ms);
+  /* a pending switch needs the target's keyframe (the requester rate-limits) */
+  if (!c->paused && !c->producer_paused && mf_layer_selector_switch_pending(&c->layers))
+    mf_producer_request_keyframe(c->producer, now_ms);
+}
+
+mf_err_t mf_consumer_set_preferred_layers(mf_consumer_t *c, int spatial, int temporal,
+                                          char *err, size_t errsz) {
+  if (!c->simulcast) {
+    snprintf(err, errsz, "consumer %s is not a simulcast consumer (its producer has one "
+             "encoding): no layers to choose", c->id);
+    return MF_ERR_UNSUPPORTED;
+  }
+  if (spatial < 0) {
+    snprintf(err, errsz, "spatialLayer must be >= 0");
+    return MF_ERR_INVALID_ARG;
+  }
+  if (temporal < 0) temporal = c->layers.temporal_count - 1; /* mediasoup: highest */
+  uint64_t now = uv_now(c->router->timer.loop);
+  if (mf_layer_selector_set_preferred(&c->layers, (unsigned)spatial, (unsigned)temporal, now) &&
+      mf_layer_selector_switch_pending(&c->layers) && !c->paused)
+    mf_producer_request_keyframe(c->producer, now);
+  MF_LOG_INFO("consumer %s: preferred layers %u/%u", c->id, c->layers.preferred_spatial,
+              c->layers.preferred_temporal);
+  return MF_OK;
+}
+
+json_t *mf_consumer_layers_json(const mf_consumer_t *c, bool current) {
+  if (!c->simulcast) return json_null();
+  int sp = current ? c->layers.current_spatial : c->layers.preferred_spatial;
+  int tp = current ? c->layers.current_temporal : c->layers.preferred_temporal;
+  if (sp < 0) return json_null();
+  return json_pack("{s:i, s:i}", "spatialLayer", sp, "temporalLayer", tp < 0 ? 0 : tp);
 }
 
 void mf_consumer_on_nack(mf_consumer_t *c, const mf_rtcp_nack_t *nack, uint64_t now_ms) {
@@ -207,7 +344,7 @@ void mf_consumer_on_nack(mf_consumer_t *c, const mf_rtcp_nack_t *nack, uint64_t 
       uint8_t router_pt = c->producer->pt_map[pkt.payload_type];
       if (router_pt == MF_PT_NONE) continue;
       bool as_rtx = c->has_rtx && c->rtx_pt_for[router_pt] != MF_PT_NONE;
-      mf_consumer_send_copy(c, &pkt, router_pt, item.seq, item.ts, as_rtx);
+      mf_consumer_send_copy(c, &pkt, router_pt, item.seq, item.ts, as_rtx, item.aux);
     }
   }
 }
@@ -298,10 +435,16 @@ void mf_consumer_destroy(mf_consumer_t *c, bool send_bye) {
 void mf_consumer_close(mf_consumer_t *c) { mf_consumer_destroy(c, true); }
 
 json_t *mf_consumer_to_json(const mf_consumer_t *c) {
-  return json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:b}", "id", c->id, "producerId",
-                   c->producer->id, "kind", mf_media_kind_str(c->kind), "rtpParameters",
-                   mf_rtp_parameters_to_json(&c->params), "type", "simple", "paused", c->paused,
-                   "producerPaused", c->producer_paused);
+  json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:b}", "id", c->id, "producerId",
+                        c->producer->id, "kind", mf_media_kind_str(c->kind), "rtpParameters",
+                        mf_rtp_parameters_to_json(&c->params), "type",
+                        c->simulcast ? "simulcast" : "simple", "paused", c->paused,
+                        "producerPaused", c->producer_paused);
+  if (c->simulcast) {
+    json_object_set_new(o, "preferredLayers", mf_consumer_layers_json(c, false));
+    json_object_set_new(o, "currentLayers", mf_consumer_layers_json(c, true));
+  }
+  return o;
 }
 
 json_t *mf_consumer_stats_json(const mf_consumer_t *c) {
@@ -319,5 +462,10 @@ json_t *mf_consumer_stats_json(const mf_consumer_t *c) {
       "roundTripTime", (json_int_t)c->rtt_ms);
   if (c->has_rtx) json_object_set_new(o, "rtxSsrc", json_integer(c->rtx_ssrc));
   json_object_set_new(o, "retransmissionStoreHits", json_integer((json_int_t)ss.hits));
+  if (c->simulcast) {
+    json_object_set_new(o, "layerSwitches", json_integer((json_int_t)c->layer_switches));
+    json_object_set_new(o, "temporalLayerDrops", json_integer((json_int_t)c->dropped_temporal));
+    json_object_set_new(o, "currentLayers", mf_consumer_layers_json(c, true));
+  }
   return json_pack("[o]", o);
 }

@@ -287,9 +287,15 @@ static void gw_run_consumer(gw_cmd_t *c, mf_consumer_t *con) {
   } else if (strcmp(m, "consumer.requestKeyFrame") == 0) {
     mf_consumer_request_keyframe(con);
   } else if (strcmp(m, "consumer.setPreferredLayers") == 0) {
-    return (void)mf_api_call_fail(c->call, MF_ERR_UNSUPPORTED,
-                                  "simulcast/SVC layer selection is not supported yet: the "
-                                  "consumer forwards the producer's first encoding");
+    json_t *sp = json_object_get(c->data, "spatialLayer"), *tp = json_object_get(c->data, "temporalLayer");
+    if (!json_is_integer(sp) || (tp && !json_is_null(tp) && !json_is_integer(tp)))
+      return (void)mf_api_call_fail(c->call, MF_ERR_INVALID_ARG,
+                                    "spatialLayer must be an integer (temporalLayer optional)");
+    char err[256];
+    mf_err_t e = mf_consumer_set_preferred_layers(
+        con, (int)json_integer_value(sp) < 0 ? -1 : (int)json_integer_value(sp),
+        json_is_integer(tp) ? (int)json_integer_value(tp) : -1, err, sizeof err);
+    if (e) return (void)mf_api_call_fail(c->call, e, "%s", err);
   } else if (strcmp(m, "consumer.getStats") == 0) {
     return (void)mf_api_call_reply(c->call, json_pack("{s:o}", "stats", mf_consumer_stats_json(con)));
   } else if (strcmp(m, "consumer.close") == 0) {

@@ -49,6 +49,7 @@ typedef struct {
   uint32_t mapped_ssrc; /* metadata computed by the source router, carried as is */
   uint8_t router_pt;
   bool keyframe;
+  uint8_t layer;        /* the producer encoding (simulcast spatial layer) it belongs to */
 } mf_pipe_packet_t;
 
 /* Runs on the target worker's thread. pkt (and pkt->buf) are valid only during the call.

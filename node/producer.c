@@ -244,14 +244,14 @@ static mf_buf_t *mf_producer_unwrap_rtx(mf_producer_t *p, mf_producer_stream_t *
 /* The last step, shared by ordinary and piped producers: local consumers, then pipes. */
 static void mf_producer_fan_out(mf_producer_t *p, mf_buf_t *buf, const mf_rtp_packet_t *pkt,
                                 uint8_t router_pt, bool keyframe, uint32_t mapped_ssrc,
-                                uint64_t now_ms) {
+                                unsigned layer, uint64_t now_ms) {
   if (p->paused) return;
   for (size_t i = 0; i < p->consumers.count; i++)
     mf_consumer_forward(p->consumers.items[i], buf, pkt, router_pt, keyframe, mapped_ssrc,
-                        now_ms);
+                        layer, now_ms);
   if (p->pipe_count == 0) return;
   mf_pipe_packet_t out = {.buf = buf, .mapped_ssrc = mapped_ssrc, .router_pt = router_pt,
-                          .keyframe = keyframe};
+                          .keyframe = keyframe, .layer = (uint8_t)layer};
   for (size_t i = 0; i < p->pipe_count; i++) {
     out.pipe_id = p->pipes[i].pipe_id;
     if (!mf_pipe_hub_send(p->router->hub, p->router->worker, p->pipes[i].worker, &out))
@@ -284,7 +284,7 @@ static void mf_producer_forward(mf_producer_t *p, mf_producer_stream_t *s, mf_bu
     if (f & MF_NACK_GEN_KEYFRAME) mf_producer_request_keyframe(p, now_ms);
   }
   if (keyframe && p->keyframes) mf_keyframe_requester_on_keyframe(p->keyframes, now_ms);
-  mf_producer_fan_out(p, buf, pkt, router_pt, keyframe, s->mapped_ssrc, now_ms);
+  mf_producer_fan_out(p, buf, pkt, router_pt, keyframe, s->mapped_ssrc, s->index, now_ms);
 }
 
 void mf_producer_on_rtp(mf_router_transport_t *t, mf_buf_t *buf, uint64_t now_ms) {
@@ -528,7 +528,8 @@ void mf_producer_on_pipe_packet(void *ud, const mf_pipe_packet_t *in) {
     uint64_t now = uv_now(p->router->timer.loop);
     p->pipe_packets++;
     if (in->keyframe && p->keyframes) mf_keyframe_requester_on_keyframe(p->keyframes, now);
-    mf_producer_fan_out(p, b, &pkt, in->router_pt, in->keyframe, in->mapped_ssrc, now);
+    mf_producer_fan_out(p, b, &pkt, in->router_pt, in->keyframe, in->mapped_ssrc, in->layer,
+                        now);
   } else {
     p->pipe_dropped++;
   }

@@ -325,6 +325,7 @@ static void mf_router_on_timer(uv_timer_t *timer) {
   for (size_t i = 0; i < r->transport_list.count; i++) {
     mf_router_transport_t *t = r->transport_list.items[i];
     for (size_t k = 0; k < t->producers.count; k++) mf_producer_tick(t->producers.items[k], now);
+    for (size_t k = 0; k < t->consumers.count; k++) mf_consumer_tick(t->consumers.items[k], now);
     if (!rtcp_due) continue;
     for (size_t k = 0; k < t->producers.count; k++) mf_producer_update_scores(t->producers.items[k], now);
     mf_router_send_receiver_reports(t, now);

@@ -141,6 +141,14 @@ mf_producer_t *mf_consumer_producer(const mf_consumer_t *c);
 void mf_consumer_pause(mf_consumer_t *c);
 void mf_consumer_resume(mf_consumer_t *c);
 void mf_consumer_request_keyframe(mf_consumer_t *c);
+/* consumer.setPreferredLayers of a simulcast consumer (temporal < 0: the highest): the
+ * consumer moves to the highest active layers up to these, at the target's next keyframe
+ * (one is requested). MF_ERR_UNSUPPORTED for a consumer of a single-encoding producer. */
+mf_err_t mf_consumer_set_preferred_layers(mf_consumer_t *c, int spatial, int temporal,
+                                          char *err, size_t errsz);
+/* {spatialLayer, temporalLayer} preferred (current false) or now forwarded (current true);
+ * JSON null when not simulcast or nothing forwarded yet. New reference. */
+json_t *mf_consumer_layers_json(const mf_consumer_t *c, bool current);
 void mf_consumer_close(mf_consumer_t *c);
 json_t *mf_consumer_stats_json(const mf_consumer_t *c); /* mediasoup's getStats() array */
 

@@ -8,6 +8,7 @@
 #include "common/hashmap.h"
 #include "common/id.h"
 #include "node/keyframe_requester.h"
+#include "node/layer_selector.h"
 #include "node/nack_generator.h"
 #include "node/pipe_hub.h"
 #include "node/router.h"
@@ -19,6 +20,8 @@
 #include "node/rtx_store.h"
 
 #define MF_PT_NONE 0xffu
+/* How often a simulcast consumer re-checks which layers are active. */
+#define MF_CONSUMER_LAYER_CHECK_MS 200
 
 /* A growable array of pointers (control path only: creation and close). */
 typedef struct {
@@ -128,6 +131,17 @@ struct mf_consumer {
   uint8_t score;
   uint64_t last_sent_ms;
   uint32_t last_sent_ts;
+  /* Simulcast (the producer has several encodings): one spatial stream at a time. */
+  bool simulcast;
+  mf_codec_t codec;
+  mf_layer_selector_t layers;
+  int8_t reported_spatial, reported_temporal; /* last "layerschange" sent */
+  uint64_t layers_checked_ms;
+  uint64_t layer_switches, dropped_temporal;
+  /* VP8 picture id / TL0PICIDX kept continuous across layer switches and dropped frames */
+  bool vp8_started;
+  uint16_t vp8_pid_offset, vp8_last_pid;
+  uint8_t vp8_tl0_offset, vp8_last_tl0;
 };
 
 /* producer.c. id NULL: a fresh UUID (a piped producer keeps its origin's id). */
@@ -150,9 +164,12 @@ void mf_producer_detach_consumer(mf_producer_t *p, mf_consumer_t *c);
 mf_err_t mf_consumer_create(mf_router_transport_t *t, mf_producer_t *p,
                             const mf_rtp_capabilities_t *caps, bool paused, char *err,
                             size_t errsz, mf_consumer_t **out);
+/* layer: the producer encoding the packet belongs to (simulcast spatial layer). */
 void mf_consumer_forward(mf_consumer_t *c, mf_buf_t *orig, const mf_rtp_packet_t *pkt,
                          uint8_t router_pt, bool keyframe, uint32_t mapped_ssrc,
-                         uint64_t now_ms);
+                         unsigned layer, uint64_t now_ms);
+/* Layer activity and pending switches of a simulcast consumer (every router tick). */
+void mf_consumer_tick(mf_consumer_t *c, uint64_t now_ms);
 void mf_consumer_on_nack(mf_consumer_t *c, const mf_rtcp_nack_t *nack, uint64_t now_ms);
 void mf_consumer_on_keyframe_request(mf_consumer_t *c, bool fir, uint64_t now_ms);
 void mf_consumer_on_report(mf_consumer_t *c, const mf_rtcp_report_block_t *rb, uint64_t now_ms);

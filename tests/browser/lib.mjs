@@ -78,15 +78,16 @@ export async function waitReceiving(name, page, peers) {
   return c;
 }
 
-// `errors`, when given, collects the page's uncaught errors (a test may require none).
-export async function openPage(context, base, room, name, errors) {
+// `errors`, when given, collects the page's uncaught errors (a test may require none);
+// `query` adds URL parameters of the demo page (e.g. 'simulcast=1').
+export async function openPage(context, base, room, name, errors, query = '') {
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') log(`${name} console: ${m.text()}`); });
   page.on('pageerror', (e) => {
     log(`${name} page error: ${e.message}`);
     if (errors) errors.push(e.message);
   });
-  await page.goto(`${base}/app/?room=${room}&name=${name}`);
+  await page.goto(`${base}/app/?room=${room}&name=${name}${query ? `&${query}` : ''}`);
   return page;
 }
 

@@ -7,6 +7,13 @@ const params = new URLSearchParams(location.search);
 const roomId = params.get('room') || 'demo';
 const displayName = params.get('name') || `guest-${Math.floor(Math.random() * 1000)}`;
 const token = params.get('token');
+// ?simulcast=1: 720p camera sent as three VP8 simulcast layers (320x180, 640x360, 1280x720).
+const simulcast = params.get('simulcast') === '1';
+const SIMULCAST_ENCODINGS = [
+  { scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { scaleResolutionDownBy: 1, maxBitrate: 1500000 },
+];
 
 const statusEl = document.getElementById('status');
 const gridEl = document.getElementById('grid');
@@ -163,7 +170,8 @@ async function perConsumer() {
   const out = [];
   for (const [id, entry] of consumers) {
     const row = { consumerId: id, producerId: entry.producerId, kind: entry.kind,
-                  framesDecoded: 0, packetsReceived: 0, bytesReceived: 0 };
+                  framesDecoded: 0, packetsReceived: 0, bytesReceived: 0,
+                  frameWidth: 0, frameHeight: 0, layers: entry.layers || null };
     try {
       const report = await entry.consumer.getStats();
       report.forEach((s) => {
@@ -171,6 +179,7 @@ async function perConsumer() {
         row.framesDecoded += s.framesDecoded || 0;
         row.packetsReceived += s.packetsReceived || 0;
         row.bytesReceived += s.bytesReceived || 0;
+        if (s.frameWidth) { row.frameWidth = s.frameWidth; row.frameHeight = s.frameHeight; }
       });
     } catch (e) { /* closed */ }
     out.push(row);
@@ -204,6 +213,9 @@ window.mafalda = {
   perConsumer,
   tiles: () => gridEl.querySelectorAll('.tile.remote').length,
   producers: () => [...ownProducers],
+  // consumer.setPreferredLayers for one of this page's consumers (simulcast test).
+  setPreferredLayers: (consumerId, spatialLayer, temporalLayer) =>
+    api.request('consumer.setPreferredLayers', { consumerId, spatialLayer, temporalLayer }),
   // What this page sends (diagnostics: resolution, frame rate, why the encoder limits).
   outbound: async () => {
     const rows = [];
@@ -238,6 +250,10 @@ async function main() {
     const e = consumers.get(target);
     if (e && e.tile) e.tile.classList.remove('paused');
   });
+  api.on('consumer.layerschange', (target, data) => {
+    const e = consumers.get(target);
+    if (e) e.layers = data && data.spatialLayer !== undefined ? data : null;
+  });
   api.on('transport.dtlsstatechange', (target, data) => console.log('dtls', target, data));
   await api.opened;
 
@@ -266,13 +282,16 @@ async function main() {
   recvTransport.on('connectionstatechange', (s) => console.log('recv transport', s));
 
   const stream = await navigator.mediaDevices.getUserMedia({
-    audio: true, video: { width: 640, height: 360 },
+    audio: true, video: simulcast ? { width: 1280, height: 720 } : { width: 640, height: 360 },
   });
   localVideo.srcObject = stream;
   localVideo.play().catch(() => {});
   const video = stream.getVideoTracks()[0];
   const audio = stream.getAudioTracks()[0];
-  if (video) await sendTransport.produce({ track: video, appData: { name: displayName } });
+  if (video) {
+    await sendTransport.produce({ track: video, appData: { name: displayName },
+                                  ...(simulcast ? { encodings: SIMULCAST_ENCODINGS } : {}) });
+  }
   if (audio) await sendTransport.produce({ track: audio, appData: { name: displayName } });
   setStatus(`publishing in ${roomId}`);
 
