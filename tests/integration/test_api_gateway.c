@@ -340,8 +340,11 @@ static void test_router_create_close_and_layers(void **state) {
               json_pack("{s:s, s:s, s:O}", "transportId", td, "producerId", pid, "rtpCapabilities", caps), ed, &data);
   snprintf(cid, sizeof cid, "%s", json_string_value(json_object_get(data, "id")));
   json_decref(r);
+  /* a single-encoding producer has no layers to choose; a bad spatialLayer is refused first */
   expect_error(call(f, d, "consumer.setPreferredLayers", json_pack("{s:s, s:i}", "consumerId", cid, "spatialLayer", 1), ed),
-               "unsupported", "not supported yet");
+               "unsupported", "not a simulcast consumer");
+  expect_error(call(f, d, "consumer.setPreferredLayers", json_pack("{s:s, s:s}", "consumerId", cid, "spatialLayer", "x"), ed),
+               "invalid_argument", "spatialLayer must be an integer");
   /* closing the router ends c's producer without c asking: c hears producer.close */
   json_t *ec = json_array();
   json_decref(call_ok(f, c, "router.close", NULL, ec, &data));
