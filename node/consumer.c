@@ -58,6 +58,12 @@ static mf_err_t mf_consumer_setup(mf_consumer_t *c, char *err, size_t errsz) {
     c->simulcast = true;
     mf_scalability_mode_t sm = mf_ortc_parse_scalability_mode(pr->encodings[0].scalability_mode);
     mf_layer_selector_init(&c->layers, (unsigned)src->encoding_count, sm.temporal_layers);
+  } else if (c->kind == MF_MEDIA_KIND_VIDEO && c->codec == MF_CODEC_VP9) {
+    mf_scalability_mode_t sm = mf_ortc_parse_scalability_mode(pr->encodings[0].scalability_mode);
+    if (sm.spatial_layers > 1 || sm.temporal_layers > 1) {
+      c->svc = true;
+      mf_layer_selector_init_svc(&c->layers, sm.spatial_layers, sm.temporal_layers);
+    }
   }
   uint32_t r = mf_ortc_random_ssrc();
   mf_rtp_rewriter_config_t rc = {.is_video = c->kind == MF_MEDIA_KIND_VIDEO,
@@ -121,7 +127,11 @@ mf_err_t mf_consumer_create(mf_router_transport_t *t, mf_producer_t *p,
 
 /* Builds the consumer's copy of an original (producer-side, plaintext) packet into a new
  * pool buffer, optionally wrapped as RTX, encrypts it and queues it for sending. */
-/* aux: the VP8 id rewrite to apply (see vp8_aux), 0 for none. */
+/* aux: what to change in the copy (also kept per packet for retransmissions): bit 31 the
+ * VP8 id rewrite (see vp8_aux), bit 30 set the marker (SVC: end of the forwarded layers). */
+#define MF_AUX_VP8 0x80000000u
+#define MF_AUX_MARKER 0x40000000u
+
 static bool mf_consumer_send_copy(mf_consumer_t *c, const mf_rtp_packet_t *pkt, uint8_t router_pt,
                                   uint16_t seq, uint32_t ts, bool as_rtx, uint32_t aux) {
   mf_producer_t *p = c->producer;
@@ -145,7 +155,7 @@ static bool mf_consumer_send_copy(mf_consumer_t *c, const mf_rtp_packet_t *pkt, 
         len > 0 && len <= 16)
       ext[n++] = (mf_rtp_ext_elem_t){copies[i].to, (uint8_t)len, v};
   }
-  mf_rtp_header_t h = {.marker = pkt->marker,
+  mf_rtp_header_t h = {.marker = pkt->marker || (aux & MF_AUX_MARKER),
                        .payload_type = as_rtx ? c->rtx_pt_for[router_pt] : router_pt,
                        .sequence = as_rtx ? c->rtx_seq++ : seq,
                        .timestamp = ts,
@@ -164,7 +174,7 @@ static bool mf_consumer_send_copy(mf_consumer_t *c, const mf_rtp_packet_t *pkt, 
     out->data[hl + 1] = (uint8_t)seq;
   }
   memcpy(out->data + hl + extra, pkt->payload, pkt->payload_len);
-  if (aux) {
+  if (aux & MF_AUX_VP8) {
     mf_rtp_vp8_desc_t d;
     if (mf_rtp_vp8_parse_descriptor(pkt->payload, pkt->payload_len, &d) == MF_OK)
       mf_rtp_vp8_write_ids(out->data + hl + extra, pkt->payload_len,
@@ -188,7 +198,7 @@ static bool mf_consumer_send_copy(mf_consumer_t *c, const mf_rtp_packet_t *pkt, 
 
 /* The VP8 id rewrite as one value for the retransmission store: offsets, flag bit 31. */
 static uint32_t vp8_aux(const mf_consumer_t *c) {
-  return 0x80000000u | ((uint32_t)c->vp8_tl0_offset << 16) | c->vp8_pid_offset;
+  return MF_AUX_VP8 | ((uint32_t)c->vp8_tl0_offset << 16) | c->vp8_pid_offset;
 }
 
 /* Timestamps of the new layer in the old layer's timeline, from both streams' SR
@@ -265,6 +275,31 @@ static bool mf_consumer_select(mf_consumer_t *c, const mf_rtp_packet_t *pkt, boo
   return true;
 }
 
+/* SVC (VP9 layers in one stream): whether this packet goes to the consumer; *aux gets the
+ * marker to set on the last packet of the highest forwarded spatial layer (the producer
+ * marks only the end of the whole picture, which may be a layer we drop). */
+static bool mf_consumer_select_svc(mf_consumer_t *c, const mf_rtp_packet_t *pkt, bool keyframe,
+                                   uint32_t mapped_ssrc, uint64_t now_ms, uint32_t *aux) {
+  mf_rtp_vp9_desc_t d;
+  if (mf_rtp_vp9_parse_descriptor(pkt->payload, pkt->payload_len, &d) != MF_OK) return true;
+  bool switched = false;
+  mf_layer_decision_t dec = mf_layer_selector_on_svc_packet(
+      &c->layers, d.sid, d.tid, keyframe, d.begin_of_frame && d.sid == 0, d.switching_up, now_ms,
+      &switched);
+  if (switched) {
+    c->layer_switches++;
+    mf_consumer_report_layers(c);
+  }
+  if (dec == MF_LAYER_DROP_WAIT_KEYFRAME) mf_producer_request_keyframe(c->producer, now_ms);
+  if (dec == MF_LAYER_DROP_TEMPORAL) {
+    c->dropped_temporal++;
+    mf_rtp_rewriter_drop(c->rewriter, mapped_ssrc, pkt->sequence);
+  }
+  if (dec != MF_LAYER_FORWARD) return false;
+  *aux = d.end_of_frame && (int)d.sid == c->layers.current_spatial ? MF_AUX_MARKER : 0;
+  return true;
+}
+
 void mf_consumer_forward(mf_consumer_t *c, mf_buf_t *orig, const mf_rtp_packet_t *pkt,
                          uint8_t router_pt, bool keyframe, uint32_t mapped_ssrc,
                          unsigned layer, uint64_t now_ms) {
@@ -273,6 +308,7 @@ void mf_consumer_forward(mf_consumer_t *c, mf_buf_t *orig, const mf_rtp_packet_t
   uint32_t aux = 0;
   if (c->simulcast && !mf_consumer_select(c, pkt, keyframe, mapped_ssrc, layer, now_ms, &aux))
     return;
+  if (c->svc && !mf_consumer_select_svc(c, pkt, keyframe, mapped_ssrc, now_ms, &aux)) return;
   uint16_t seq;
   uint32_t ts;
   mf_rtp_rewrite_result_t r = mf_rtp_rewriter_rewrite(c->rewriter, mapped_ssrc, pkt->sequence,
@@ -292,7 +328,8 @@ void mf_consumer_forward(mf_consumer_t *c, mf_buf_t *orig, const mf_rtp_packet_t
 }
 
 void mf_consumer_tick(mf_consumer_t *c, uint64_t now_ms) {
-  if (!c->simulcast || now_ms - c->layers_checked_ms < MF_CONSUMER_LAYER_CHECK_MS) return;
+  if ((!c->simulcast && !c->svc) || now_ms - c->layers_checked_ms < MF_CONSUMER_LAYER_CHECK_MS)
+    return;
   c->layers_checked_ms = now_ms;
   mf_layer_selector_tick(&c->layers, now_ms);
   /* a pending switch needs the target's keyframe (the requester rate-limits) */
@@ -302,9 +339,9 @@ void mf_consumer_tick(mf_consumer_t *c, uint64_t now_ms) {
 
 mf_err_t mf_consumer_set_preferred_layers(mf_consumer_t *c, int spatial, int temporal,
                                           char *err, size_t errsz) {
-  if (!c->simulcast) {
-    snprintf(err, errsz, "consumer %s is not a simulcast consumer (its producer has one "
-             "encoding): no layers to choose", c->id);
+  if (!c->simulcast && !c->svc) {
+    snprintf(err, errsz, "consumer %s is neither simulcast nor SVC (its producer has one "
+             "encoding without layers): no layers to choose", c->id);
     return MF_ERR_UNSUPPORTED;
   }
   if (spatial < 0) {
@@ -322,7 +359,7 @@ mf_err_t mf_consumer_set_preferred_layers(mf_consumer_t *c, int spatial, int tem
 }
 
 json_t *mf_consumer_layers_json(const mf_consumer_t *c, bool current) {
-  if (!c->simulcast) return json_null();
+  if (!c->simulcast && !c->svc) return json_null();
   int sp = current ? c->layers.current_spatial : c->layers.preferred_spatial;
   int tp = current ? c->layers.current_temporal : c->layers.preferred_temporal;
   if (sp < 0) return json_null();
@@ -438,9 +475,9 @@ json_t *mf_consumer_to_json(const mf_consumer_t *c) {
   json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:b}", "id", c->id, "producerId",
                         c->producer->id, "kind", mf_media_kind_str(c->kind), "rtpParameters",
                         mf_rtp_parameters_to_json(&c->params), "type",
-                        c->simulcast ? "simulcast" : "simple", "paused", c->paused,
+                        c->simulcast ? "simulcast" : c->svc ? "svc" : "simple", "paused", c->paused,
                         "producerPaused", c->producer_paused);
-  if (c->simulcast) {
+  if (c->simulcast || c->svc) {
     json_object_set_new(o, "preferredLayers", mf_consumer_layers_json(c, false));
     json_object_set_new(o, "currentLayers", mf_consumer_layers_json(c, true));
   }
@@ -462,7 +499,7 @@ json_t *mf_consumer_stats_json(const mf_consumer_t *c) {
       "roundTripTime", (json_int_t)c->rtt_ms);
   if (c->has_rtx) json_object_set_new(o, "rtxSsrc", json_integer(c->rtx_ssrc));
   json_object_set_new(o, "retransmissionStoreHits", json_integer((json_int_t)ss.hits));
-  if (c->simulcast) {
+  if (c->simulcast || c->svc) {
     json_object_set_new(o, "layerSwitches", json_integer((json_int_t)c->layer_switches));
     json_object_set_new(o, "temporalLayerDrops", json_integer((json_int_t)c->dropped_temporal));
     json_object_set_new(o, "currentLayers", mf_consumer_layers_json(c, true));

@@ -59,7 +59,14 @@ bool mf_layer_selector_set_limit(mf_layer_selector_t *s, unsigned spatial, unsig
 bool mf_layer_selector_tick(mf_layer_selector_t *s, uint64_t now_ms) { return retarget(s, now_ms); }
 
 bool mf_layer_selector_switch_pending(const mf_layer_selector_t *s) {
+  if (s->svc) return s->target_spatial > s->current_spatial;
   return s->target_spatial >= 0 && s->target_spatial != s->current_spatial;
+}
+
+void mf_layer_selector_init_svc(mf_layer_selector_t *s, unsigned spatial_count,
+                                unsigned temporal_count) {
+  mf_layer_selector_init(s, spatial_count, temporal_count);
+  s->svc = true;
 }
 
 /* Temporal filtering of the current stream. */
@@ -105,4 +112,38 @@ mf_layer_decision_t mf_layer_selector_on_packet(mf_layer_selector_t *s, unsigned
    * replaced by the tick's retarget. */
   return temporal_step(s, s->temporal_count > 1 ? tid : 0, keyframe, frame_start, layer_sync,
                        switched);
+}
+
+mf_layer_decision_t mf_layer_selector_on_svc_packet(mf_layer_selector_t *s, unsigned sid,
+                                                    unsigned tid, bool keyframe,
+                                                    bool picture_start, bool switching_up,
+                                                    uint64_t now_ms, bool *switched) {
+  *switched = false;
+  if (sid >= s->spatial_count) return MF_LAYER_DROP_TEMPORAL;
+  bool was_active = active(s, sid, now_ms);
+  s->seen[sid] = true;
+  s->last_seen_ms[sid] = now_ms;
+  if (!was_active) retarget(s, now_ms);
+  if (s->temporal_count == 1) tid = 0;
+  if (picture_start) {
+    if (s->current_spatial < 0) {
+      if (!keyframe || s->target_spatial < 0) return MF_LAYER_DROP_WAIT_KEYFRAME;
+      s->current_spatial = s->target_spatial;
+      s->current_temporal = s->target_temporal;
+      *switched = true;
+    } else if (s->target_spatial >= 0 && s->target_spatial != s->current_spatial &&
+               (s->target_spatial < s->current_spatial || keyframe)) {
+      s->current_spatial = s->target_spatial; /* down at once: lower layers never stopped */
+      if (keyframe) s->current_temporal = s->target_temporal;
+      *switched = true;
+    }
+  } else if (s->current_spatial < 0) {
+    return MF_LAYER_DROP_WAIT_KEYFRAME;
+  }
+  if ((int)sid > s->current_spatial) return MF_LAYER_DROP_TEMPORAL;
+  /* temporal changes only at the picture start (sid 0); upper spatial packets follow it */
+  bool sw = false;
+  mf_layer_decision_t d = temporal_step(s, tid, keyframe, picture_start, switching_up, &sw);
+  *switched = *switched || sw;
+  return d;
 }

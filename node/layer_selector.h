@@ -41,6 +41,7 @@ typedef struct {
   uint8_t limit_spatial, limit_temporal;
   int8_t target_spatial, target_temporal;   /* -1: none */
   int8_t current_spatial, current_temporal; /* -1: nothing forwarded yet */
+  bool svc; /* layers of one stream (mf_layer_selector_on_svc_packet), not simulcast streams */
   bool seen[MF_LAYER_MAX_SPATIAL];
   uint64_t last_seen_ms[MF_LAYER_MAX_SPATIAL];
 } mf_layer_selector_t;
@@ -48,8 +49,9 @@ typedef struct {
 typedef enum {
   MF_LAYER_FORWARD = 0,    /* send the packet */
   MF_LAYER_DROP,           /* not the layer(s) the consumer gets: skip silently */
-  MF_LAYER_DROP_TEMPORAL,  /* current stream, but a temporal layer above the target: the
-                              caller removes it from the output sequence (rewriter drop) */
+  MF_LAYER_DROP_TEMPORAL,  /* current stream, but a layer above the target (temporal; for
+                              SVC also spatial): the caller removes it from the output
+                              sequence (rewriter drop) */
   MF_LAYER_DROP_WAIT_KEYFRAME, /* waiting for a keyframe of the target layer: request one */
 } mf_layer_decision_t;
 
@@ -73,12 +75,27 @@ mf_layer_decision_t mf_layer_selector_on_packet(mf_layer_selector_t *s, unsigned
                                                 bool layer_sync, uint64_t now_ms,
                                                 bool *switched);
 
+/* SVC (VP9 L*T*, one stream carrying every layer): a packet of spatial layer `sid`, temporal
+ * layer `tid`. The consumer gets every spatial layer up to the current one (upper layers
+ * predict from lower ones). Layer changes happen only at a picture start (`picture_start`:
+ * the first packet of spatial layer 0 of a picture): down at any picture, spatial up only at
+ * a keyframe, temporal up at a switching-up point (VP9 U bit) or keyframe. Call after
+ * mf_layer_selector_init_svc. */
+mf_layer_decision_t mf_layer_selector_on_svc_packet(mf_layer_selector_t *s, unsigned sid,
+                                                    unsigned tid, bool keyframe,
+                                                    bool picture_start, bool switching_up,
+                                                    uint64_t now_ms, bool *switched);
+/* As mf_layer_selector_init, for an SVC stream. */
+void mf_layer_selector_init_svc(mf_layer_selector_t *s, unsigned spatial_count,
+                                unsigned temporal_count);
+
 /* Re-evaluates layer activity (call a few times per second). Returns true when the target
  * changed; when the new target spatial layer differs from the current one, the caller
  * requests a keyframe. */
 bool mf_layer_selector_tick(mf_layer_selector_t *s, uint64_t now_ms);
 
-/* True while a spatial switch waits for the target's keyframe. */
+/* True while a spatial switch waits for the target's keyframe (SVC: only going up or
+ * starting need one). */
 bool mf_layer_selector_switch_pending(const mf_layer_selector_t *s);
 
 #endif

@@ -133,6 +133,7 @@ struct mf_consumer {
   uint32_t last_sent_ts;
   /* Simulcast (the producer has several encodings): one spatial stream at a time. */
   bool simulcast;
+  bool svc; /* VP9 with several layers in its one encoding: layers dropped in the stream */
   mf_codec_t codec;
   mf_layer_selector_t layers;
   int8_t reported_spatial, reported_temporal; /* last "layerschange" sent */

@@ -342,7 +342,7 @@ static void test_router_create_close_and_layers(void **state) {
   json_decref(r);
   /* a single-encoding producer has no layers to choose; a bad spatialLayer is refused first */
   expect_error(call(f, d, "consumer.setPreferredLayers", json_pack("{s:s, s:i}", "consumerId", cid, "spatialLayer", 1), ed),
-               "unsupported", "not a simulcast consumer");
+               "unsupported", "neither simulcast nor SVC");
   expect_error(call(f, d, "consumer.setPreferredLayers", json_pack("{s:s, s:s}", "consumerId", cid, "spatialLayer", "x"), ed),
                "invalid_argument", "spatialLayer must be an integer");
   /* closing the router ends c's producer without c asking: c hears producer.close */

@@ -193,6 +193,73 @@ static void test_temporal_layers(void **state) {
   assert_int_equal(pkt(&f, 1, 2, false, false, NULL), MF_LAYER_FORWARD);
 }
 
+/* One SVC picture: spatial layers 0..n-1 of temporal layer tid; returns the decisions. */
+static void svc_picture(fixture_t *f, unsigned n, unsigned tid, bool key, bool up,
+                        mf_layer_decision_t out[3]) {
+  f->now += 33;
+  for (unsigned sid = 0; sid < n; sid++) {
+    bool sw;
+    out[sid] = mf_layer_selector_on_svc_packet(&f->s, sid, tid, key && sid == 0, sid == 0, up,
+                                               f->now, &sw);
+  }
+}
+
+static void test_svc_layers(void **state) {
+  (void)state;
+  fixture_t f = {.now = 0};
+  mf_layer_selector_init_svc(&f.s, 3, 3);
+  mf_layer_decision_t d[3];
+  /* nothing before a keyframe */
+  svc_picture(&f, 3, 0, false, false, d);
+  assert_int_equal(d[0], MF_LAYER_DROP_WAIT_KEYFRAME);
+  assert_true(mf_layer_selector_switch_pending(&f.s));
+  /* the keyframe starts all three spatial layers */
+  svc_picture(&f, 3, 0, true, false, d);
+  for (int i = 0; i < 3; i++) assert_int_equal(d[i], MF_LAYER_FORWARD);
+  assert_int_equal(f.s.current_spatial, 2);
+  assert_false(mf_layer_selector_switch_pending(&f.s));
+  /* prefer spatial 1: down at the next picture, layer 2 leaves the sequence */
+  mf_layer_selector_set_preferred(&f.s, 1, 2, f.now);
+  assert_false(mf_layer_selector_switch_pending(&f.s)); /* going down needs no keyframe */
+  svc_picture(&f, 3, 1, false, false, d);
+  assert_int_equal(d[0], MF_LAYER_FORWARD);
+  assert_int_equal(d[1], MF_LAYER_FORWARD);
+  assert_int_equal(d[2], MF_LAYER_DROP_TEMPORAL);
+  assert_int_equal(f.s.current_spatial, 1);
+  /* back up to 2: only at a keyframe */
+  mf_layer_selector_set_preferred(&f.s, 2, 2, f.now);
+  assert_true(mf_layer_selector_switch_pending(&f.s));
+  svc_picture(&f, 3, 0, false, true, d);
+  assert_int_equal(d[2], MF_LAYER_DROP_TEMPORAL);
+  svc_picture(&f, 3, 0, true, false, d);
+  assert_int_equal(d[2], MF_LAYER_FORWARD);
+  assert_int_equal(f.s.current_spatial, 2);
+  /* temporal 0 only: tid 1/2 pictures are dropped in every spatial layer */
+  mf_layer_selector_set_preferred(&f.s, 2, 0, f.now);
+  svc_picture(&f, 3, 2, false, false, d);
+  for (int i = 0; i < 3; i++) assert_int_equal(d[i], MF_LAYER_DROP_TEMPORAL);
+  svc_picture(&f, 3, 0, false, false, d);
+  for (int i = 0; i < 3; i++) assert_int_equal(d[i], MF_LAYER_FORWARD);
+  /* up again at a switching-up point */
+  mf_layer_selector_set_preferred(&f.s, 2, 2, f.now);
+  svc_picture(&f, 3, 1, false, false, d);
+  assert_int_equal(d[0], MF_LAYER_DROP_TEMPORAL);
+  svc_picture(&f, 3, 1, false, true, d);
+  assert_int_equal(d[0], MF_LAYER_FORWARD);
+  assert_int_equal(f.s.current_temporal, 1);
+  /* the encoder stops spatial layer 2 (bandwidth): after the inactivity time the target is
+   * 1 and the switch needs no keyframe */
+  for (uint64_t t = 0; t < MF_LAYER_INACTIVE_MS + 100; t += 33) {
+    svc_picture(&f, 2, 0, false, false, d);
+    mf_layer_selector_tick(&f.s, f.now);
+  }
+  assert_int_equal(f.s.current_spatial, 1);
+  /* a bad spatial index never forwards */
+  bool sw;
+  assert_int_equal(mf_layer_selector_on_svc_packet(&f.s, 9, 0, false, false, false, f.now, &sw),
+                   MF_LAYER_DROP_TEMPORAL);
+}
+
 static void test_rewriter_switch_hint(void **state) {
   (void)state;
   mf_rtp_rewriter_config_t cfg = {.is_video = true, .clock_rate = 90000, .initial_seq = 100,
@@ -267,6 +334,7 @@ int main(void) {
       cmocka_unit_test(test_only_higher_layer_active),
       cmocka_unit_test(test_limit_caps_preference),
       cmocka_unit_test(test_temporal_layers),
+      cmocka_unit_test(test_svc_layers),
       cmocka_unit_test(test_rewriter_switch_hint),
       cmocka_unit_test(test_vp8_write_ids),
   };

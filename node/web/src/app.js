@@ -9,6 +9,8 @@ const displayName = params.get('name') || `guest-${Math.floor(Math.random() * 10
 const token = params.get('token');
 // ?simulcast=1: 720p camera sent as three VP8 simulcast layers (320x180, 640x360, 1280x720).
 const simulcast = params.get('simulcast') === '1';
+// ?svc=1: 720p camera sent as VP9 SVC, three spatial and three temporal layers (L3T3_KEY).
+const svc = params.get('svc') === '1';
 const SIMULCAST_ENCODINGS = [
   { scaleResolutionDownBy: 4, maxBitrate: 150000 },
   { scaleResolutionDownBy: 2, maxBitrate: 500000 },
@@ -282,7 +284,8 @@ async function main() {
   recvTransport.on('connectionstatechange', (s) => console.log('recv transport', s));
 
   const stream = await navigator.mediaDevices.getUserMedia({
-    audio: true, video: simulcast ? { width: 1280, height: 720 } : { width: 640, height: 360 },
+    audio: true,
+    video: simulcast || svc ? { width: 1280, height: 720 } : { width: 640, height: 360 },
   });
   localVideo.srcObject = stream;
   localVideo.play().catch(() => {});
@@ -290,7 +293,12 @@ async function main() {
   const audio = stream.getAudioTracks()[0];
   if (video) {
     await sendTransport.produce({ track: video, appData: { name: displayName },
-                                  ...(simulcast ? { encodings: SIMULCAST_ENCODINGS } : {}) });
+                                  ...(simulcast ? { encodings: SIMULCAST_ENCODINGS } : {}),
+                                  ...(svc ? {
+                                    codec: device.rtpCapabilities.codecs.find(
+                                      (c) => c.mimeType.toLowerCase() === 'video/vp9'),
+                                    encodings: [{ scalabilityMode: 'L3T3_KEY' }],
+                                  } : {}) });
   }
   if (audio) await sendTransport.produce({ track: audio, appData: { name: displayName } });
   setStatus(`publishing in ${roomId}`);
