@@ -52,6 +52,7 @@ static mf_err_t mf_consumer_setup(mf_consumer_t *c, char *err, size_t errsz) {
   c->ext_orientation = mf_consumer_ext_id(pr, MF_RTP_EXT_VIDEO_ORIENTATION);
   c->ext_toffset = mf_consumer_ext_id(pr, MF_RTP_EXT_TOFFSET);
   c->codec = mf_codec_from_mime(pr->codecs[0].mime_type);
+  c->ext_twcc = mf_consumer_ext_id(pr, MF_RTP_EXT_TRANSPORT_CC);
   c->reported_spatial = c->reported_temporal = -1;
   const mf_rtp_parameters_t *src = &c->producer->consumable;
   if (c->kind == MF_MEDIA_KIND_VIDEO && src->encoding_count > 1) {
@@ -65,6 +66,7 @@ static mf_err_t mf_consumer_setup(mf_consumer_t *c, char *err, size_t errsz) {
       mf_layer_selector_init_svc(&c->layers, sm.spatial_layers, sm.temporal_layers);
     }
   }
+  mf_bitrate_allocator_init_consumer(&c->alloc);
   uint32_t r = mf_ortc_random_ssrc();
   mf_rtp_rewriter_config_t rc = {.is_video = c->kind == MF_MEDIA_KIND_VIDEO,
                                  .clock_rate = c->clock_rate,
@@ -104,6 +106,10 @@ mf_err_t mf_consumer_create(mf_router_transport_t *t, mf_producer_t *p,
     snprintf(c->params.mid, sizeof c->params.mid, "%u", t->next_mid++);
     e = mf_consumer_setup(c, err, errsz);
   }
+  /* transport-cc towards a browser: the transport estimates its downstream bandwidth (not on
+   * pipes: the other node sends no feedback) */
+  if (!e && c->ext_twcc && !t->send_bwe && t->webrtc && !mf_router_transport_is_pipe(t))
+    e = mf_send_bwe_create(&t->send_bwe);
   if (!e) e = mf_hashmap_put(t->consumer_by_ssrc, &c->ssrc, c);
   if (!e && c->has_rtx) e = mf_hashmap_put(t->consumer_by_ssrc, &c->rtx_ssrc, c);
   if (!e) e = mf_ptr_list_add(&t->consumers, c);
@@ -137,8 +143,17 @@ static bool mf_consumer_send_copy(mf_consumer_t *c, const mf_rtp_packet_t *pkt, 
   mf_producer_t *p = c->producer;
   mf_buf_t *out = mf_bufpool_get(mf_rtc_server_pool(c->router->rtc));
   if (!out) return false;
-  mf_rtp_ext_elem_t ext[5];
+  mf_rtp_ext_elem_t ext[6];
   size_t n = 0;
+  uint8_t twcc[2];
+  mf_send_bwe_t *bwe = c->transport->send_bwe;
+  if (c->ext_twcc && bwe) {
+    /* the size is estimated before the header exists: the estimator needs the rate only */
+    uint16_t tseq = mf_send_bwe_on_send(bwe, (uint32_t)pkt->payload_len + 40u);
+    twcc[0] = (uint8_t)(tseq >> 8);
+    twcc[1] = (uint8_t)tseq;
+    ext[n++] = (mf_rtp_ext_elem_t){c->ext_twcc, 2, twcc};
+  }
   if (c->ext_mid)
     ext[n++] = (mf_rtp_ext_elem_t){c->ext_mid, (uint8_t)strlen(c->params.mid),
                                    (const uint8_t *)c->params.mid};
@@ -241,6 +256,8 @@ static bool mf_consumer_select(mf_consumer_t *c, const mf_rtp_packet_t *pkt, boo
   bool start = !vp8 || (d.start_of_partition && d.partition_id == 0);
   int8_t before = c->layers.current_spatial;
   bool switched = false;
+  unsigned tid = vp8 && d.has_tid && d.tid < MF_LAYER_MAX_TEMPORAL ? d.tid : 0;
+  if (layer < MF_LAYER_MAX_SPATIAL) c->layer_bytes[layer][tid] += pkt->len; /* send_bwe */
   mf_layer_decision_t dec = mf_layer_selector_on_packet(
       &c->layers, layer, vp8 && d.has_tid ? d.tid : 0, keyframe, start, vp8 && d.layer_sync,
       now_ms, &switched);
@@ -282,6 +299,8 @@ static bool mf_consumer_select_svc(mf_consumer_t *c, const mf_rtp_packet_t *pkt,
                                    uint32_t mapped_ssrc, uint64_t now_ms, uint32_t *aux) {
   mf_rtp_vp9_desc_t d;
   if (mf_rtp_vp9_parse_descriptor(pkt->payload, pkt->payload_len, &d) != MF_OK) return true;
+  if (d.sid < MF_LAYER_MAX_SPATIAL && d.tid < MF_LAYER_MAX_TEMPORAL)
+    c->layer_bytes[d.sid][d.tid] += pkt->len; /* send_bwe */
   bool switched = false;
   mf_layer_decision_t dec = mf_layer_selector_on_svc_packet(
       &c->layers, d.sid, d.tid, keyframe, d.begin_of_frame && d.sid == 0, d.switching_up, now_ms,
@@ -350,6 +369,9 @@ mf_err_t mf_consumer_set_preferred_layers(mf_consumer_t *c, int spatial, int tem
   }
   if (temporal < 0) temporal = c->layers.temporal_count - 1; /* mediasoup: highest */
   uint64_t now = uv_now(c->router->timer.loop);
+  /* The allocator's hysteresis is against bandwidth, not against the preference: start
+   * afresh so the next allocation may go straight to what the budget allows. */
+  mf_bitrate_allocator_init_consumer(&c->alloc);
   if (mf_layer_selector_set_preferred(&c->layers, (unsigned)spatial, (unsigned)temporal, now) &&
       mf_layer_selector_switch_pending(&c->layers) && !c->paused)
     mf_producer_request_keyframe(c->producer, now);
@@ -399,6 +421,8 @@ void mf_consumer_on_report(mf_consumer_t *c, const mf_rtcp_report_block_t *rb, u
   if (rb->lsr) {
     int64_t rtt = mf_rtp_rtt_from_report(rb->lsr, rb->dlsr, mf_clock_wall_ntp());
     if (rtt >= 0 && rtt < 10000) c->rtt_ms = (uint32_t)rtt;
+    if (rtt >= 0 && rtt < 10000 && c->transport->send_bwe)
+      mf_send_bwe_set_rtt(c->transport->send_bwe, (uint32_t)rtt);
   }
   /* Loss reported by the receiver maps linearly onto mediasoup's 0..10 score. */
   uint8_t score = (uint8_t)(10 - (rb->fraction_lost * 10 + 255) / 256);

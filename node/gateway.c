@@ -1,6 +1,8 @@
 #define MF_LOG_MODULE "gateway"
 #include "node/gateway_internal.h"
 #include "node/gateway_metrics.h"
+#include "node/whip.h"
+#include "node/gateway_observers.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -68,6 +70,7 @@ void mf_gw_index_remove(mf_gateway_t *gw, const char *id) {
     /* its piped copies close with it (their consumers get producerclose) */
     mf_gw_pipe_producer_state(gw, o->id, "close");
     mf_gw_nodes_producer_event(gw, o->id, o, "close");
+    mf_gw_observers_producer_closed(gw, o->id);
     mf_gw_report_event(gw, MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_PRODUCER_CLOSED, o->worker,
                        o->id, o->room->name);
     Mafalda__Controller__RemoveProducer rp = MAFALDA__CONTROLLER__REMOVE_PRODUCER__INIT;
@@ -507,6 +510,11 @@ static void gw_create_transport(void *ctx, mf_api_call_t *call, const mf_api_req
   if (room) mf_gw_place_transport(ctx, room, call, mf_api_call_session(call), req);
 }
 
+static void gw_create_plain_transport(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
+  gw_room_t *room = gw_joined(call);
+  if (room) mf_gw_place_plain_transport(ctx, room, call, mf_api_call_session(call), req);
+}
+
 static void gw_transport_op(void *ctx, mf_api_call_t *call, const mf_api_request_t *req, gw_op_t op) {
   const char *id;
   uint32_t worker = 0;
@@ -619,6 +627,7 @@ static const mf_api_method_t gw_methods[] = {
     {"router.getRtpCapabilities", gw_router_caps},
     {"router.canConsume", gw_can_consume},
     {"router.createWebRtcTransport", gw_create_transport},
+    {"router.createPlainTransport", gw_create_plain_transport},
     {"router.listProducers", gw_list_producers},
     {"transport.connect", gw_connect},
     {"transport.produce", gw_produce},
@@ -634,6 +643,20 @@ static const mf_api_method_t gw_methods[] = {
     {"consumer.getStats", gw_consumer_op},
     {"consumer.requestKeyFrame", gw_consumer_op},
     {"consumer.setPreferredLayers", gw_consumer_op},
+    {"transport.produceData", mf_gw_produce_data}, /* gateway_data.c: DataChannels */
+    {"transport.consumeData", mf_gw_consume_data},
+    {"dataProducer.close", mf_gw_data_producer_op},
+    {"dataProducer.getStats", mf_gw_data_producer_op},
+    {"dataConsumer.close", mf_gw_data_consumer_op},
+    {"dataConsumer.getStats", mf_gw_data_consumer_op},
+    {"router.listDataProducers", mf_gw_list_data_producers},
+    {"router.createAudioLevelObserver", mf_gw_observer_create},
+    {"router.createActiveSpeakerObserver", mf_gw_observer_create},
+    {"rtpObserver.addProducer", mf_gw_observer_method},
+    {"rtpObserver.removeProducer", mf_gw_observer_method},
+    {"rtpObserver.pause", mf_gw_observer_method},
+    {"rtpObserver.resume", mf_gw_observer_method},
+    {"rtpObserver.close", mf_gw_observer_method},
     {NULL, NULL},
 };
 
@@ -704,6 +727,10 @@ static size_t gw_metrics(void *ctx, char *buf, size_t cap) {
   mf_gateway_counts(gw, counts, gw->worker_count);
   size_t used = mf_gateway_metrics_render(gw->workers, gw->worker_count, counts, buf, cap);
   free(counts);
+  int wn = snprintf(buf + (used < cap ? used : cap), used < cap ? cap - used : 0,
+                    "# TYPE mafalda_whip_resources gauge\nmafalda_whip_resources %zu\n",
+                    mf_whip_count(gw->whip)); /* WHIP + WHEP resources (node/whip.h) */
+  if (wn > 0) used += (size_t)wn;
   return used;
 }
 
@@ -745,6 +772,7 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
   mf_err_t e = mf_hashmap_create(MF_ID_LEN + 1, 64, &gw->objs);
   if (!e) e = mf_hashmap_create(MF_ID_LEN + 1, 16, &gw->orphans);
   if (!e) e = mf_hashmap_create(sizeof(gw_pipe_key_t), 16, &gw->pipes);
+  if (!e) e = mf_gw_observers_create(gw, &gw->observers);
   gw->hub = o->hub;
   mf_api_server_config_t sc = {.listen = o->listen,
                                .secret = (const uint8_t *)o->secret,
@@ -764,10 +792,13 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
     mf_hashmap_destroy(gw->objs);
     mf_hashmap_destroy(gw->orphans);
     mf_hashmap_destroy(gw->pipes);
+    mf_gw_observers_destroy(gw->observers);
     uv_mutex_destroy(&gw->mu);
     free(gw);
     return e;
   }
+  if (mf_whip_start(gw->server, &gw->whip) != MF_OK)
+    MF_LOG_WARN("WHIP/WHEP endpoints unavailable");
   MF_LOG_INFO("API on %s (port %u)%s", o->listen, mf_api_server_port(gw->server),
               mf_api_server_dev_mode(gw->server) ? ": DEV MODE, no token needed (loopback only)" : "");
   *out = gw;
@@ -794,7 +825,9 @@ void mf_gateway_stop(mf_gateway_t *gw) {
   uv_mutex_lock(&gw->mu);
   gw->stopping = true; /* closing shards start no idle timers */
   uv_mutex_unlock(&gw->mu);
+  mf_whip_stop(gw->whip); /* its sessions end before the server waits for them */
   mf_api_server_destroy(gw->server);
+  mf_whip_destroy(gw->whip);
   for (gw_room_t *room = gw->rooms; room; room = room->next) {
     mf_gw_close_shards(gw, room, true);
   }
@@ -821,6 +854,7 @@ void mf_gateway_stop(mf_gateway_t *gw) {
   mf_hashmap_destroy(gw->objs);
   mf_hashmap_foreach(gw->pipes, gw_free_value, NULL);
   mf_hashmap_destroy(gw->pipes);
+  mf_gw_observers_destroy(gw->observers); /* after QUIESCE ended the level timers */
   uv_mutex_destroy(&gw->mu);
   free(gw);
 }

@@ -27,7 +27,8 @@
 
 /* GW_REMOTE_PRODUCER: a producer of another node in the room (worker GW_NO_WORKER, no
  * session); GW_PIPE_OUT: a pipe consumer feeding another node (no session). */
-typedef enum { GW_TRANSPORT, GW_PRODUCER, GW_CONSUMER, GW_REMOTE_PRODUCER, GW_PIPE_OUT } gw_kind_t;
+typedef enum { GW_TRANSPORT, GW_PRODUCER, GW_CONSUMER, GW_REMOTE_PRODUCER, GW_PIPE_OUT,
+               GW_DATA_PRODUCER, GW_DATA_CONSUMER /* gateway_data.c */ } gw_kind_t;
 #define GW_NO_WORKER UINT32_MAX
 #define GW_PEERS_MAX 64
 #define GW_ADDR_MAX 64
@@ -140,6 +141,7 @@ typedef struct gw_grace {
 
 struct mf_gateway {
   mf_api_server_t *server;
+  struct mf_whip *whip; /* WHIP/WHEP endpoints (node/whip.h), or NULL */
   mf_worker_t *const *workers;
   uint32_t worker_count, next_worker;
   mf_pipe_hub_t *hub;
@@ -154,6 +156,7 @@ struct mf_gateway {
   mf_hashmap_t *pipes;   /* gw_pipe_key_t -> gw_pipe_t */
   bool clustered;        /* mu */
   mf_gateway_cluster_t cluster; /* mu */
+  struct gw_observers *observers; /* gateway_observers.c (its own mutex) */
 };
 
 typedef enum {
@@ -164,6 +167,9 @@ typedef enum {
   /* between nodes (gateway_nodes.c) */
   OP_NODE_PIPE_OPEN, OP_NODE_PIPE_PRODUCE, OP_NODE_PIPE_SERVE, OP_NODE_PIPE_UNSERVE,
   OP_NODE_LINKS_DROP,
+  OP_CREATE_PLAIN_TRANSPORT, /* gateway_plain.c */
+  OP_AUDIO_LEVEL, /* gateway_observers.c: measure a producer (flag) or stop */
+  OP_PRODUCE_DATA, OP_CONSUME_DATA, OP_DATA_PRODUCER, OP_DATA_CONSUMER, /* gateway_data.c */
   OP_SHARD_IDLE /* start the idle timer of a shard that lost its last transport */
 } gw_op_t;
 
@@ -292,6 +298,13 @@ bool mf_gw_node_id(mf_gateway_t *gw, char out[65]);
 void mf_gw_report_event(mf_gateway_t *gw, int kind, uint32_t worker, const char *object_id,
                         const char *detail);
 
+/* ---- gateway_plain.c: router.createPlainTransport ---- */
+/* Validates data (the options), places the transport like a WebRTC one, posts the create. */
+void mf_gw_place_plain_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
+                                 mf_api_session_t *s, const mf_api_request_t *req);
+/* OP_CREATE_PLAIN_TRANSPORT on its worker: creates, indexes, answers the call. */
+void mf_gw_run_create_plain(gw_cmd_t *c, mf_worker_t *w);
+
 /* ---- gateway_shards.c: idle shards ----
  * A transport of (room, worker) went away: when none is left, the shard closes after the
  * linger (--pipe-linger-ms) unless a transport comes back (any thread). */
@@ -359,5 +372,17 @@ void mf_gw_worker_address(mf_gateway_t *gw, uint32_t worker, char out[GW_ADDR_MA
 /* The shard router of c->room on c's worker, created on first use (gateway_worker.c). */
 mf_router_t *mf_gw_shard_router(gw_cmd_t *c, mf_worker_t *w, char *err, size_t errsz,
                                 mf_err_t *e);
+
+/* ---- gateway_data.c: DataChannels (transport.produceData / consumeData, issue 11) ---- */
+void mf_gw_produce_data(void *ctx, mf_api_call_t *call, const mf_api_request_t *req);
+void mf_gw_consume_data(void *ctx, mf_api_call_t *call, const mf_api_request_t *req);
+void mf_gw_data_producer_op(void *ctx, mf_api_call_t *call, const mf_api_request_t *req);
+void mf_gw_data_consumer_op(void *ctx, mf_api_call_t *call, const mf_api_request_t *req);
+void mf_gw_list_data_producers(void *ctx, mf_api_call_t *call, const mf_api_request_t *req);
+/* The OP_*_DATA commands, on their worker. */
+void mf_gw_run_data_cmd(gw_cmd_t *c, mf_worker_t *w);
+/* OP_CREATE_TRANSPORT made t: enables SCTP when c->data asks (enableSctp). false: the call
+ * failed (answered) and t was closed. */
+bool mf_gw_data_transport_created(gw_cmd_t *c, mf_router_transport_t *t);
 
 #endif

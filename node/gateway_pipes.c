@@ -169,6 +169,7 @@ typedef struct {
   gw_room_t *room;
   mf_api_call_t *call;
   mf_api_session_t *session; /* referenced */
+  json_t *data; /* the request's data (enableSctp...: gateway_data.c), referenced */
 } gw_place_t;
 
 static void gw_placed(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
@@ -194,10 +195,11 @@ static void gw_placed(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env)
     MF_LOG_WARN("room '%s': placement failed (%s): using the home worker %u", p->room->name,
                 r ? "placed on another node" : mf_gw_env_error(err, env), worker);
   }
-  mf_gw_post(p->gw, p->room, OP_CREATE_TRANSPORT, worker, p->call, p->session, NULL, NULL);
+  mf_gw_post(p->gw, p->room, OP_CREATE_TRANSPORT, worker, p->call, p->session, p->data, NULL);
 out:
   if (r) mafalda__cluster__place_transport_response__free_unpacked(r, NULL);
   mf_api_session_unref(p->session);
+  json_decref(p->data);
   free(p);
 }
 
@@ -220,13 +222,15 @@ void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *cal
       p->room = room;
       p->call = call;
       p->session = s;
+      p->data = req->data ? json_incref(req->data) : NULL;
       mf_api_session_ref(s);
       if (mf_gw_call(gw, GW_METHOD_PLACE_TRANSPORT, &pr.base, gw_placed, p) == MF_OK) return;
       mf_api_session_unref(s);
+      json_decref(p->data);
       free(p);
     }
   }
-  mf_gw_post(gw, room, OP_CREATE_TRANSPORT, room->home, call, s, NULL, NULL);
+  mf_gw_post(gw, room, OP_CREATE_TRANSPORT, room->home, call, s, req->data, NULL);
 }
 
 /* ------------------------------------------------------------ pipes */

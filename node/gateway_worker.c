@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "node/gateway_internal.h"
+#include "node/gateway_observers.h"
 #include "proto/cluster.pb-c.h"
 
 /* A pending linger timer of a pipe, on its target worker. */
@@ -53,13 +54,16 @@ void mf_gw_router_event(void *ud, const char *event, const char *target, json_t 
     mf_gw_report_event(gw, MAFALDA__CLUSTER__EVENT_KIND__EVENT_KIND_TRANSPORT_FAILED, worker,
                        target, "DTLS failed");
   const char *prefix = kind == GW_TRANSPORT ? "transport" : kind == GW_PRODUCER ? "producer" : "consumer";
+  if (kind == GW_DATA_PRODUCER) prefix = "dataProducer"; /* gateway_data.c */
+  if (kind == GW_DATA_CONSUMER) prefix = "dataConsumer";
   char name[64];
   /* mediasoup names a transport's end caused by its router closing "routerclose" */
   snprintf(name, sizeof name, "%s.%s", prefix,
            strcmp(event, "transportclose") == 0 ? "routerclose" : event);
   mf_api_session_notify(s, name, target, data ? data : json_object());
   mf_api_session_unref(s);
-  if (strcmp(event, "producerclose") == 0 || strcmp(event, "transportclose") == 0)
+  if (strcmp(event, "producerclose") == 0 || strcmp(event, "transportclose") == 0 ||
+      strcmp(event, "dataproducerclose") == 0)
     mf_gw_index_remove(gw, target);
 }
 
@@ -444,6 +448,7 @@ static void gw_run_hub(gw_cmd_t *c, mf_worker_t *w) {
   } else if (c->op == OP_HUB_QUIESCE) {
     uv_walk(mf_worker_loop(w), gw_linger_walk, NULL);
     if (c->gw->hub) mf_pipe_hub_quiesce(c->gw->hub, c->worker);
+    mf_gw_observers_quiesce(c->gw, c->worker); /* its level timer ends */
   } else {
     mf_pipe_hub_detach(c->gw->hub, c->worker);
   }
@@ -491,6 +496,9 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
       uv_timer_start(&l->timer, gw_linger_fired, c->gw->linger_ms, 0);
       break;
     }
+    case OP_AUDIO_LEVEL:
+      mf_gw_observers_run(c, w);
+      break;
     case OP_SHARD_IDLE: {
       gw_linger_t *l = calloc(1, sizeof *l);
       if (!l) break;
@@ -517,6 +525,9 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
     case OP_KEYFRAME:
       gw_run_pipe(c, w);
       break;
+    case OP_CREATE_PLAIN_TRANSPORT:
+      mf_gw_run_create_plain(c, w);
+      break;
     case OP_CREATE_TRANSPORT: {
       mf_router_t *r = mf_gw_shard_router(c, w, err, sizeof err, &e);
       mf_router_transport_t *t = NULL;
@@ -525,11 +536,18 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
         gw_fail(c, e, r ? "cannot create the transport" : err);
         break;
       }
+      if (!mf_gw_data_transport_created(c, t)) break; /* enableSctp refused (answered) */
       mf_gw_index_add(c->gw, mf_router_transport_id(t), GW_TRANSPORT, c->room, c->worker,
                       c->session, NULL);
       mf_api_call_reply(c->call, mf_webrtc_transport_parameters_json(mf_router_transport_webrtc(t)));
       break;
     }
+    case OP_PRODUCE_DATA:
+    case OP_CONSUME_DATA:
+    case OP_DATA_PRODUCER:
+    case OP_DATA_CONSUMER:
+      mf_gw_run_data_cmd(c, w); /* gateway_data.c */
+      break;
     default: {
       mf_router_t *r = c->room->shards[c->worker].router;
       if (!r) {
@@ -550,7 +568,9 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
         if (!t) {
           gw_fail(c, MF_ERR_NOT_FOUND, "transport not found");
         } else if (c->op == OP_CONNECT) {
-          e = mf_webrtc_transport_connect_json(mf_router_transport_webrtc(t),
+          mf_plain_transport_t *plain = mf_plain_transport_of(mf_router_transport_webrtc(t));
+          e = plain ? mf_plain_transport_connect_json(plain, c->data, err, sizeof err) :
+          mf_webrtc_transport_connect_json(mf_router_transport_webrtc(t),
                                                json_object_get(c->data, "dtlsParameters"), err,
                                                sizeof err);
           if (e)

@@ -345,13 +345,12 @@ static void build_tables(void) {
   add_ext(s, V, MF_RTP_EXT_RRID, 3, MF_RTP_DIRECTION_RECVONLY);
   add_ext(s, A, MF_RTP_EXT_ABS_SEND_TIME, 4, MF_RTP_DIRECTION_SENDRECV);
   add_ext(s, V, MF_RTP_EXT_ABS_SEND_TIME, 4, MF_RTP_DIRECTION_SENDRECV);
-  /* mediasoup has audio recvonly and video sendrecv here, but it also sends transport-cc
-   * feedback; Mafalda does not yet. A browser that stamps transport-wide sequence numbers
-   * and never gets feedback drops its send-side estimate to the floor (Chromium 156:
-   * 30 kbit/s, 5 fps within seconds), so the router does not ask producers for them:
-   * publishers fall back to abs-send-time + loss-based estimation. Consumers still carry
-   * the extension (sendonly). Restore mediasoup's directions once feedback is sent. */
-  add_ext(s, V, MF_RTP_EXT_TRANSPORT_CC, 5, MF_RTP_DIRECTION_SENDONLY);
+  /* As mediasoup: producers of both kinds stamp transport-wide sequence numbers and the
+   * router answers with transport-cc feedback (node/bwe/transport_feedback.h), so browsers
+   * run their send-side estimator on it; consumers get it for video only (audio recvonly).
+   * (Consumers do not stamp the numbers yet: the send-side estimator is wired separately.) */
+  add_ext(s, A, MF_RTP_EXT_TRANSPORT_CC, 5, MF_RTP_DIRECTION_RECVONLY);
+  add_ext(s, V, MF_RTP_EXT_TRANSPORT_CC, 5, MF_RTP_DIRECTION_SENDRECV);
   add_ext(s, A, MF_RTP_EXT_AUDIO_LEVEL, 10, MF_RTP_DIRECTION_SENDRECV);
   add_ext(s, V, MF_RTP_EXT_VIDEO_ORIENTATION, 11, MF_RTP_DIRECTION_SENDRECV);
   add_ext(s, V, MF_RTP_EXT_TOFFSET, 12, MF_RTP_DIRECTION_SENDRECV);

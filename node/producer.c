@@ -279,6 +279,8 @@ static void mf_producer_forward(mf_producer_t *p, mf_producer_stream_t *s, mf_bu
   mf_rtp_recv_result_t rr = mf_rtp_recv_stats_on_packet(&s->stats, pkt->sequence, pkt->timestamp,
                                                         pkt->len, now_ms, recovered);
   if (!mf_rtp_recv_result_is_valid(rr)) return;
+  if (p->audio_level.observers && !p->paused) /* RtpObservers (audio_level.h) */
+    mf_audio_level_on_rtp(&p->audio_level, pkt, p->ext_audio_level);
   if (s->nack) {
     unsigned f = mf_nack_generator_on_packet(s->nack, pkt->sequence, keyframe, recovered, now_ms);
     if (f & MF_NACK_GEN_KEYFRAME) mf_producer_request_keyframe(p, now_ms);

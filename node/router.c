@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "node/router_internal.h"
+#include "node/data_router.h"
 
 mf_err_t mf_ptr_list_add(mf_ptr_list_t *l, void *item) {
   if (l->count == l->cap) {
@@ -38,6 +40,22 @@ void mf_router_emit(mf_router_t *r, const char *event, const char *target, json_
     r->on_event(r->ud, event, target, data);
   else
     json_decref(data);
+}
+
+
+mf_err_t mf_producer_observe_audio_level(mf_producer_t *p, bool on) {
+  if (p->kind != MF_MEDIA_KIND_AUDIO) return MF_ERR_UNSUPPORTED;
+  if (on) {
+    p->audio_level.observers++;
+  } else if (p->audio_level.observers > 0 && --p->audio_level.observers == 0) {
+    mf_audio_level_summary_t drop;
+    mf_audio_level_take(&p->audio_level, &drop);
+  }
+  return MF_OK;
+}
+
+void mf_producer_take_audio_level(mf_producer_t *p, mf_audio_level_summary_t *out) {
+  mf_audio_level_take(&p->audio_level, out);
 }
 
 const char *mf_router_id(const mf_router_t *r) { return r->id; }
@@ -120,14 +138,24 @@ static void mf_router_on_rtcp(void *ud, mf_webrtc_transport_t *wt, mf_buf_t *buf
         mf_consumer_t *c = mf_hashmap_get(t->consumer_by_ssrc, &e.ssrc);
         if (c) mf_consumer_on_keyframe_request(c, true, now);
       }
+    } else if (h.type == MF_RTCP_RTPFB && h.count == MF_RTCP_RTPFB_TWCC) {
+      if (t->send_bwe) mf_send_bwe_on_feedback(t->send_bwe, &h); /* downstream estimate */
     }
-    /* SDES, BYE, REMB and transport-cc feedback need no action yet (bandwidth estimation
-     * has its own issue). */
+    /* SDES, BYE and REMB from subscribers need no action (transport-cc drives the
+     * downstream estimate). */
   }
+}
+
+/* bwe: TWCC/REMB feedback leaves through the transport's RTCP path. */
+static void mf_router_bwe_send(void *ud, const uint8_t *data, size_t len) {
+  mf_router_transport_send_rtcp(ud, data, len);
 }
 
 static void mf_router_on_rtp(void *ud, mf_webrtc_transport_t *wt, mf_buf_t *buf) {
   mf_router_transport_t *t = ud;
+  if (t->feedback) /* bwe: record the arrival before the producer may rewrite the packet */
+    mf_transport_feedback_on_rtp(t->feedback, buf->data, buf->len, mf_clock_now_us(),
+                                 t->rtcp_ssrc, mf_router_bwe_send, t);
   mf_producer_on_rtp(t, buf, uv_now(t->router->timer.loop));
 }
 
@@ -200,8 +228,21 @@ bool mf_router_transport_is_pipe(const mf_router_transport_t *t) {
   return t->webrtc && mf_webrtc_transport_is_pipe(t->webrtc);
 }
 
+mf_err_t mf_router_create_plain_transport(mf_router_t *r, const mf_plain_options_t *options,
+                                          char *err, size_t errsz, mf_router_transport_t **out) {
+  mf_err_t e = mf_router_transport_open(r, TRANSPORT_PIPE_PLAIN, out);
+  if (e) return e;
+  e = mf_plain_transport_attach((*out)->webrtc, r->rtc, options, err, errsz);
+  if (e) {
+    mf_router_transport_close(*out);
+    *out = NULL;
+  }
+  return e;
+}
+
 void mf_router_transport_close(mf_router_transport_t *t) {
   mf_router_t *r = t->router;
+  mf_data_transport_close(t); /* DataChannels (sctp helper) */
   while (t->consumers.count > 0) mf_consumer_destroy(t->consumers.items[t->consumers.count - 1], true);
   while (t->producers.count > 0) mf_producer_close(t->producers.items[t->producers.count - 1]);
   if (t->webrtc) {
@@ -214,6 +255,8 @@ void mf_router_transport_close(mf_router_transport_t *t) {
   mf_ptr_list_remove(&r->transport_list, t);
   mf_hashmap_destroy(t->by_ssrc);
   mf_hashmap_destroy(t->consumer_by_ssrc);
+  mf_transport_feedback_destroy(t->feedback); /* bwe */
+  mf_send_bwe_destroy(t->send_bwe);
   mf_ptr_list_free(&t->producers);
   mf_ptr_list_free(&t->consumers);
   free(t);
@@ -226,7 +269,11 @@ mf_err_t mf_router_produce(mf_router_transport_t *t, mf_media_kind_t kind,
     snprintf(err, errsz, "the pipe transport takes no client producers");
     return MF_ERR_STATE;
   }
-  return mf_producer_create(t, NULL, kind, params, paused, err, errsz, out);
+  mf_err_t e = mf_producer_create(t, NULL, kind, params, paused, err, errsz, out);
+  /* bwe: transport-cc / goog-remb negotiated → feedback to the publisher (best effort) */
+  if (e == MF_OK && mf_transport_feedback_attach(&t->feedback, &(*out)->params) != MF_OK)
+    MF_LOG_WARN("transport %s: no memory for congestion feedback", mf_router_transport_id(t));
+  return e;
 }
 
 mf_err_t mf_router_pipe_transport_produce(mf_router_transport_t *t, const char *id,
@@ -314,6 +361,7 @@ static void mf_router_send_receiver_reports(mf_router_transport_t *t, uint64_t n
   mf_rtcp_compound_init(&c, buf, sizeof buf);
   mf_rtcp_compound_add_rr(&c, &rr);
   mf_rtcp_compound_add_sdes_cname(&c, t->rtcp_ssrc, (const uint8_t *)"mafalda", 7);
+  mf_transport_feedback_add_remb(t->feedback, &c, &rr, now); /* bwe: REMB if negotiated */
   if (c.err == MF_OK) mf_router_transport_send_rtcp(t, buf, c.len);
 }
 
@@ -326,6 +374,9 @@ static void mf_router_on_timer(uv_timer_t *timer) {
     mf_router_transport_t *t = r->transport_list.items[i];
     for (size_t k = 0; k < t->producers.count; k++) mf_producer_tick(t->producers.items[k], now);
     for (size_t k = 0; k < t->consumers.count; k++) mf_consumer_tick(t->consumers.items[k], now);
+    mf_send_bwe_tick(t, now);
+    if (t->feedback) /* bwe: TWCC feedback every ~100 ms */
+      mf_transport_feedback_tick(t->feedback, t->rtcp_ssrc, mf_clock_now_us(), mf_router_bwe_send, t);
     if (!rtcp_due) continue;
     for (size_t k = 0; k < t->producers.count; k++) mf_producer_update_scores(t->producers.items[k], now);
     mf_router_send_receiver_reports(t, now);
@@ -373,6 +424,7 @@ mf_err_t mf_router_create(mf_rtc_server_t *rtc, const char *id,
 
 static void mf_router_on_timer_closed(uv_handle_t *h) {
   mf_router_t *r = h->data;
+  mf_data_router_free(r->data); /* DataChannels (sctp helper) */
   mf_hashmap_destroy(r->transports);
   mf_hashmap_destroy(r->producers);
   mf_hashmap_destroy(r->consumers);

@@ -22,11 +22,13 @@
 #include <stddef.h>
 
 #include "common/err.h"
+#include "node/audio_level.h"
 #include "node/ortc.h"
 #include "node/pipe_hub.h"
 #include "node/rtc_server.h"
 #include "node/rtp_parameters.h"
 #include "node/webrtc_transport.h"
+#include "node/plain_transport.h"
 
 typedef struct mf_router mf_router_t;
 typedef struct mf_router_transport mf_router_transport_t;
@@ -116,6 +118,10 @@ void mf_router_producer_request_keyframe(mf_producer_t *p);
 mf_err_t mf_router_create_pipe_transport(mf_router_t *router, bool srtp,
                                          mf_router_transport_t **out);
 bool mf_router_transport_is_pipe(const mf_router_transport_t *t);
+/* mediasoup's PlainTransport (node/plain_transport.h): producers and consumers on it work
+ * as on any transport; mf_plain_transport_of(mf_router_transport_webrtc(t)) reaches it. */
+mf_err_t mf_router_create_plain_transport(mf_router_t *router, const mf_plain_options_t *options,
+                                          char *err, size_t errsz, mf_router_transport_t **out);
 /* A piped producer on a pipe transport: id is the origin's (MF_ERR_EXISTS if taken here),
  * params the origin pipe consumer's rtpParameters, validated like a produce. */
 mf_err_t mf_router_pipe_transport_produce(mf_router_transport_t *t, const char *id,
@@ -130,6 +136,12 @@ void mf_producer_pause(mf_producer_t *p);
 void mf_producer_resume(mf_producer_t *p);
 void mf_producer_close(mf_producer_t *p);
 json_t *mf_producer_stats_json(const mf_producer_t *p); /* mediasoup's getStats() array */
+/* RtpObservers (issue 11, node/audio_level.h): counted on/off of measuring the producer's
+ * ssrc-audio-level while not paused. MF_ERR_UNSUPPORTED for a video producer; an audio
+ * producer without the extension is accepted but never has levels. */
+mf_err_t mf_producer_observe_audio_level(mf_producer_t *p, bool on);
+/* The levels since the previous take (count 0 when none). */
+void mf_producer_take_audio_level(mf_producer_t *p, mf_audio_level_summary_t *out);
 
 const char *mf_consumer_id(const mf_consumer_t *c);
 bool mf_consumer_paused(const mf_consumer_t *c);

@@ -7,8 +7,12 @@
 
 #include "common/hashmap.h"
 #include "common/id.h"
+#include "node/audio_level.h"
+#include "node/bwe/transport_feedback.h"
 #include "node/keyframe_requester.h"
 #include "node/layer_selector.h"
+#include "node/bwe/bitrate_allocator.h"
+#include "node/send_bwe.h"
 #include "node/nack_generator.h"
 #include "node/pipe_hub.h"
 #include "node/router.h"
@@ -48,6 +52,7 @@ struct mf_router {
   mf_pipe_hub_t *hub;      /* intra-node pipes; NULL until mf_router_set_pipe_hub */
   uint32_t worker;         /* this router's worker in the hub */
   mf_router_transport_t *pipe_transport; /* holds piped producers; NULL until the first */
+  struct mf_data_router *data; /* DataChannels (sctp helper): data_router.c; NULL until used */
 };
 
 struct mf_router_transport {
@@ -62,6 +67,13 @@ struct mf_router_transport {
   uint32_t rtcp_ssrc; /* sender SSRC of our RR / NACK / PLI */
   uint64_t dropped_unknown_ssrc; /* RTP no producer stream matched */
   uint32_t last_unknown_ssrc;    /* logged once per SSRC change */
+  /* bwe: TWCC/REMB feedback to the publisher (node/bwe/transport_feedback.h); NULL until a
+   * producer negotiates transport-cc or goog-remb. */
+  mf_transport_feedback_t *feedback;
+  /* downstream: estimate from the subscriber's TWCC feedback, layers per consumer
+   * (send_bwe.h); NULL until a consumer negotiates transport-cc */
+  mf_send_bwe_t *send_bwe;
+  struct mf_data_transport *data; /* DataChannels (sctp helper): NULL without SCTP */
 };
 
 typedef struct mf_producer_stream {
@@ -105,6 +117,7 @@ struct mf_producer {
   /* A piped producer (fed by pipe_in from another worker): no upstream of its own. */
   uint32_t pipe_in;       /* 0: an ordinary producer */
   uint64_t pipe_packets;
+  mf_audio_level_t audio_level; /* fed while RtpObservers measure it (observers > 0) */
 };
 
 struct mf_consumer {
@@ -143,6 +156,12 @@ struct mf_consumer {
   bool vp8_started;
   uint16_t vp8_pid_offset, vp8_last_pid;
   uint8_t vp8_tl0_offset, vp8_last_tl0;
+  /* Bandwidth control (send_bwe.c): transport-wide seq numbers when negotiated, the bytes
+   * that arrived per layer in the current window, the allocator's state. */
+  uint8_t ext_twcc;
+  uint64_t layer_bytes[MF_LAYER_MAX_SPATIAL][MF_LAYER_MAX_TEMPORAL];
+  uint64_t bwe_sent_mark;
+  mf_bitrate_allocator_consumer_t alloc;
 };
 
 /* producer.c. id NULL: a fresh UUID (a piped producer keeps its origin's id). */

@@ -31,6 +31,7 @@ struct mf_rtc_server {
   mf_hashmap_t *by_tuple;
   uv_timer_t tick;
   char announced_ip[MF_RTC_ANNOUNCED_IP_MAX];
+  char listen_ip[MF_RTC_ANNOUNCED_IP_MAX];
   mf_rtc_server_stats_t stats;
   int pending_closes;
   void (*on_closed)(void *ud);
@@ -162,6 +163,7 @@ mf_err_t mf_rtc_server_create(uv_loop_t *loop, const mf_rtc_server_options_t *o,
   s->pool = o->pool;
   s->cert = o->cert;
   snprintf(s->announced_ip, sizeof s->announced_ip, "%s", o->announced_ip);
+  snprintf(s->listen_ip, sizeof s->listen_ip, "%s", o->listen_ip ? o->listen_ip : "0.0.0.0");
   mf_dtls_context_options_t dopts = {.initial_timeout_ms = o->dtls_initial_timeout_ms,
                                      .max_timeout_ms = o->dtls_max_timeout_ms};
   mf_err_t err = mf_dtls_context_create_ex(o->cert, &dopts, &s->dtls);
@@ -213,6 +215,7 @@ void mf_rtc_server_close(mf_rtc_server_t *s, void (*on_closed)(void *ud), void *
 
 uint16_t mf_rtc_server_port(const mf_rtc_server_t *s) { return mf_udp_socket_port(s->socket); }
 const char *mf_rtc_server_announced_ip(const mf_rtc_server_t *s) { return s->announced_ip; }
+const char *mf_rtc_server_listen_ip(const mf_rtc_server_t *s) { return s->listen_ip; }
 
 void mf_rtc_server_get_stats(const mf_rtc_server_t *s, mf_rtc_server_stats_t *out) {
   *out = s->stats;

@@ -56,6 +56,8 @@ void mf_rtc_server_close(mf_rtc_server_t *server, void (*on_closed)(void *ud), v
 
 uint16_t mf_rtc_server_port(const mf_rtc_server_t *server);
 const char *mf_rtc_server_announced_ip(const mf_rtc_server_t *server);
+/* The address the server's socket is bound to (PlainTransports bind theirs there too). */
+const char *mf_rtc_server_listen_ip(const mf_rtc_server_t *server);
 void mf_rtc_server_get_stats(const mf_rtc_server_t *server, mf_rtc_server_stats_t *out);
 
 /* Runs the consent/timeout checks of every transport as of now_ms (the 1 s timer calls it

@@ -40,7 +40,15 @@ struct mf_webrtc_transport {
   bool pipe, pipe_connected;
   mf_pipe_srtp_t pipe_local_srtp; /* enabled=false: plain RTP */
   struct sockaddr_storage pipe_remote;
+  mf_webrtc_transport_io_t io; /* PlainTransport: its own socket (see the header) */
+  void *io_ud;
+  /* DataChannels (sctp helper, issue 11): NULL unless enable_sctp was called */
+  mf_sctp_association_t *sctp;
+  mf_webrtc_transport_sctp_callbacks_t sctp_cb;
 };
+
+static void mf_transport_dtls_app_data(void *ud, const uint8_t *data, size_t len);
+static void mf_transport_sctp_kick(mf_webrtc_transport_t *t);
 
 static const char *const mf_transport_state_names[] = {
     "new", "connecting", "connected", "disconnected", "failed", "closed"};
@@ -236,6 +244,7 @@ void mf_webrtc_transport_handle_dtls(mf_webrtc_transport_t *t, const uint8_t *da
   }
   mf_dtls_handle_datagram(t->dtls, data, len);
   mf_transport_rearm_dtls_timer(t);
+  mf_transport_sctp_kick(t); /* DataChannels: SCTP starts once DTLS is up (outside DTLS) */
 }
 
 void mf_webrtc_transport_handle_srtp(mf_webrtc_transport_t *t, mf_buf_t *buf) {
@@ -316,7 +325,8 @@ mf_err_t mf_webrtc_transport_create(mf_rtc_server_t *server,
   if (!err) err = mf_ice_generate_credentials(t->ufrag, t->pwd);
   if (!err) err = mf_ice_create(t->ufrag, t->pwd, &t->ice);
   static const mf_dtls_callbacks_t dtls_cb = {
-      .send = mf_transport_dtls_send, .state = mf_transport_dtls_state, .app_data = NULL};
+      .send = mf_transport_dtls_send, .state = mf_transport_dtls_state,
+      .app_data = mf_transport_dtls_app_data};
   if (!err) err = mf_dtls_create(mf_rtc_server_dtls_context(server), &dtls_cb, t, &t->dtls);
   if (!err) err = mf_rtc_server_add_ufrag(server, t->ufrag, t);
   if (err) {
@@ -446,12 +456,23 @@ json_t *mf_webrtc_transport_parameters_json(const mf_webrtc_transport_t *t) {
       "{s:s, s:I, s:s, s:s, s:s, s:i, s:s}", "foundation", "udpcandidate", "priority", priority,
       "ip", ip, "address", ip, "protocol", "udp", "port", (int)mf_rtc_server_port(t->server),
       "type", "host");
-  return json_pack("{s:s, s:s, s:{s:s, s:s, s:b}, s:[o], s:{s:s, s:o}, s:s, s:s}", "id", t->id,
+  json_t *params = json_pack("{s:s, s:s, s:{s:s, s:s, s:b}, s:[o], s:{s:s, s:o}, s:s, s:s}", "id", t->id,
                    "iceRole", "controlled", "iceParameters", "usernameFragment", t->ufrag,
                    "password", t->pwd, "iceLite", 1, "iceCandidates", candidate,
                    "dtlsParameters", "role", "auto", "fingerprints", fingerprints, "iceState",
                    mf_ice_state_name(mf_ice_state(t->ice)), "dtlsState",
                    mf_dtls_state_name(mf_dtls_state(t->dtls)));
+  if (params && t->sctp) { /* DataChannels */
+    mf_sctp_options_t o;
+    mf_sctp_association_options(t->sctp, &o);
+    json_object_set_new(params, "sctpParameters",
+                        json_pack("{s:i, s:i, s:i, s:I}", "port", MF_SCTP_PORT, "OS", (int)o.os,
+                                  "MIS", (int)o.mis, "maxMessageSize",
+                                  (json_int_t)o.max_message_size));
+    json_object_set_new(params, "sctpState",
+                        json_string(mf_sctp_state_name(mf_sctp_association_state(t->sctp))));
+  }
+  return params;
 }
 
 void mf_webrtc_transport_get_stats(const mf_webrtc_transport_t *t, mf_webrtc_transport_stats_t *out) {
@@ -476,7 +497,7 @@ json_t *mf_webrtc_transport_stats_json(const mf_webrtc_transport_t *t) {
   mf_webrtc_transport_get_stats(t, &s);
   json_t *o = json_pack(
       "{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "type",
-      t->pipe ? "pipe-transport" : "webrtc-transport", "transportId", t->id, "timestamp",
+      t->io.send ? "plain-rtp-transport" : t->pipe ? "pipe-transport" : "webrtc-transport", "transportId", t->id, "timestamp",
       (json_int_t)uv_now(mf_rtc_server_loop(t->server)), "iceRole", t->pipe ? "none" : "controlled", "iceState",
       mf_ice_state_name(s.ice_state), "dtlsState", mf_dtls_state_name(s.dtls_state), "state",
       mf_transport_state_name(s.state), "bytesReceived", (json_int_t)s.bytes_received,
@@ -504,8 +525,10 @@ static mf_err_t mf_transport_send(mf_webrtc_transport_t *t, mf_buf_t *buf, bool 
                : mf_srtp_protect_rtp(t->srtp_out, buf->data, &len, buf->cap);
   if (err) return err;
   buf->len = (uint32_t)len;
-  err = mf_udp_socket_send(mf_rtc_server_socket(t->server), buf, to);
+  err = t->io.send ? t->io.send(t->io_ud, buf, rtcp)
+                   : mf_udp_socket_send(mf_rtc_server_socket(t->server), buf, to);
   if (err) return err;
+  len = buf->len;
   t->stats.bytes_sent += len;
   if (rtcp) {
     t->stats.rtcp_packets_sent++;
@@ -528,6 +551,9 @@ static void mf_transport_on_timer_closed(uv_handle_t *h) { free(h->data); }
 
 void mf_webrtc_transport_close(mf_webrtc_transport_t *t) {
   t->released = true;
+  mf_sctp_association_free(t->sctp); /* DataChannels: before DTLS goes */
+  t->sctp = NULL;
+  if (t->io.close) t->io.close(t->io_ud);
   if (t->dtls && mf_dtls_state(t->dtls) == MF_DTLS_STATE_CONNECTED)
     mf_dtls_close(t->dtls); /* close_notify */
   mf_transport_shutdown(t);
@@ -579,7 +605,21 @@ mf_err_t mf_webrtc_transport_create_pipe(mf_rtc_server_t *server, bool srtp,
   return MF_OK;
 }
 
-bool mf_webrtc_transport_is_pipe(const mf_webrtc_transport_t *t) { return t->pipe; }
+bool mf_webrtc_transport_is_pipe(const mf_webrtc_transport_t *t) { return t->pipe && !t->io.send; }
+
+void mf_webrtc_transport_set_io(mf_webrtc_transport_t *t, const mf_webrtc_transport_io_t *io,
+                                void *ud) {
+  t->io = *io;
+  t->io_ud = ud;
+}
+
+void *mf_webrtc_transport_io_ud(const mf_webrtc_transport_t *t) { return t->io.send ? t->io_ud : NULL; }
+
+void mf_webrtc_transport_ext_connected(mf_webrtc_transport_t *t, const struct sockaddr *remote) {
+  memcpy(&t->pipe_remote, remote, mf_udp_sockaddr_len(remote));
+  t->pipe_connected = true;
+  mf_transport_set_state(t, MF_TRANSPORT_STATE_CONNECTED, NULL);
+}
 
 mf_err_t mf_pipe_srtp_generate(mf_pipe_srtp_t *out) {
   memset(out, 0, sizeof *out);
@@ -677,3 +717,58 @@ static json_t *mf_transport_pipe_parameters_json(const mf_webrtc_transport_t *t)
   return json_pack("{s:s, s:o, s:s, s:b}", "id", t->id, "tuple", tuple, "state",
                    mf_transport_state_name(t->state), "srtp", t->pipe_local_srtp.enabled);
 }
+
+/* ------------------------------------------------------------ DataChannels (SCTP) */
+
+static void mf_transport_sctp_send(void *ud, const uint8_t *data, size_t len) {
+  mf_webrtc_transport_t *t = ud;
+  if (t->dtls && mf_dtls_state(t->dtls) == MF_DTLS_STATE_CONNECTED)
+    (void)mf_dtls_send_application_data(t->dtls, data, len); /* lost: SCTP retransmits */
+}
+
+static void mf_transport_sctp_state(void *ud, mf_sctp_state_t s) {
+  mf_webrtc_transport_t *t = ud;
+  if (!t->released && t->sctp_cb.state) t->sctp_cb.state(t->ud, t, s);
+}
+
+static void mf_transport_sctp_message(void *ud, uint16_t sid, uint32_t ppid, const uint8_t *data,
+                                      size_t len) {
+  mf_webrtc_transport_t *t = ud;
+  if (!t->released && t->sctp_cb.message) t->sctp_cb.message(t->ud, t, sid, ppid, data, len);
+}
+
+static void mf_transport_sctp_reset(void *ud, uint16_t sid) {
+  mf_webrtc_transport_t *t = ud;
+  if (!t->released && t->sctp_cb.stream_reset) t->sctp_cb.stream_reset(t->ud, t, sid);
+}
+
+static void mf_transport_dtls_app_data(void *ud, const uint8_t *data, size_t len) {
+  mf_webrtc_transport_t *t = ud;
+  if (!t->sctp || t->released) return;
+  mf_transport_sctp_kick(t); /* the peer's INIT may come with DTLS's last flight */
+  mf_sctp_association_handle_packet(t->sctp, data, len);
+}
+
+static void mf_transport_sctp_kick(mf_webrtc_transport_t *t) {
+  if (!t->sctp || t->released || mf_sctp_association_state(t->sctp) != MF_SCTP_STATE_NEW) return;
+  if (mf_dtls_state(t->dtls) != MF_DTLS_STATE_CONNECTED) return;
+  MF_LOG_INFO("transport %s: DTLS connected, starting SCTP", t->id);
+  (void)mf_sctp_association_connect(t->sctp);
+}
+
+mf_err_t mf_webrtc_transport_enable_sctp(mf_webrtc_transport_t *t, const mf_sctp_options_t *options,
+                                         const mf_webrtc_transport_sctp_callbacks_t *cb) {
+  if (t->sctp || t->pipe || !t->dtls || t->io.send || mf_dtls_state(t->dtls) != MF_DTLS_STATE_NEW)
+    return MF_ERR_STATE;
+  static const mf_sctp_callbacks_t sctp_cb = {.send = mf_transport_sctp_send,
+                                              .state = mf_transport_sctp_state,
+                                              .message = mf_transport_sctp_message,
+                                              .stream_reset = mf_transport_sctp_reset};
+  mf_err_t e = mf_sctp_association_create(mf_rtc_server_loop(t->server), options, &sctp_cb, t,
+                                          &t->sctp);
+  if (e) return e;
+  if (cb) t->sctp_cb = *cb;
+  return MF_OK;
+}
+
+mf_sctp_association_t *mf_webrtc_transport_sctp(const mf_webrtc_transport_t *t) { return t->sctp; }

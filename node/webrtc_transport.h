@@ -27,6 +27,7 @@
 #include "node/dtls.h"
 #include "node/ice.h"
 #include "node/rtc_server.h"
+#include "node/sctp_association.h"
 #include "node/srtp.h"
 
 /* A transport that stays disconnected this long closes itself. */
@@ -144,6 +145,44 @@ mf_err_t mf_webrtc_transport_connect_pipe(mf_webrtc_transport_t *t, const struct
                                           const mf_pipe_srtp_t *remote_srtp,
                                           const mf_pipe_srtp_t *local_srtp, char *error,
                                           size_t error_size);
+
+/* ---- external I/O (PlainTransport, node/plain_transport.c) ---------------------------
+ * A plain pipe (create_pipe with srtp false) whose datagrams go over its owner's own
+ * socket instead of the RTC server's: send_rtp/rtcp hand the clear packet to io->send
+ * (which may protect it in place, growing buf->len, and queues it); the owner feeds
+ * received clear RTP/RTCP to mf_webrtc_transport_handle_srtp once it called
+ * mf_webrtc_transport_ext_connected. io->close runs once, from mf_webrtc_transport_close.
+ * Such a transport is not a pipe (mf_webrtc_transport_is_pipe is false) and never sits in
+ * the server's demux tables. */
+typedef struct {
+  mf_err_t (*send)(void *ud, mf_buf_t *buf, bool rtcp);
+  void (*close)(void *ud);
+} mf_webrtc_transport_io_t;
+void mf_webrtc_transport_set_io(mf_webrtc_transport_t *t, const mf_webrtc_transport_io_t *io,
+                                void *ud);
+/* ud of set_io, or NULL for a transport without external I/O. */
+void *mf_webrtc_transport_io_ud(const mf_webrtc_transport_t *t);
+/* remote known (connect, or comedia's first packet): state connected. */
+void mf_webrtc_transport_ext_connected(mf_webrtc_transport_t *t, const struct sockaddr *remote);
+
+/* ---- DataChannels (issue 11): SCTP over DTLS, see node/sctp_association.h ----
+ * enable_sctp (once, before DTLS connects) gives the transport an SCTP association: DTLS
+ * application data feeds it, its packets go out as DTLS application data, and it
+ * connects (port 5000, simultaneous open) as soon as DTLS is connected. Its callbacks
+ * get the transport's ud and run on the worker thread, never after close. The transport
+ * frees the association in mf_webrtc_transport_close. parameters_json then also carries
+ * sctpParameters {port, OS, MIS, maxMessageSize} and sctpState. */
+typedef struct {
+  void (*state)(void *ud, mf_webrtc_transport_t *t, mf_sctp_state_t state);
+  void (*message)(void *ud, mf_webrtc_transport_t *t, uint16_t stream_id, uint32_t ppid,
+                  const uint8_t *data, size_t len);
+  void (*stream_reset)(void *ud, mf_webrtc_transport_t *t, uint16_t stream_id);
+} mf_webrtc_transport_sctp_callbacks_t;
+/* MF_ERR_STATE if already enabled, for a pipe/plain transport or once DTLS started. */
+mf_err_t mf_webrtc_transport_enable_sctp(mf_webrtc_transport_t *t, const mf_sctp_options_t *options,
+                                         const mf_webrtc_transport_sctp_callbacks_t *cb);
+/* NULL when SCTP is not enabled. */
+mf_sctp_association_t *mf_webrtc_transport_sctp(const mf_webrtc_transport_t *t);
 
 /* --- for rtc_server.c only ------------------------------------------------------------ */
 void mf_webrtc_transport_handle_stun(mf_webrtc_transport_t *t, const uint8_t *data, size_t len,

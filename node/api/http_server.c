@@ -35,6 +35,8 @@ struct mf_api_session {
   void *user;
   bool opened; /* authenticated: on_open ran, so on_close will */
   bool awaiting_auth; /* no ?token=: the first message must be {"method":"auth"} */
+  mf_api_sink_fn sink; /* virtual session (no stream): outgoing text goes here */
+  void *sink_ctx;
 
   pthread_mutex_t mu; /* guards everything below */
   out_msg_t *head, *tail;
@@ -133,9 +135,9 @@ static void session_free(mf_api_session_t *s) {
   pthread_mutex_unlock(&sv->mu);
   /* We may be inside one of this session's aio callbacks: nng_aio_reap defers the free
    * until the callback has returned (nng_aio_free would wait for itself). */
-  nng_stream_free(s->stream);
-  nng_aio_reap(s->rx);
-  nng_aio_reap(s->tx);
+  if (s->stream) nng_stream_free(s->stream);
+  if (s->rx) nng_aio_reap(s->rx);
+  if (s->tx) nng_aio_reap(s->tx);
   for (out_msg_t *m = s->head, *n; m; m = n) {
     n = m->next;
     free(m);
@@ -166,7 +168,7 @@ void *mf_api_session_get_user(const mf_api_session_t *s) { return s ? s->user : 
 static void session_close_locked(mf_api_session_t *s) {
   if (s->closed) return;
   s->closed = true;
-  nng_stream_close(s->stream);
+  if (s->stream) nng_stream_close(s->stream);
 }
 
 void mf_api_session_close(mf_api_session_t *s) {
@@ -225,6 +227,13 @@ static void tx_cb(void *arg) {
 
 /* Queues text (copied) for sending; takes ownership of nothing. */
 static mf_err_t session_send(mf_api_session_t *s, const char *text, size_t len) {
+  if (s->sink) {
+    pthread_mutex_lock(&s->mu);
+    bool closed = s->closed;
+    if (!closed) s->sink(s->sink_ctx, text, len);
+    pthread_mutex_unlock(&s->mu);
+    return closed ? MF_ERR_CLOSED : MF_OK;
+  }
   out_msg_t *m = malloc(sizeof *m + len);
   if (!m) return MF_ERR_NO_MEMORY;
   m->next = NULL;
@@ -552,6 +561,73 @@ static void accept_cb(void *arg) {
   bool stopping = sv->stopping;
   pthread_mutex_unlock(&sv->mu);
   if (!stopping) nng_stream_listener_accept(sv->listener, sv->accept_aio);
+}
+
+/* ---------- virtual sessions (WHIP/WHEP) ---------- */
+
+struct nng_http_server *mf_api_server_http(mf_api_server_t *sv) { return sv ? sv->http : NULL; }
+
+mf_err_t mf_api_server_check_token(mf_api_server_t *sv, const char *token, size_t len,
+                                   mf_jwt_claims_t *claims, char *why, size_t whysz) {
+  memset(claims, 0, sizeof *claims);
+  if (sv->dev_mode) {
+    snprintf(claims->sub, sizeof claims->sub, "dev");
+    claims->grants = MF_JWT_GRANT_ADMIN;
+    claims->exp = INT64_MAX;
+    return MF_OK;
+  }
+  mf_err_t err = MF_ERR_AUTH;
+  if (!token || len == 0) snprintf(why, whysz, "no token");
+  else
+    err = mf_jwt_verify(token, len, sv->cfg.secret, sv->cfg.secret_len, (int64_t)time(NULL),
+                        claims, why, whysz);
+  if (err) atomic_fetch_add(&sv->stat_auth_failures, 1);
+  return err ? MF_ERR_AUTH : MF_OK;
+}
+
+mf_err_t mf_api_session_open_virtual(mf_api_server_t *sv, const mf_jwt_claims_t *claims,
+                                     mf_api_sink_fn sink, void *sink_ctx,
+                                     mf_api_session_t **out) {
+  mf_api_session_t *s = calloc(1, sizeof *s);
+  if (!s) return MF_ERR_NO_MEMORY;
+  pthread_mutex_init(&s->mu, NULL);
+  atomic_init(&s->refs, 1); /* the caller's, dropped by mf_api_session_end */
+  s->server = sv;
+  s->sink = sink;
+  s->sink_ctx = sink_ctx;
+  s->claims = *claims;
+  pthread_mutex_lock(&sv->mu);
+  if (sv->stopping) {
+    pthread_mutex_unlock(&sv->mu);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return MF_ERR_CLOSED;
+  }
+  s->id = ++sv->next_id;
+  s->next = sv->sessions;
+  if (sv->sessions) sv->sessions->prev = s;
+  sv->sessions = s;
+  sv->live++;
+  pthread_mutex_unlock(&sv->mu);
+  session_opened(s);
+  *out = s;
+  return MF_OK;
+}
+
+void mf_api_session_submit(mf_api_session_t *s, const char *text, size_t len) {
+  pthread_mutex_lock(&s->mu);
+  bool closed = s->closed;
+  pthread_mutex_unlock(&s->mu);
+  if (!closed) handle_message(s, text, len);
+}
+
+void mf_api_session_end(mf_api_session_t *s) {
+  if (!s) return;
+  pthread_mutex_lock(&s->mu);
+  s->closed = true;
+  pthread_mutex_unlock(&s->mu);
+  if (s->opened && s->server->cfg.on_close) s->server->cfg.on_close(s->server->cfg.ctx, s);
+  mf_api_session_unref(s);
 }
 
 /* ---------- HTTP handlers ---------- */

@@ -103,6 +103,29 @@ mf_err_t mf_api_call_reply(mf_api_call_t *call, json_t *data);
 mf_err_t mf_api_call_fail(mf_api_call_t *call, mf_err_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* --- virtual sessions: API sessions without a WebSocket (WHIP/WHEP, node/whip.h) ---
+ * Whatever the server would send to the client (replies, errors, notifications) goes to
+ * sink instead, called from the replying thread with the session's lock held: the sink
+ * must only copy the text and return (never call back into the server). */
+typedef void (*mf_api_sink_fn)(void *ctx, const char *text, size_t len);
+struct nng_http_server;
+/* The nng HTTP server the API runs on, to add handlers (valid until destroy). */
+struct nng_http_server *mf_api_server_http(mf_api_server_t *server);
+/* Checks a JWT as a connection's ?token= would be (dev mode: admin claims, any token).
+ * MF_ERR_AUTH with why set when refused. Any thread. */
+mf_err_t mf_api_server_check_token(mf_api_server_t *server, const char *token, size_t len,
+                                   mf_jwt_claims_t *claims, char *why, size_t whysz);
+/* Opens a session with these claims (on_open runs); the caller holds its connection
+ * reference until mf_api_session_end. MF_ERR_CLOSED when the server is stopping. */
+mf_err_t mf_api_session_open_virtual(mf_api_server_t *server, const mf_jwt_claims_t *claims,
+                                     mf_api_sink_fn sink, void *sink_ctx,
+                                     mf_api_session_t **out);
+/* Handles text as a message received on the session (the method runs on this thread). */
+void mf_api_session_submit(mf_api_session_t *session, const char *text, size_t len);
+/* Ends a virtual session: nothing more reaches the sink once this returns, on_close runs,
+ * and the connection reference is dropped. Call once, not from the sink. */
+void mf_api_session_end(mf_api_session_t *session);
+
 /* Splits "host:port" ("[v6]:port" too) and tells whether host is loopback (127/8, ::1,
  * localhost). Exposed for tests and the node's flag validation. */
 mf_err_t mf_api_listen_parse(const char *listen, char *host, size_t host_cap, uint16_t *port,

@@ -4,9 +4,13 @@
 // resolution (frameWidth in the receiver's getStats) must follow: 320 px for layer 0, larger
 // again for the top layer, frames decoded all along (no freeze at a switch), and
 // consumer.layerschange must report the layer.
+// Then (simulcast only) a third page receives through a UDP relay that caps the node ->
+// page direction at RELAY_CAP_BPS: the node's downstream estimate (transport-cc feedback
+// from that page) must move its consumer to layer 0, which it must keep decoding.
 // MF_BROWSER_SVC=1: the same with VP9 SVC (one stream, L3T3_KEY) instead of simulcast.
 // Usage: node simulcast.test.mjs <path/to/mafalda-node> <repo>/node/web
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { counters, launchChromium, log, openPage, stopChild, tail, waitFor, waitReceiving }
   from './lib.mjs';
 
@@ -17,7 +21,9 @@ if (!nodeBin || !webDir) {
 }
 
 const SVC = process.env.MF_BROWSER_SVC === '1';
+const RELAY_CAP_BPS = 400000;
 let node = null;
+let relay = null;
 let browser = null;
 let nodeLog = '';
 
@@ -38,6 +44,53 @@ function startNode() {
       clearTimeout(timer);
       reject(new Error(`mafalda-node exited early (code ${code}, signal ${sig})`));
     });
+  });
+}
+
+// A UDP relay between a page and the node's worker port: page -> node untouched, node ->
+// page through a token bucket of capBps with a 300 ms queue (drop-tail), like a slow link.
+function startRelay(nodePort, capBps) {
+  return new Promise((resolve) => {
+    const front = createSocket('udp4');
+    const backs = new Map(); // page address:port -> socket towards the node
+    const queue = [];
+    let queued = 0;
+    let tokens = 0;
+    let last = Date.now();
+    const stats = { forwarded: 0, dropped: 0 };
+    const limit = (capBps / 8) * 0.3;
+    const pump = setInterval(() => {
+      const now = Date.now();
+      tokens = Math.min(tokens + ((now - last) * capBps) / 8000, 3000);
+      last = now;
+      while (queue.length && tokens >= queue[0].msg.length) {
+        const { msg, to } = queue.shift();
+        tokens -= msg.length;
+        queued -= msg.length;
+        front.send(msg, to.port, to.address);
+        stats.forwarded++;
+      }
+    }, 2);
+    front.on('message', (msg, from) => {
+      const key = `${from.address}:${from.port}`;
+      let back = backs.get(key);
+      if (!back) {
+        back = createSocket('udp4');
+        back.bind(0, '127.0.0.1');
+        back.on('message', (m) => {
+          if (queued + m.length > limit) { stats.dropped++; return; }
+          queue.push({ msg: m, to: from });
+          queued += m.length;
+        });
+        backs.set(key, back);
+      }
+      back.send(msg, nodePort, '127.0.0.1');
+    });
+    front.bind(0, '127.0.0.1', () => resolve({
+      port: front.address().port,
+      stats,
+      close: () => { clearInterval(pump); front.close(); for (const b of backs.values()) b.close(); },
+    }));
   });
 }
 
@@ -70,7 +123,8 @@ async function main() {
   const ctxA = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const ctxB = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const alice = await openPage(ctxA, base, room, 'alice', null, SVC ? 'svc=1' : 'simulcast=1');
-  const bob = await openPage(ctxB, base, room, 'bob');
+  // bob publishes audio only: his page is a receiver of alice's layers
+  const bob = await openPage(ctxB, base, room, 'bob', null, 'video=0');
   await waitReceiving('bob', bob, 1);
 
   // What alice sends: Chromium decides how many layers its bandwidth estimate allows.
@@ -135,6 +189,25 @@ async function main() {
   const err = await bob.evaluate(([id]) => window.mafalda.setPreferredLayers(id, 'x').then(
     () => 'accepted', (e) => String(e.message)), [consumerId]);
   if (!/spatialLayer/.test(err)) throw new Error(`bad setPreferredLayers not refused clearly: ${err}`);
+  if (!SVC) {
+    // carol on a weak link: alice's layers above what the link carries must not reach her.
+    const rtcPort = Number(nodeLog.match(/WebRTC udp 127\.0\.0\.1:(\d+)/)[1]);
+    relay = await startRelay(rtcPort, RELAY_CAP_BPS);
+    const ctxC = await browser.newContext({ permissions: ['camera', 'microphone'] });
+    const carol = await openPage(ctxC, base, room, 'carol', null, `video=0&relay=${relay.port}`);
+    const lowC = await waitWidth(carol, `carol (link capped at ${RELAY_CAP_BPS / 1000} kbit/s) to settle on layer 0`,
+      (w) => w === 320, 45000);
+    if (!lowC.layers || lowC.layers.spatialLayer !== 0) {
+      throw new Error(`carol's consumer is not on layer 0: ${JSON.stringify(lowC.layers)}`);
+    }
+    log(`relay: ${relay.stats.forwarded} packets forwarded, ${relay.stats.dropped} dropped`);
+    // bob, on an open link, still gets the top layer meanwhile
+    const vb = await aliceVideo(bob);
+    if (vb.frameWidth !== high.frameWidth) throw new Error(`bob dropped to ${vb.frameWidth} px`);
+  }
+  // What the downstream bandwidth control decided (the node's log), for the record.
+  const bwe = nodeLog.split('\n').filter((l) => l.includes('[bwe')).slice(-6);
+  if (bwe.length) log(`node bandwidth decisions:\n${bwe.join('\n')}`);
   log('PASS');
 }
 
@@ -148,6 +221,7 @@ try {
   console.error(tail(nodeLog, 60));
 } finally {
   if (browser) await browser.close().catch(() => {});
+  if (relay) relay.close();
   const status = await stopChild(node);
   if (status !== '0' && status !== 'not started') {
     failed = true;

@@ -102,9 +102,11 @@ static const char *const DEFAULT_ROUTER_CAPS =
         "sendrecv") ","
     EXT("video", "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", 4,
         "sendrecv") ","
-    /* No transport-cc feedback yet: producers are not asked for transport-wide seqs. */
+    /* mediasoup's directions: the router sends transport-cc feedback. */
+    EXT("audio", "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+        5, "recvonly") ","
     EXT("video", "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
-        5, "sendonly") ","
+        5, "sendrecv") ","
     EXT("audio", "urn:ietf:params:rtp-hdrext:ssrc-audio-level", 10, "sendrecv") ","
     EXT("video", "urn:3gpp:video-orientation", 11, "sendrecv") ","
     EXT("video", "urn:ietf:params:rtp-hdrext:toffset", 12, "sendrecv") "]}";
@@ -194,7 +196,7 @@ static void test_default_router_capabilities(void **state) {
 static void test_supported_capabilities(void **state) {
   (void)state;
   const mf_rtp_capabilities_t *s = mf_ortc_supported_rtp_capabilities();
-  assert_int_equal(s->header_extension_count, 10);
+  assert_int_equal(s->header_extension_count, 11);
   /* opus, VP8, VP9 x2, H264 x3, AV1 */
   assert_int_equal(s->codec_count, 8);
   int h264 = 0;
@@ -292,7 +294,7 @@ static void test_router_capabilities_table(void **state) {
     char got[512];
     describe_codecs(caps, got, sizeof got);
     if (strcmp(got, tc->codecs) != 0) fail_msg("case %zu: \"%s\" want \"%s\"", i, got, tc->codecs);
-    assert_int_equal(caps->header_extension_count, 10);
+    assert_int_equal(caps->header_extension_count, 11);
   }
   free(caps);
 }

@@ -11,6 +11,10 @@ const token = params.get('token');
 const simulcast = params.get('simulcast') === '1';
 // ?svc=1: 720p camera sent as VP9 SVC, three spatial and three temporal layers (L3T3_KEY).
 const svc = params.get('svc') === '1';
+// Test knobs: ?video=0 publishes the microphone only; ?relay=PORT makes the receive
+// transport reach the node through 127.0.0.1:PORT (a test relay that limits bandwidth).
+const sendVideo = params.get('video') !== '0';
+const relayPort = Number(params.get('relay') || 0);
 const SIMULCAST_ENCODINGS = [
   { scaleResolutionDownBy: 4, maxBitrate: 150000 },
   { scaleResolutionDownBy: 2, maxBitrate: 500000 },
@@ -276,6 +280,10 @@ async function main() {
   sendTransport.on('connectionstatechange', (s) => console.log('send transport', s));
 
   const recvInfo = await api.request('router.createWebRtcTransport', {});
+  if (relayPort) {
+    recvInfo.iceCandidates = recvInfo.iceCandidates.map((c) => ({ ...c, ip: '127.0.0.1',
+                                                                   address: '127.0.0.1', port: relayPort }));
+  }
   recvTransport = device.createRecvTransport(recvInfo);
   recvTransport.on('connect', ({ dtlsParameters }, callback, errback) => {
     api.request('transport.connect', { transportId: recvTransport.id, dtlsParameters })
@@ -289,7 +297,7 @@ async function main() {
   });
   localVideo.srcObject = stream;
   localVideo.play().catch(() => {});
-  const video = stream.getVideoTracks()[0];
+  const video = sendVideo ? stream.getVideoTracks()[0] : null;
   const audio = stream.getAudioTracks()[0];
   if (video) {
     await sendTransport.produce({ track: video, appData: { name: displayName },

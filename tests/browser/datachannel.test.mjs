@@ -1,0 +1,151 @@
+// DataChannels through Mafalda with real peers: two Chromium pages (mediasoup-client,
+// unmodified) join a room; alice opens an ordered reliable channel and an unordered one
+// with maxRetransmits 0 (transport.produceData), bob consumes both (transport.consumeData).
+// Messages must arrive: all of them, in order, on the ordered channel; on the unordered one
+// (loopback loses nothing, but order is not promised) at least 90%, each one intact. A
+// 100 KiB binary message (fragmented by SCTP) arrives whole. Closing alice's data producer
+// reaches bob as dataConsumer.dataproducerclose.
+// The page (datachannel/page.js) is bundled here with node/web's esbuild and
+// mediasoup-client into a temporary --web-dir.
+// Usage: node datachannel.test.mjs <path/to/mafalda-node> <repo>/node/web
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launchChromium, log, stopChild, tail, waitFor } from './lib.mjs';
+
+const [nodeBin, webDir] = process.argv.slice(2);
+if (!nodeBin || !webDir) {
+  console.error('usage: node datachannel.test.mjs <mafalda-node> <web-dir>');
+  process.exit(2);
+}
+const here = dirname(fileURLToPath(import.meta.url));
+const COUNT = 200;
+
+let node = null;
+let browser = null;
+let nodeLog = '';
+const pageDir = mkdtempSync(join(tmpdir(), 'mf-dc-'));
+
+function buildPage() {
+  const r = spawnSync(join(webDir, 'node_modules', '.bin', 'esbuild'),
+    [join(here, 'datachannel', 'page.js'), '--bundle', '--format=iife', '--target=es2020',
+      `--outfile=${join(pageDir, 'page.js')}`],
+    { env: { ...process.env, NODE_PATH: join(webDir, 'node_modules') }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`esbuild failed: ${r.stderr || r.error}`);
+  copyFileSync(join(here, 'datachannel', 'index.html'), join(pageDir, 'index.html'));
+}
+
+function startNode() {
+  return new Promise((resolve, reject) => {
+    node = spawn(nodeBin, ['--workers', '1', '--controller=false', '--rtc-listen-ip', '127.0.0.1',
+      '--announced-ip', '127.0.0.1', '--rtc-port-base', '0', '--api-listen', '127.0.0.1:0',
+      '--web-dir', pageDir, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => reject(new Error('node did not log its demo URL in 20 s')), 20000);
+    const onData = (chunk) => {
+      nodeLog += chunk.toString();
+      const m = nodeLog.match(/open (http:\/\/127\.0\.0\.1:\d+)\/app\//);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    };
+    node.stdout.on('data', onData);
+    node.stderr.on('data', onData);
+    node.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`mafalda-node exited early (code ${code}, signal ${sig})`));
+    });
+  });
+}
+
+async function openPeer(context, base, name, errors) {
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') log(`${name} console: ${m.text()}`); });
+  page.on('pageerror', (e) => { log(`${name} page error: ${e.message}`); errors.push(e.message); });
+  await page.goto(`${base}/app/`);
+  await page.waitForFunction(() => window.dc && window.dc.loaded, null, { timeout: 20000 });
+  return page;
+}
+
+async function main() {
+  buildPage();
+  const base = await startNode();
+  log(`node up at ${base}`);
+  browser = await launchChromium();
+  const context = await browser.newContext();
+  const errors = [];
+  const alice = await openPeer(context, base, 'alice', errors);
+  const bob = await openPeer(context, base, 'bob', errors);
+  const room = `dc-${Date.now()}`;
+  const joined = await alice.evaluate((r) => window.dc.join(r), room);
+  await bob.evaluate((r) => window.dc.join(r), room);
+  log(`joined; sctpParameters ${JSON.stringify(joined.sctpParameters)}`);
+  if (joined.sctpParameters.port !== 5000 || joined.sctpParameters.maxMessageSize !== 262144)
+    throw new Error(`unexpected sctpParameters ${JSON.stringify(joined.sctpParameters)}`);
+
+  const chatId = await alice.evaluate(() => window.dc.produce('chat', { ordered: true }));
+  const fastId = await alice.evaluate(() => window.dc.produce('fast', { ordered: false, maxRetransmits: 0 }));
+  log(`alice produces data: chat ${chatId}, fast ${fastId}`);
+  await waitFor('bob to hear of both data producers', async () => {
+    const ev = await bob.evaluate(() => window.dc.events.filter((e) => e.event === 'newdataproducer').length);
+    return { ok: ev >= 2, ev };
+  }, 10000);
+  const chat = await bob.evaluate((id) => window.dc.consume(id), chatId);
+  const fast = await bob.evaluate((id) => window.dc.consume(id), fastId);
+  log(`bob consumes: ${JSON.stringify(chat.sctpStreamParameters)} / ${JSON.stringify(fast.sctpStreamParameters)}`);
+  if (!chat.sctpStreamParameters.ordered || fast.sctpStreamParameters.ordered ||
+      fast.sctpStreamParameters.maxRetransmits !== 0)
+    throw new Error('consumer reliability does not match the producers');
+
+  const msgs = Array.from({ length: COUNT }, (_, i) => `msg ${i}`);
+  await alice.evaluate((m) => { window.dc.send('chat', m); window.dc.send('fast', m); }, msgs);
+  await alice.evaluate(() => window.dc.sendBinary('chat', 100 * 1024));
+  const got = await waitFor('bob to receive the ordered channel', async () => {
+    const c = await bob.evaluate(() => window.dc.received('chat'));
+    return { ok: c.length >= COUNT + 1, count: c.length, c };
+  }, 20000);
+  const expectChat = [...msgs, `binary:${100 * 1024}`];
+  if (JSON.stringify(got.c) !== JSON.stringify(expectChat))
+    throw new Error(`ordered channel: wrong content or order: ${JSON.stringify(got.c.slice(0, 10))}...`);
+  log(`ordered: ${got.c.length} messages in order, incl. a 100 KiB binary one`);
+  const f = await waitFor('bob to receive the unordered channel', async () => {
+    const c = await bob.evaluate(() => window.dc.received('fast'));
+    return { ok: c.length >= COUNT * 0.9, count: c.length, c };
+  }, 20000);
+  const known = new Set(msgs);
+  if (!f.c.every((m) => known.has(m)) || new Set(f.c).size !== f.c.length)
+    throw new Error('unordered channel: unknown or duplicated messages');
+  log(`unordered (maxRetransmits 0): ${f.c.length}/${COUNT} messages`);
+
+  const sctpStates = await alice.evaluate(() => window.dc.events.filter((e) => e.event === 'sctpstatechange')
+    .map((e) => e.data.sctpState));
+  log(`alice sctpstatechange events: ${JSON.stringify(sctpStates)}`);
+  if (!sctpStates.includes('connected')) throw new Error('no transport.sctpstatechange connected');
+
+  await alice.evaluate(() => window.dc.closeProducer('chat'));
+  await waitFor('bob to get dataConsumer.dataproducerclose', async () => {
+    const ev = await bob.evaluate(() => window.dc.events.filter((e) => e.event === 'dataproducerclose'));
+    return { ok: ev.length === 1 && ev[0].target === chat.id, ev };
+  }, 10000);
+  log('dataproducerclose reached the consumer');
+  if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+}
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  console.error(`FAIL: ${e.stack || e}`);
+  console.error(`--- node log (tail) ---\n${tail(nodeLog, 60)}`);
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  const status = await stopChild(node);
+  log(`mafalda-node exit status: ${status}`);
+  if (!failed && status !== '0') {
+    failed = true;
+    console.error(`FAIL: mafalda-node did not shut down cleanly (${status})\n${tail(nodeLog, 40)}`);
+  }
+  rmSync(pageDir, { recursive: true, force: true });
+}
+console.log(failed ? 'datachannel test FAILED' : 'datachannel test passed');
+process.exit(failed ? 1 : 0);
