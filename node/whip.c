@@ -80,7 +80,10 @@ static void http_send(nng_aio *aio, uint16_t status, const char *type, const cha
                                 "Authorization, Content-Type") != 0)) ||
       (h1 && nng_http_res_set_header(res, h1, v1) != 0) ||
       (h2 && nng_http_res_set_header(res, h2, v2) != 0) ||
-      (len && nng_http_res_copy_data(res, body, len) != 0)) {
+      (len && nng_http_res_copy_data(res, body, len) != 0) ||
+      /* an empty 200 must say so, or keep-alive clients wait for a body */
+      (!len && status != NNG_HTTP_STATUS_NO_CONTENT &&
+       nng_http_res_set_header(res, "Content-Length", "0") != 0)) {
     if (res) nng_http_res_free(res);
     nng_aio_finish(aio, NNG_ENOMEM);
     return;

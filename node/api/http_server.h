@@ -106,7 +106,10 @@ mf_err_t mf_api_call_fail(mf_api_call_t *call, mf_err_t code, const char *fmt, .
 /* --- virtual sessions: API sessions without a WebSocket (WHIP/WHEP, node/whip.h) ---
  * Whatever the server would send to the client (replies, errors, notifications) goes to
  * sink instead, called from the replying thread with the session's lock held: the sink
- * must only copy the text and return (never call back into the server). */
+ * must only copy the text and return (never call back into the server).
+ * mf_api_session_close on a virtual session only stops the delivery; its owner still ends
+ * it with mf_api_session_end. Owners end their virtual sessions before
+ * mf_api_server_destroy, which waits for every session. */
 typedef void (*mf_api_sink_fn)(void *ctx, const char *text, size_t len);
 struct nng_http_server;
 /* The nng HTTP server the API runs on, to add handlers (valid until destroy). */

@@ -5,6 +5,10 @@
 // (loopback loses nothing, but order is not promised) at least 90%, each one intact. A
 // 100 KiB binary message (fragmented by SCTP) arrives whole. Closing alice's data producer
 // reaches bob as dataConsumer.dataproducerclose.
+// MF_BROWSER_SHARDED=1: 2 workers with the embedded controller and room for 3 transports
+// per worker, so bob's receive transport (the 4th) lands on the other worker than alice's
+// data producers: messages cross workers through the gateway's relay (asserted from the
+// node's log).
 // The page (datachannel/page.js) is bundled here with node/web's esbuild and
 // mediasoup-client into a temporary --web-dir.
 // Usage: node datachannel.test.mjs <path/to/mafalda-node> <repo>/node/web
@@ -13,7 +17,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, log, stopChild, tail, waitFor } from './lib.mjs';
+import { freePort, launchChromium, log, stopChild, tail, waitFor } from './lib.mjs';
 
 const [nodeBin, webDir] = process.argv.slice(2);
 if (!nodeBin || !webDir) {
@@ -22,6 +26,8 @@ if (!nodeBin || !webDir) {
 }
 const here = dirname(fileURLToPath(import.meta.url));
 const COUNT = 200;
+const SHARDED = process.env.MF_BROWSER_SHARDED === '1';
+const dataDir = `/tmp/mf-browser-dc-${process.pid}`;
 
 let node = null;
 let browser = null;
@@ -37,9 +43,16 @@ function buildPage() {
   copyFileSync(join(here, 'datachannel', 'index.html'), join(pageDir, 'index.html'));
 }
 
-function startNode() {
+async function startNode() {
+  const raftPort = SHARDED ? await freePort() : 0;
+  const rpcPort = SHARDED ? await freePort() : 0;
+  const mode = SHARDED
+    ? ['--workers', '2', '--controller=true', '--gossip-port', '0', '--node-rpc-port', '0',
+      '--worker-capacity-pps', '10000', '--transport-pps', '2400', '--data-dir', dataDir,
+      '--controller-listen', `127.0.0.1:${raftPort}`, '--controller-rpc-listen', `127.0.0.1:${rpcPort}`]
+    : ['--workers', '1', '--controller=false'];
   return new Promise((resolve, reject) => {
-    node = spawn(nodeBin, ['--workers', '1', '--controller=false', '--rtc-listen-ip', '127.0.0.1',
+    node = spawn(nodeBin, [...mode, '--rtc-listen-ip', '127.0.0.1',
       '--announced-ip', '127.0.0.1', '--rtc-port-base', '0', '--api-listen', '127.0.0.1:0',
       '--web-dir', pageDir, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => reject(new Error('node did not log its demo URL in 20 s')), 20000);
@@ -70,6 +83,10 @@ async function main() {
   buildPage();
   const base = await startNode();
   log(`node up at ${base}`);
+  if (SHARDED) {
+    await waitFor('the node to be active in its controller', async () => ({
+      ok: /node \S+ is active/.test(nodeLog) }), 20000);
+  }
   browser = await launchChromium();
   const context = await browser.newContext();
   const errors = [];
@@ -127,6 +144,8 @@ async function main() {
     return { ok: ev.length === 1 && ev[0].target === chat.id, ev };
   }, 10000);
   log('dataproducerclose reached the consumer');
+  if (SHARDED && !/relay copy of data producer/.test(nodeLog))
+    throw new Error('sharded: the data producer was never relayed to another worker');
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
 }
 
@@ -146,6 +165,7 @@ try {
     console.error(`FAIL: mafalda-node did not shut down cleanly (${status})\n${tail(nodeLog, 40)}`);
   }
   rmSync(pageDir, { recursive: true, force: true });
+  rmSync(dataDir, { recursive: true, force: true });
 }
 console.log(failed ? 'datachannel test FAILED' : 'datachannel test passed');
 process.exit(failed ? 1 : 0);
