@@ -12,12 +12,12 @@
 // The page (datachannel/page.js) is bundled here with node/web's esbuild and
 // mediasoup-client into a temporary --web-dir.
 // Usage: node datachannel.test.mjs <path/to/mafalda-node> <repo>/node/web
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, launchChromium, log, stopChild, tail, waitFor } from './lib.mjs';
+import { freePort, launchChromium, log, spawnNode, stopChild, tail, waitFor } from './lib.mjs';
 
 const [nodeBin, webDir] = process.argv.slice(2);
 if (!nodeBin || !webDir) {
@@ -31,7 +31,7 @@ const dataDir = `/tmp/mf-browser-dc-${process.pid}`;
 
 let node = null;
 let browser = null;
-let nodeLog = '';
+let nodeLogOf = () => '';
 const pageDir = mkdtempSync(join(tmpdir(), 'mf-dc-'));
 
 function buildPage() {
@@ -51,23 +51,10 @@ async function startNode() {
       '--worker-capacity-pps', '10000', '--transport-pps', '2400', '--data-dir', dataDir,
       '--controller-listen', `127.0.0.1:${raftPort}`, '--controller-rpc-listen', `127.0.0.1:${rpcPort}`]
     : ['--workers', '1', '--controller=false'];
-  return new Promise((resolve, reject) => {
-    node = spawn(nodeBin, [...mode, '--rtc-listen-ip', '127.0.0.1',
-      '--announced-ip', '127.0.0.1', '--rtc-port-base', '0', '--api-listen', '127.0.0.1:0',
-      '--web-dir', pageDir, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => reject(new Error('node did not log its demo URL in 20 s')), 20000);
-    const onData = (chunk) => {
-      nodeLog += chunk.toString();
-      const m = nodeLog.match(/open (http:\/\/127\.0\.0\.1:\d+)\/app\//);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    };
-    node.stdout.on('data', onData);
-    node.stderr.on('data', onData);
-    node.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`mafalda-node exited early (code ${code}, signal ${sig})`));
-    });
-  });
+  const h = await spawnNode(nodeBin, [...mode, '--web-dir', pageDir]);
+  node = h.child;
+  nodeLogOf = h.log;
+  return h.base;
 }
 
 async function openPeer(context, base, name, errors) {
@@ -85,7 +72,7 @@ async function main() {
   log(`node up at ${base}`);
   if (SHARDED) {
     await waitFor('the node to be active in its controller', async () => ({
-      ok: /node \S+ is active/.test(nodeLog) }), 20000);
+      ok: /node \S+ is active/.test(nodeLogOf()) }), 20000);
   }
   browser = await launchChromium();
   const context = await browser.newContext();
@@ -144,7 +131,7 @@ async function main() {
     return { ok: ev.length === 1 && ev[0].target === chat.id, ev };
   }, 10000);
   log('dataproducerclose reached the consumer');
-  if (SHARDED && !/relay copy of data producer/.test(nodeLog))
+  if (SHARDED && !/relay copy of data producer/.test(nodeLogOf()))
     throw new Error('sharded: the data producer was never relayed to another worker');
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
 }
@@ -155,14 +142,14 @@ try {
 } catch (e) {
   failed = true;
   console.error(`FAIL: ${e.stack || e}`);
-  console.error(`--- node log (tail) ---\n${tail(nodeLog, 60)}`);
+  console.error(`--- node log (tail) ---\n${tail(nodeLogOf(), 60)}`);
 } finally {
   if (browser) await browser.close().catch(() => {});
   const status = await stopChild(node);
   log(`mafalda-node exit status: ${status}`);
   if (!failed && status !== '0') {
     failed = true;
-    console.error(`FAIL: mafalda-node did not shut down cleanly (${status})\n${tail(nodeLog, 40)}`);
+    console.error(`FAIL: mafalda-node did not shut down cleanly (${status})\n${tail(nodeLogOf(), 40)}`);
   }
   rmSync(pageDir, { recursive: true, force: true });
   rmSync(dataDir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 // Helpers shared by the browser tests (room.test.mjs, cluster.test.mjs): step logging with
 // timings, polling, the demo page's receive counters (window.mafalda), Chromium's launch,
 // /metrics gauges, free ports and stopping child processes.
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { chromium } from 'playwright-core';
@@ -130,3 +131,28 @@ function probePort(host, udp) {
 }
 
 export const tail = (text, lines) => text.split('\n').slice(-lines).join('\n');
+
+// Starts mafalda-node on loopback with free ports (port 0 everywhere) plus `args` (mode,
+// web dir...). Resolves to {child, base, log()} once it logs its demo URL; every output
+// line is appended to the log. Rejects when the node exits first or logs no URL in 20 s.
+export function spawnNode(nodeBin, args) {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const child = spawn(nodeBin, [...args, '--rtc-listen-ip', '127.0.0.1', '--announced-ip',
+      '127.0.0.1', '--rtc-port-base', '0', '--api-listen', '127.0.0.1:0', '--log-level', 'info'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+    const handle = { child, base: null, log: () => text };
+    const timer = setTimeout(() => reject(new Error('node did not log its demo URL in 20 s')), 20000);
+    const onData = (chunk) => {
+      text += chunk.toString();
+      const m = !handle.base && text.match(/open (http:\/\/127\.0\.0\.1:\d+)\/app\//);
+      if (m) { clearTimeout(timer); handle.base = m[1]; resolve(handle); }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`mafalda-node exited early (code ${code}, signal ${sig})`));
+    });
+  });
+}

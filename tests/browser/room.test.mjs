@@ -7,10 +7,9 @@
 // capacity that fits 3 transports per worker, so the room spreads over both workers and
 // media crosses intra-node pipes; /metrics must show both workers in use and pipes open,
 // and the pipes must close when the pages leave (after the 1 s linger).
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { counters, freePort, launchChromium, log, openPage, stopChild, sum, waitFor, waitReceiving,
-  workerGauges } from './lib.mjs';
+import { counters, freePort, launchChromium, log, openPage, spawnNode, stopChild, sum, waitFor,
+  waitReceiving, workerGauges } from './lib.mjs';
 
 const [nodeBin, webDir] = process.argv.slice(2);
 if (!nodeBin || !webDir) {
@@ -21,40 +20,25 @@ const SHARDED = process.env.MF_BROWSER_SHARDED === '1';
 
 let node = null;
 let browser = null;
-let nodeLog = '';
+let nodeLogOf = () => '';
 
 async function startNode() {
   // The embedded controller's Raft and RPC ports: free ones, not the 7000/7001 defaults
   // another process on the machine may hold.
   const raftPort = SHARDED ? await freePort() : 0;
   const rpcPort = SHARDED ? await freePort() : 0;
-  return new Promise((resolve, reject) => {
-    // Port 0 everywhere: the node picks free loopback ports and logs the demo URL.
-    // Sharded: capacity 10000 pps per worker, watermark 80%, 2400 pps expected per
-    // transport: 3 transports fit a worker (7200 + measured load stays under 8000).
-    const mode = SHARDED
-      ? ['--workers', '2', '--controller=true', '--gossip-port', '0', '--node-rpc-port', '0',
-        '--worker-capacity-pps', '10000', '--transport-pps', '2400', '--pipe-linger-ms', '1000',
-        '--data-dir', `/tmp/mf-browser-${process.pid}`,
-        '--controller-listen', `127.0.0.1:${raftPort}`, '--controller-rpc-listen', `127.0.0.1:${rpcPort}`]
-      : ['--workers', '1', '--controller=false'];
-    node = spawn(nodeBin, [...mode, '--rtc-listen-ip', '127.0.0.1',
-      '--announced-ip', '127.0.0.1', '--rtc-port-base', '0',
-      '--api-listen', '127.0.0.1:0', '--web-dir', webDir, '--log-level', 'info'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => reject(new Error('node did not log its demo URL in 20 s')), 20000);
-    const onData = (chunk) => {
-      nodeLog += chunk.toString();
-      const m = nodeLog.match(/open (http:\/\/127\.0\.0\.1:\d+)\/app\//);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    };
-    node.stdout.on('data', onData);
-    node.stderr.on('data', onData);
-    node.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`mafalda-node exited early (code ${code}, signal ${sig})`));
-    });
-  });
+  // Sharded: capacity 10000 pps per worker, watermark 80%, 2400 pps expected per
+  // transport: 3 transports fit a worker (7200 + measured load stays under 8000).
+  const mode = SHARDED
+    ? ['--workers', '2', '--controller=true', '--gossip-port', '0', '--node-rpc-port', '0',
+      '--worker-capacity-pps', '10000', '--transport-pps', '2400', '--pipe-linger-ms', '1000',
+      '--data-dir', `/tmp/mf-browser-${process.pid}`,
+      '--controller-listen', `127.0.0.1:${raftPort}`, '--controller-rpc-listen', `127.0.0.1:${rpcPort}`]
+    : ['--workers', '1', '--controller=false'];
+  const h = await spawnNode(nodeBin, [...mode, '--web-dir', webDir]);
+  node = h.child;
+  nodeLogOf = h.log;
+  return h.base;
 }
 
 // SIGTERM, then SIGKILL after 10 s; resolves to the exit status ('0' = clean shutdown).
@@ -66,7 +50,7 @@ async function main() {
   if (SHARDED) {
     // Placement needs the node registered and active in its embedded controller.
     await waitFor('the node to be active in its controller', async () => ({
-      ok: /node \S+ is active/.test(nodeLog) }), 20000);
+      ok: /node \S+ is active/.test(nodeLogOf()) }), 20000);
   }
   browser = await launchChromium();
   log(`chromium ${browser.version()}`);
@@ -129,7 +113,7 @@ try {
   failed = true;
   console.error(`FAIL: ${e.stack || e}`);
   console.error('--- mafalda-node log (tail) ---');
-  console.error(nodeLog.split('\n').slice(-60).join('\n'));
+  console.error(nodeLogOf().split('\n').slice(-60).join('\n'));
 } finally {
   if (browser) await browser.close().catch(() => {});
   const status = await stopNode();
@@ -137,7 +121,7 @@ try {
     // A sanitizer report or a hung shutdown shows here.
     failed = true;
     console.error(`FAIL: mafalda-node did not shut down cleanly on SIGTERM (status ${status})`);
-    console.error(nodeLog.split('\n').slice(-80).join('\n'));
+    console.error(nodeLogOf().split('\n').slice(-80).join('\n'));
   } else if (status === '0') {
     log('mafalda-node stopped cleanly');
   }

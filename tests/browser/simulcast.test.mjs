@@ -9,10 +9,9 @@
 // from that page) must move its consumer to layer 0, which it must keep decoding.
 // MF_BROWSER_SVC=1: the same with VP9 SVC (one stream, L3T3_KEY) instead of simulcast.
 // Usage: node simulcast.test.mjs <path/to/mafalda-node> <repo>/node/web
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { counters, launchChromium, log, openPage, stopChild, tail, waitFor, waitReceiving }
-  from './lib.mjs';
+import { counters, launchChromium, log, openPage, spawnNode, stopChild, tail, waitFor,
+  waitReceiving } from './lib.mjs';
 
 const [nodeBin, webDir] = process.argv.slice(2);
 if (!nodeBin || !webDir) {
@@ -25,26 +24,13 @@ const RELAY_CAP_BPS = 400000;
 let node = null;
 let relay = null;
 let browser = null;
-let nodeLog = '';
+let nodeLogOf = () => '';
 
-function startNode() {
-  return new Promise((resolve, reject) => {
-    node = spawn(nodeBin, ['--workers', '1', '--controller=false', '--rtc-listen-ip', '127.0.0.1',
-      '--announced-ip', '127.0.0.1', '--rtc-port-base', '0', '--api-listen', '127.0.0.1:0',
-      '--web-dir', webDir, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => reject(new Error('node did not log its demo URL in 20 s')), 20000);
-    const onData = (chunk) => {
-      nodeLog += chunk.toString();
-      const m = nodeLog.match(/open (http:\/\/127\.0\.0\.1:\d+)\/app\//);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    };
-    node.stdout.on('data', onData);
-    node.stderr.on('data', onData);
-    node.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`mafalda-node exited early (code ${code}, signal ${sig})`));
-    });
-  });
+async function startNode() {
+  const h = await spawnNode(nodeBin, ['--workers', '1', '--controller=false', '--web-dir', webDir]);
+  node = h.child;
+  nodeLogOf = h.log;
+  return h.base;
 }
 
 // A UDP relay between a page and the node's worker port: page -> node untouched, node ->
@@ -191,7 +177,7 @@ async function main() {
   if (!/spatialLayer/.test(err)) throw new Error(`bad setPreferredLayers not refused clearly: ${err}`);
   if (!SVC) {
     // carol on a weak link: alice's layers above what the link carries must not reach her.
-    const rtcPort = Number(nodeLog.match(/WebRTC udp 127\.0\.0\.1:(\d+)/)[1]);
+    const rtcPort = Number(nodeLogOf().match(/WebRTC udp 127\.0\.0\.1:(\d+)/)[1]);
     relay = await startRelay(rtcPort, RELAY_CAP_BPS);
     const ctxC = await browser.newContext({ permissions: ['camera', 'microphone'] });
     const carol = await openPage(ctxC, base, room, 'carol', null, `video=0&relay=${relay.port}`);
@@ -201,12 +187,16 @@ async function main() {
       throw new Error(`carol's consumer is not on layer 0: ${JSON.stringify(lowC.layers)}`);
     }
     log(`relay: ${relay.stats.forwarded} packets forwarded, ${relay.stats.dropped} dropped`);
-    // bob, on an open link, still gets the top layer meanwhile
+    // bob, on an open link, stays above layer 0 meanwhile (not the top layer necessarily:
+    // alice's encoder may shed it when the machine is busy)
     const vb = await aliceVideo(bob);
-    if (vb.frameWidth !== high.frameWidth) throw new Error(`bob dropped to ${vb.frameWidth} px`);
+    log(`bob meanwhile: ${vb.frameWidth}x${vb.frameHeight}, layers ${JSON.stringify(vb.layers)}`);
+    if (!vb.layers || vb.layers.spatialLayer < 1) {
+      throw new Error(`bob's open-link consumer fell to ${JSON.stringify(vb.layers)} with carol`);
+    }
   }
   // What the downstream bandwidth control decided (the node's log), for the record.
-  const bwe = nodeLog.split('\n').filter((l) => l.includes('[bwe')).slice(-6);
+  const bwe = nodeLogOf().split('\n').filter((l) => l.includes('[bwe')).slice(-6);
   if (bwe.length) log(`node bandwidth decisions:\n${bwe.join('\n')}`);
   log('PASS');
 }
@@ -218,7 +208,7 @@ try {
   failed = true;
   console.error(`FAIL: ${e.stack || e}`);
   console.error('--- mafalda-node log (tail) ---');
-  console.error(tail(nodeLog, 60));
+  console.error(tail(nodeLogOf(), 60));
 } finally {
   if (browser) await browser.close().catch(() => {});
   if (relay) relay.close();
@@ -226,7 +216,7 @@ try {
   if (status !== '0' && status !== 'not started') {
     failed = true;
     console.error(`FAIL: mafalda-node did not shut down cleanly on SIGTERM (status ${status})`);
-    console.error(tail(nodeLog, 80));
+    console.error(tail(nodeLogOf(), 80));
   }
 }
 process.exit(failed ? 1 : 0);
