@@ -507,7 +507,8 @@ static void gw_router_caps(void *ctx, mf_api_call_t *call, const mf_api_request_
 
 static void gw_create_transport(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
   gw_room_t *room = gw_joined(call);
-  if (room) mf_gw_place_transport(ctx, room, call, mf_api_call_session(call), req);
+  if (room)
+    mf_gw_place_transport(ctx, room, call, mf_api_call_session(call), req, OP_CREATE_TRANSPORT);
 }
 
 static void gw_create_plain_transport(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {

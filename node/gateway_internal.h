@@ -260,9 +260,11 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner);
 void mf_gw_router_event(void *ud, const char *event, const char *target, json_t *data);
 
 /* ---- gateway_pipes.c ---- */
-/* router.createWebRtcTransport: asks the controller where (or places locally). */
+/* router.createWebRtcTransport / createPlainTransport: asks the controller where (or places
+ * on the room's home worker), then posts `op` (OP_CREATE_TRANSPORT, OP_CREATE_PLAIN_TRANSPORT)
+ * with the request's data to that worker. */
 void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
-                           mf_api_session_t *s, const mf_api_request_t *req);
+                           mf_api_session_t *s, const mf_api_request_t *req, gw_op_t op);
 /* transport.consume on `worker` of a producer living elsewhere in the room: opens or reuses
  * the pipe, then consumes. */
 void mf_gw_consume(mf_gateway_t *gw, gw_room_t *room, uint32_t worker, const char *producer_id,

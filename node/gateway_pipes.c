@@ -170,6 +170,7 @@ typedef struct {
   mf_api_call_t *call;
   mf_api_session_t *session; /* referenced */
   json_t *data; /* the request's data (enableSctp...: gateway_data.c), referenced */
+  gw_op_t op;   /* what creates the transport on the chosen worker */
 } gw_place_t;
 
 static void gw_placed(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
@@ -195,7 +196,7 @@ static void gw_placed(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env)
     MF_LOG_WARN("room '%s': placement failed (%s): using the home worker %u", p->room->name,
                 r ? "placed on another node" : mf_gw_env_error(err, env), worker);
   }
-  mf_gw_post(p->gw, p->room, OP_CREATE_TRANSPORT, worker, p->call, p->session, p->data, NULL);
+  mf_gw_post(p->gw, p->room, p->op, worker, p->call, p->session, p->data, NULL);
 out:
   if (r) mafalda__cluster__place_transport_response__free_unpacked(r, NULL);
   mf_api_session_unref(p->session);
@@ -204,7 +205,7 @@ out:
 }
 
 void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
-                           mf_api_session_t *s, const mf_api_request_t *req) {
+                           mf_api_session_t *s, const mf_api_request_t *req, gw_op_t op) {
   char node_id[65];
   uv_mutex_lock(&gw->mu);
   bool placed = room->placed_by_controller;
@@ -223,6 +224,7 @@ void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *cal
       p->call = call;
       p->session = s;
       p->data = req->data ? json_incref(req->data) : NULL;
+      p->op = op;
       mf_api_session_ref(s);
       if (mf_gw_call(gw, GW_METHOD_PLACE_TRANSPORT, &pr.base, gw_placed, p) == MF_OK) return;
       mf_api_session_unref(s);
@@ -230,7 +232,7 @@ void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *cal
       free(p);
     }
   }
-  mf_gw_post(gw, room, OP_CREATE_TRANSPORT, room->home, call, s, req->data, NULL);
+  mf_gw_post(gw, room, op, room->home, call, s, req->data, NULL);
 }
 
 /* ------------------------------------------------------------ pipes */
