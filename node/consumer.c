@@ -189,13 +189,9 @@ static bool mf_consumer_send_copy(mf_consumer_t *c, const mf_rtp_packet_t *pkt, 
     out->data[hl + 1] = (uint8_t)seq;
   }
   memcpy(out->data + hl + extra, pkt->payload, pkt->payload_len);
-  if (aux & MF_AUX_VP8) {
-    mf_rtp_vp8_desc_t d;
-    if (mf_rtp_vp8_parse_descriptor(pkt->payload, pkt->payload_len, &d) == MF_OK)
-      mf_rtp_vp8_write_ids(out->data + hl + extra, pkt->payload_len,
-                           (uint16_t)(d.picture_id + (uint16_t)aux),
-                           (uint8_t)(d.tl0picidx + (uint8_t)(aux >> 16)));
-  }
+  if (aux & MF_AUX_VP8)
+    mf_rtp_vp8_offset_ids(out->data + hl + extra, pkt->payload_len, (uint16_t)aux,
+                          (uint8_t)(aux >> 16));
   out->len = (uint32_t)(hl + extra + pkt->payload_len);
   uint32_t len = out->len;
   e = mf_webrtc_transport_send_rtp(c->transport->webrtc, out);
@@ -340,8 +336,7 @@ void mf_consumer_forward(mf_consumer_t *c, mf_buf_t *orig, const mf_rtp_packet_t
   if (!mf_consumer_send_copy(c, pkt, router_pt, seq, ts, false, aux)) return;
   /* The store keeps the ORIGINAL plaintext buffer, shared by every consumer of the
    * producer; a retransmission rebuilds this consumer's copy from it. */
-  if (mf_rtx_store_insert(c->store, orig, seq, ts, now_ms) && aux)
-    mf_rtx_store_set_aux(c->store, seq, aux, now_ms);
+  mf_rtx_store_insert(c->store, orig, seq, ts, aux, now_ms);
   c->last_sent_ms = now_ms;
   c->last_sent_ts = ts;
 }

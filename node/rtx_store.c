@@ -111,11 +111,12 @@ static void evict_aged(mf_rtx_store_t *s, uint64_t now_ms) {
   }
 }
 
-static void put(mf_rtx_store_t *s, slot_t *sl, mf_buf_t *buf, uint32_t ts, uint64_t now_ms) {
+static void put(mf_rtx_store_t *s, slot_t *sl, mf_buf_t *buf, uint32_t ts, uint32_t aux,
+                uint64_t now_ms) {
   mf_buf_ref(buf);
   sl->buf = buf;
   sl->ts = ts;
-  sl->aux = 0;
+  sl->aux = aux;
   sl->resends = 0;
   sl->stored_ms = now_ms;
   sl->resent_ms = 0;
@@ -124,13 +125,13 @@ static void put(mf_rtx_store_t *s, slot_t *sl, mf_buf_t *buf, uint32_t ts, uint6
 }
 
 bool mf_rtx_store_insert(mf_rtx_store_t *s, mf_buf_t *buf, uint16_t seq, uint32_t ts,
-                         uint64_t now_ms) {
+                         uint32_t aux, uint64_t now_ms) {
   evict_aged(s, now_ms);
   if (s->len == 0) {
     s->start_seq = seq;
     s->start_idx = 0;
     s->len = 1;
-    put(s, &s->slots[0], buf, ts, now_ms);
+    put(s, &s->slots[0], buf, ts, aux, now_ms);
     return true;
   }
   uint16_t newest = (uint16_t)(s->start_seq + s->len - 1);
@@ -141,7 +142,7 @@ bool mf_rtx_store_insert(mf_rtx_store_t *s, mf_buf_t *buf, uint16_t seq, uint32_
       empty_window(s, &s->stats.evicted_full);
       s->start_seq = seq;
       s->len = 1;
-      put(s, &s->slots[0], buf, ts, now_ms);
+      put(s, &s->slots[0], buf, ts, aux, now_ms);
       return true;
     }
     /* Make room so that the window [start, seq] fits the capacity. */
@@ -152,11 +153,11 @@ bool mf_rtx_store_insert(mf_rtx_store_t *s, mf_buf_t *buf, uint16_t seq, uint32_
       s->start_seq = seq;
       s->start_idx = 0;
       s->len = 1;
-      put(s, &s->slots[0], buf, ts, now_ms);
+      put(s, &s->slots[0], buf, ts, aux, now_ms);
       return true;
     }
     s->len += (uint32_t)dn;
-    put(s, &s->slots[(s->start_idx + s->len - 1) % s->capacity], buf, ts, now_ms);
+    put(s, &s->slots[(s->start_idx + s->len - 1) % s->capacity], buf, ts, aux, now_ms);
     return true;
   }
   if (dn < 0 && mf_rtp_ts_newer(ts, s->slots[(s->start_idx + s->len - 1) % s->capacity].ts)) {
@@ -165,7 +166,7 @@ bool mf_rtx_store_insert(mf_rtx_store_t *s, mf_buf_t *buf, uint16_t seq, uint32_
     mf_rtx_store_clear(s);
     s->start_seq = seq;
     s->len = 1;
-    put(s, &s->slots[0], buf, ts, now_ms);
+    put(s, &s->slots[0], buf, ts, aux, now_ms);
     return true;
   }
   int64_t off = (int64_t)s->len - 1 + dn; /* position from the window start */
@@ -178,7 +179,7 @@ bool mf_rtx_store_insert(mf_rtx_store_t *s, mf_buf_t *buf, uint16_t seq, uint32_
       }
       drop_slot(s, sl);
     }
-    put(s, sl, buf, ts, now_ms);
+    put(s, sl, buf, ts, aux, now_ms);
     return true;
   }
   /* Older than the window start: extend backwards if the window still fits. */
@@ -190,7 +191,7 @@ bool mf_rtx_store_insert(mf_rtx_store_t *s, mf_buf_t *buf, uint16_t seq, uint32_
   s->start_idx = (s->start_idx + s->capacity - extra) % s->capacity;
   s->start_seq = seq;
   s->len += extra;
-  put(s, &s->slots[s->start_idx], buf, ts, now_ms);
+  put(s, &s->slots[s->start_idx], buf, ts, aux, now_ms);
   return true;
 }
 
@@ -219,12 +220,6 @@ mf_buf_t *mf_rtx_store_get(mf_rtx_store_t *s, uint16_t seq, uint64_t now_ms) {
   }
   s->stats.hits++;
   return sl->buf;
-}
-
-bool mf_rtx_store_set_aux(mf_rtx_store_t *s, uint16_t seq, uint32_t aux, uint64_t now_ms) {
-  slot_t *sl = lookup(s, seq, now_ms);
-  if (sl) sl->aux = aux;
-  return sl != NULL;
 }
 
 mf_rtx_resend_result_t mf_rtx_store_resend(mf_rtx_store_t *s, uint16_t seq, uint64_t now_ms,

@@ -49,7 +49,7 @@ typedef struct {
   mf_buf_t *buf;     /* borrowed */
   uint16_t seq;      /* output seq */
   uint32_t ts;       /* output timestamp given at insert */
-  uint32_t aux;      /* the caller's per-packet value (mf_rtx_store_set_aux), else 0 */
+  uint32_t aux;      /* the caller's per-packet value given at insert */
   uint64_t stored_ms;
   uint32_t resends;  /* times handed out by mf_rtx_store_resend, this one included */
 } mf_rtx_item_t;
@@ -84,13 +84,11 @@ void mf_rtx_store_destroy(mf_rtx_store_t *store);
 /* Stores buf under output `seq`. Evicts packets older than max_age_ms first. Returns true
  * when stored (a reference was taken); false when refused (no reference taken): seq too
  * old for the window, or a duplicate (same seq and ts already stored). The same seq with a
- * different ts replaces the old entry (the stream restarted), as mediasoup does. */
+ * different ts replaces the old entry (the stream restarted), as mediasoup does. `aux` is
+ * kept with the packet and handed back by mf_rtx_store_resend (e.g. the codec picture-id
+ * rewrite applied to it, so a retransmission repeats it). */
 bool mf_rtx_store_insert(mf_rtx_store_t *store, mf_buf_t *buf, uint16_t seq, uint32_t ts,
-                         uint64_t now_ms);
-
-/* Attaches a caller value to the stored `seq` (e.g. the codec picture-id rewrite that
- * was applied, so a retransmission repeats it). False when seq is not stored. */
-bool mf_rtx_store_set_aux(mf_rtx_store_t *store, uint16_t seq, uint32_t aux, uint64_t now_ms);
+                         uint32_t aux, uint64_t now_ms);
 
 /* Borrowed buffer for `seq` if present and not older than max_age_ms, else NULL. Does not
  * count as a resend. */

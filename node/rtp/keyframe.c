@@ -82,10 +82,13 @@ mf_err_t mf_rtp_vp8_parse_descriptor(const uint8_t *p, size_t len, mf_rtp_vp8_de
   return MF_OK;
 }
 
-mf_err_t mf_rtp_vp8_write_ids(uint8_t *p, size_t len, uint16_t picture_id, uint8_t tl0picidx) {
+mf_err_t mf_rtp_vp8_offset_ids(uint8_t *p, size_t len, uint16_t picture_id_add,
+                               uint8_t tl0picidx_add) {
   mf_rtp_vp8_desc_t d;
   mf_err_t e = mf_rtp_vp8_parse_descriptor(p, len, &d);
   if (e) return e;
+  uint16_t picture_id = (uint16_t)(d.picture_id + picture_id_add);
+  uint8_t tl0picidx = (uint8_t)(d.tl0picidx + tl0picidx_add);
   size_t off = 2; /* descriptor byte and extension byte: parse succeeded, so both exist */
   if (d.has_picture_id) {
     if (d.picture_id_15bit) {

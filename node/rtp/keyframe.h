@@ -73,12 +73,12 @@ typedef struct {
 mf_err_t mf_rtp_vp8_parse_descriptor(const uint8_t *payload, size_t len,
                                      mf_rtp_vp8_desc_t *out);
 
-/* Rewrites in place the picture id (keeping its 7- or 15-bit width: the value is masked to
- * it) and the TL0PICIDX of a VP8 payload, each only when the descriptor carries it (an SFU
- * switching streams or dropping temporal layers keeps them continuous for the receiver's
+/* Adds the offsets in place to the picture id (modulo its 7- or 15-bit width, which it
+ * keeps) and to the TL0PICIDX of a VP8 payload, each only when the descriptor carries it (an
+ * SFU switching streams or dropping temporal layers keeps them continuous for the receiver's
  * frame reference tracking). MF_ERR_PARSE as mf_rtp_vp8_parse_descriptor (nothing written). */
-mf_err_t mf_rtp_vp8_write_ids(uint8_t *payload, size_t len, uint16_t picture_id,
-                              uint8_t tl0picidx);
+mf_err_t mf_rtp_vp8_offset_ids(uint8_t *payload, size_t len, uint16_t picture_id_add,
+                               uint8_t tl0picidx_add);
 
 /* ------------------------------------------------------------------ VP9 (RFC 9628) */
 

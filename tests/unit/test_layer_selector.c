@@ -1,5 +1,5 @@
 /* Simulcast layer selection (node/layer_selector.h), the rewriter's switch hint and the VP8
- * picture-id writer: the pieces a simulcast consumer is made of. Simulated time only. */
+ * picture-id rewrite: the pieces a simulcast consumer is made of. Simulated time only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -295,11 +295,11 @@ static void test_rewriter_switch_hint(void **state) {
   mf_rtp_rewriter_destroy(rw);
 }
 
-static void test_vp8_write_ids(void **state) {
+static void test_vp8_offset_ids(void **state) {
   (void)state;
   /* X=1 S=1 PID=0; I L T; 15-bit picture id 0x1234; TL0PICIDX 7; TID 2 Y; VP8 data */
   uint8_t p15[] = {0x90, 0xe0, 0x80 | 0x12, 0x34, 0x07, 0xa0, 0x00, 0xaa};
-  assert_int_equal(mf_rtp_vp8_write_ids(p15, sizeof p15, 0x7abc, 200), MF_OK);
+  assert_int_equal(mf_rtp_vp8_offset_ids(p15, sizeof p15, 0x7abc - 0x1234, 200 - 7), MF_OK);
   mf_rtp_vp8_desc_t d;
   assert_int_equal(mf_rtp_vp8_parse_descriptor(p15, sizeof p15, &d), MF_OK);
   assert_int_equal(d.picture_id, 0x7abc);
@@ -310,19 +310,19 @@ static void test_vp8_write_ids(void **state) {
   assert_int_equal(p15[7], 0xaa);
   /* 7-bit picture id keeps its width (masked) and nothing else moves */
   uint8_t p7[] = {0x90, 0x80, 0x05, 0x00, 0xbb};
-  assert_int_equal(mf_rtp_vp8_write_ids(p7, sizeof p7, 0x1ff, 9), MF_OK);
+  assert_int_equal(mf_rtp_vp8_offset_ids(p7, sizeof p7, 0x1ff - 5, 9), MF_OK);
   assert_int_equal(mf_rtp_vp8_parse_descriptor(p7, sizeof p7, &d), MF_OK);
   assert_int_equal(d.picture_id, 0x7f);
   assert_false(d.has_tl0picidx);
   assert_int_equal(p7[4], 0xbb);
   /* no descriptor extension: nothing to write, payload untouched */
   uint8_t plain[] = {0x10, 0x00, 0x01};
-  assert_int_equal(mf_rtp_vp8_write_ids(plain, sizeof plain, 5, 5), MF_OK);
+  assert_int_equal(mf_rtp_vp8_offset_ids(plain, sizeof plain, 5, 5), MF_OK);
   assert_int_equal(plain[0], 0x10);
   assert_int_equal(plain[1], 0x00);
   /* truncated: parse error, nothing written */
   uint8_t cut[] = {0x90, 0xe0, 0x80};
-  assert_int_equal(mf_rtp_vp8_write_ids(cut, sizeof cut, 1, 1), MF_ERR_PARSE);
+  assert_int_equal(mf_rtp_vp8_offset_ids(cut, sizeof cut, 1, 1), MF_ERR_PARSE);
   assert_int_equal(cut[2], 0x80);
 }
 
@@ -336,7 +336,7 @@ int main(void) {
       cmocka_unit_test(test_temporal_layers),
       cmocka_unit_test(test_svc_layers),
       cmocka_unit_test(test_rewriter_switch_hint),
-      cmocka_unit_test(test_vp8_write_ids),
+      cmocka_unit_test(test_vp8_offset_ids),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

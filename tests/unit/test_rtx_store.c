@@ -37,7 +37,7 @@ static bool insert_fresh(mf_rtx_store_t *s, uint16_t seq, uint32_t ts, uint64_t 
   mf_buf_t *b = mf_bufpool_get(pool);
   assert_non_null(b);
   b->len = seq;
-  bool ok = mf_rtx_store_insert(s, b, seq, ts, now);
+  bool ok = mf_rtx_store_insert(s, b, seq, ts, 0, now);
   mf_buf_unref(b);
   return ok;
 }
@@ -80,12 +80,12 @@ static void test_refcounts(void **state) {
   assert_int_equal(mf_rtx_store_create(16, 1000, &s), MF_OK);
   mf_buf_t *b = mf_bufpool_get(pool);
   assert_int_equal(b->refs, 1);
-  assert_true(mf_rtx_store_insert(s, b, 100, 9000, 0));
+  assert_true(mf_rtx_store_insert(s, b, 100, 9000, 0, 0));
   assert_int_equal(b->refs, 2);
   assert_ptr_equal(mf_rtx_store_get(s, 100, 10), b);
   assert_int_equal(b->refs, 2); /* get borrows */
   /* Same seq and ts: duplicate, refused, no reference taken. */
-  assert_false(mf_rtx_store_insert(s, b, 100, 9000, 5));
+  assert_false(mf_rtx_store_insert(s, b, 100, 9000, 0, 5));
   assert_int_equal(b->refs, 2);
   mf_buf_unref(b);
   assert_int_equal(in_use(), 1);
@@ -93,6 +93,27 @@ static void test_refcounts(void **state) {
   assert_true(insert_fresh(s, 100, 12000, 20));
   assert_int_equal(in_use(), 1);
   assert_int_equal(mf_rtx_store_get(s, 100, 20)->len, 100);
+  mf_rtx_store_destroy(s);
+  assert_int_equal(in_use(), 0);
+}
+
+/* The caller's per-packet value comes back with the resend; a replaced entry takes the new one. */
+static void test_aux(void **state) {
+  (void)state;
+  mf_rtx_store_t *s = NULL;
+  assert_int_equal(mf_rtx_store_create(16, 1000, &s), MF_OK);
+  mf_buf_t *b = mf_bufpool_get(pool);
+  assert_true(mf_rtx_store_insert(s, b, 7, 100, 0x80010002u, 0));
+  assert_true(mf_rtx_store_insert(s, b, 8, 200, 0, 0));
+  mf_rtx_item_t item;
+  assert_int_equal(mf_rtx_store_resend(s, 7, 10, 0, &item), MF_RTX_RESEND_OK);
+  assert_int_equal(item.aux, 0x80010002u);
+  assert_int_equal(mf_rtx_store_resend(s, 8, 10, 0, &item), MF_RTX_RESEND_OK);
+  assert_int_equal(item.aux, 0);
+  assert_true(mf_rtx_store_insert(s, b, 7, 300, 5, 20));
+  assert_int_equal(mf_rtx_store_resend(s, 7, 30, 0, &item), MF_RTX_RESEND_OK);
+  assert_int_equal(item.aux, 5);
+  mf_buf_unref(b);
   mf_rtx_store_destroy(s);
   assert_int_equal(in_use(), 0);
 }
@@ -274,7 +295,7 @@ static void test_resend_throttle(void **state) {
   mf_rtx_store_t *s = NULL;
   assert_int_equal(mf_rtx_store_create(32, 1000, &s), MF_OK);
   mf_buf_t *b = mf_bufpool_get(pool);
-  assert_true(mf_rtx_store_insert(s, b, 65535, 0xfffffff0u, 1000));
+  assert_true(mf_rtx_store_insert(s, b, 65535, 0xfffffff0u, 0, 1000));
   for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
     mf_rtx_item_t item = {0};
     mf_rtx_resend_result_t r = mf_rtx_store_resend(s, 65535, steps[i].now + 1000,
@@ -291,7 +312,7 @@ static void test_resend_throttle(void **state) {
     }
   }
   /* Another seq is throttled independently; a missing one is a miss. */
-  assert_true(mf_rtx_store_insert(s, b, 0, 0xfffffff8u, 1000));
+  assert_true(mf_rtx_store_insert(s, b, 0, 0xfffffff8u, 0, 1000));
   assert_int_equal(mf_rtx_store_resend(s, 0, 1100, 50, NULL), MF_RTX_RESEND_OK);
   assert_int_equal(mf_rtx_store_resend(s, 1, 1100, 50, NULL), MF_RTX_RESEND_MISSING);
   mf_rtx_store_stats_t st;
@@ -364,7 +385,7 @@ static void test_random_walk(void **state) {
     mf_buf_t *b = mf_bufpool_get(pool);
     assert_non_null(b);
     b->len = seq;
-    bool ok = mf_rtx_store_insert(s, b, seq, ts, i);
+    bool ok = mf_rtx_store_insert(s, b, seq, ts, 0, i);
     mf_buf_unref(b);
     if (step > 0) {
       assert_true(ok);
@@ -395,6 +416,7 @@ static void test_random_walk(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_create_args),   cmocka_unit_test(test_refcounts),
+      cmocka_unit_test(test_aux),
       cmocka_unit_test(test_window),        cmocka_unit_test(test_age),
       cmocka_unit_test(test_order),         cmocka_unit_test(test_resend_throttle),
       cmocka_unit_test(test_long_run),      cmocka_unit_test(test_random_walk),
