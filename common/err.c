@@ -1,5 +1,7 @@
 #include "err.h"
 
+#include <string.h>
+
 static const struct {
   const char *name;
   const char *text;
@@ -21,6 +23,7 @@ static const struct {
     [MF_ERR_CRYPTO] = {"crypto_error", "cryptographic operation failed"},
     [MF_ERR_LIMIT] = {"limit_exceeded", "limit exceeded"},
     [MF_ERR_INTERNAL] = {"internal_error", "internal error"},
+    [MF_ERR_RATE] = {"rate_limited", "request rate limit exceeded"},
 };
 
 const char *mf_strerror(mf_err_t err) {
@@ -31,4 +34,10 @@ const char *mf_strerror(mf_err_t err) {
 const char *mf_err_name(mf_err_t err) {
   if ((unsigned)err >= MF_ERR__COUNT) return "unknown";
   return mf_err_table[err].name;
+}
+
+mf_err_t mf_err_from_name(const char *name) {
+  for (unsigned i = 0; name && i < MF_ERR__COUNT; i++)
+    if (mf_err_table[i].name && strcmp(mf_err_table[i].name, name) == 0) return (mf_err_t)i;
+  return MF_ERR_INTERNAL;
 }

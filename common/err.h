@@ -24,6 +24,7 @@ typedef enum {
   MF_ERR_CRYPTO,       /* a cryptographic library call failed */
   MF_ERR_LIMIT,        /* a documented limit was exceeded (size, count, rate) */
   MF_ERR_INTERNAL,     /* a bug: an invariant did not hold */
+  MF_ERR_RATE,         /* too many requests in too little time: retry later */
   MF_ERR__COUNT
 } mf_err_t;
 
@@ -32,5 +33,9 @@ const char *mf_strerror(mf_err_t err);
 
 /* Stable snake_case code, e.g. "invalid_argument", for API responses and JSON logs. */
 const char *mf_err_name(mf_err_t err);
+
+/* The code whose mf_err_name is name (an API error relayed from another node);
+ * MF_ERR_INTERNAL for an unknown or NULL name. */
+mf_err_t mf_err_from_name(const char *name);
 
 #endif

@@ -288,7 +288,8 @@ mf_err_t mf_placement_view_build(mf_placement_t *pl, const mf_placement_input_t 
 
 mf_err_t mf_placement_place_transport(mf_placement_t *pl, const mf_placement_input_t *in,
                                       const char *router_id, uint64_t expected_pps,
-                                      const char *only_node_id, mf_placement_transport_t *out,
+                                      const char *only_node_id, const char *prefer_node_id,
+                                      mf_placement_transport_t *out,
                                       char *msg, size_t msg_size) {
   if (msg && msg_size) msg[0] = '\0';
   if (!pl || !in || !in->fsm || !out) {
@@ -316,7 +317,7 @@ mf_err_t mf_placement_place_transport(mf_placement_t *pl, const mf_placement_inp
     say(msg, msg_size, "%s", mf_strerror(err));
     return err;
   }
-  mf_sched_place_request_t req = {router_id, pps};
+  mf_sched_place_request_t req = {router_id, pps, prefer_node_id};
   mf_sched_placement_t d;
   char why[MF_FSM_MESSAGE_MAX];
   err = mf_sched_place_transport(&v.view, &req, &d, why, sizeof(why));

@@ -124,7 +124,8 @@ typedef struct {
  * MF_ERR_NO_MEMORY. */
 mf_err_t mf_placement_place_transport(mf_placement_t *pl, const mf_placement_input_t *in,
                                       const char *router_id, uint64_t expected_pps,
-                                      const char *only_node_id, mf_placement_transport_t *out,
+                                      const char *only_node_id, const char *prefer_node_id,
+                                      mf_placement_transport_t *out,
                                       char *msg, size_t msg_size);
 
 typedef struct {

@@ -629,7 +629,8 @@ static void handle_place_transport(mf_rpc_request_t *req, const envelope_t *env)
   mf_placement_input_t in = placement_input(srv);
   char msg[MF_FSM_MESSAGE_MAX];
   mf_err_t err = mf_placement_place_transport(srv->placement, &in, r->router_id,
-                                              r->expected_pps, r->only_node_id, &c->u.place,
+                                              r->expected_pps, r->only_node_id,
+                                              r->prefer_node_id, &c->u.place,
                                               msg, sizeof(msg));
   protobuf_c_message_free_unpacked(&r->base, NULL);
   if (err != MF_OK) return mf_rpc_reply(req, mf_rpc_status_of(err), msg, NULL);

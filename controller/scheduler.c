@@ -247,7 +247,8 @@ static slot_t fill_shard(const sched_ctx_t *c, const place_state_t *st, double p
 
 /* Rule 3b: the node to open a shard on: has a fitting worker; in use first; most free
  * capacity; node id. */
-static size_t freest_node(const sched_ctx_t *c, const place_state_t *st, double pps) {
+static size_t freest_node(const sched_ctx_t *c, const place_state_t *st, double pps,
+                          const char *prefer) {
   size_t best = NONE;
   double best_free = 0;
   for (size_t ni = 0; ni < c->v->n_nodes; ni++) {
@@ -269,6 +270,8 @@ static size_t freest_node(const sched_ctx_t *c, const place_state_t *st, double 
       better = st->node_used[ni];
     else if (free_pps != best_free)
       better = free_pps > best_free;
+    else if (prefer && (strcmp(n->id, prefer) == 0) != (strcmp(c->v->nodes[best].id, prefer) == 0))
+      better = strcmp(n->id, prefer) == 0;
     else
       better = before(c, ni, 0, best, 0);
     if (better) {
@@ -331,7 +334,8 @@ static mf_err_t place_state_build(const sched_ctx_t *c, const char *router, plac
   return MF_OK;
 }
 
-static slot_t place(const sched_ctx_t *c, place_state_t *st, double pps, mf_sched_rule_t *rule) {
+static slot_t place(const sched_ctx_t *c, place_state_t *st, double pps, const char *prefer,
+                    mf_sched_rule_t *rule) {
   const mf_sched_view_t *v = c->v;
   *rule = MF_SCHED_RULE_FILL_SHARD;
   slot_t s = fill_shard(c, st, pps);
@@ -353,7 +357,7 @@ static slot_t place(const sched_ctx_t *c, place_state_t *st, double pps, mf_sche
   if (s.node != NONE) return s;
 
   *rule = MF_SCHED_RULE_FREEST_NODE;
-  size_t node = freest_node(c, st, pps);
+  size_t node = freest_node(c, st, pps, prefer);
   if (node == NONE) return (slot_t){NONE, 0};
   for (size_t ni = 0; ni < v->n_nodes; ni++) st->mask[ni] = ni == node;
   return pick(c, st, pps);
@@ -390,7 +394,7 @@ mf_err_t mf_sched_place_transport(const mf_sched_view_t *view,
     mf_sched__say(msg, msg_size, "out of memory");
   } else {
     mf_sched_rule_t rule;
-    slot_t s = place(&c, &st, req->expected_pps, &rule);
+    slot_t s = place(&c, &st, req->expected_pps, req->prefer_node_id, &rule);
     if (s.node == NONE) {
       mf_sched__say(msg, msg_size,
                     "cluster full: no worker of %zu active node(s) has %g pps of headroom "

@@ -287,6 +287,7 @@ static bool gw_resume(mf_gateway_t *gw, mf_api_session_t *s, gw_room_t *room, co
     obj->session = s;
   }
   uv_mutex_unlock(&gw->mu);
+  mf_gw_forward_adopt(gw, o->old, s); /* its objects on other nodes too */
   MF_LOG_INFO("room '%s': a session resumed %zu objects", room->name, c.count);
   free(c.ids);
   mf_api_session_unref(o->old);
@@ -484,6 +485,8 @@ static gw_room_t *gw_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_r
     mf_api_call_fail(call, MF_ERR_INVALID_ARG, "data.%s must be an id (UUIDv4 string)", field);
     return NULL;
   }
+  /* an object of this session on another node: the call goes there */
+  if (mf_gw_forward_owned(gw, call, req, *id, kind)) return NULL;
   char key[MF_ID_LEN + 1];
   uv_mutex_lock(&gw->mu);
   gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(*id, key));
@@ -663,6 +666,7 @@ static const mf_api_method_t gw_methods[] = {
 
 /* Each transport of the session closes on its own worker. */
 static void gw_close_transports_of(mf_gateway_t *gw, mf_api_session_t *s) {
+  mf_gw_forward_session_over(gw, s); /* those on other nodes (out of the index after this) */
   gw_collect_t c = {.session = s, .kind = GW_TRANSPORT, .match_kind = true};
   mf_gw_collect(gw, &c);
   for (size_t i = 0; i < c.count; i++) {
@@ -672,7 +676,8 @@ static void gw_close_transports_of(mf_gateway_t *gw, mf_api_session_t *s) {
     gw_room_t *room = o ? o->room : NULL;
     uint32_t worker = o ? o->worker : 0;
     uv_mutex_unlock(&gw->mu);
-    if (room) mf_gw_post(gw, room, OP_CLOSE_TRANSPORT, worker, NULL, NULL, NULL, c.ids[i]);
+    if (room && worker < gw->worker_count)
+      mf_gw_post(gw, room, OP_CLOSE_TRANSPORT, worker, NULL, NULL, NULL, c.ids[i]);
   }
   free(c.ids);
 }
@@ -702,7 +707,8 @@ static void gw_on_session_close(void *ctx, mf_api_session_t *s) {
     char key[MF_ID_LEN + 1];
     uv_mutex_lock(&gw->mu);
     gw_orphan_t *o = mf_hashmap_get(gw->orphans, mf_gw_key(gs->token, key));
-    bool wait = o && gw->grace_ms > 0;
+    /* a link's session: its front already waited for its client */
+    bool wait = o && gw->grace_ms > 0 && !gs->fwd_in;
     if (wait) {
       o->live = false; /* the home worker ends the grace (mf_gw_grace_over) */
     } else if (o) {
@@ -774,6 +780,7 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
   if (!e) e = mf_hashmap_create(MF_ID_LEN + 1, 16, &gw->orphans);
   if (!e) e = mf_hashmap_create(sizeof(gw_pipe_key_t), 16, &gw->pipes);
   if (!e) e = mf_gw_observers_create(gw, &gw->observers);
+  if (!e) e = mf_gw_forward_create(gw, &gw->fwd);
   gw->hub = o->hub;
   mf_api_server_config_t sc = {.listen = o->listen,
                                .secret = (const uint8_t *)o->secret,
@@ -794,6 +801,7 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
     mf_hashmap_destroy(gw->orphans);
     mf_hashmap_destroy(gw->pipes);
     mf_gw_observers_destroy(gw->observers);
+    mf_gw_forward_destroy(gw->fwd);
     uv_mutex_destroy(&gw->mu);
     free(gw);
     return e;
@@ -827,6 +835,7 @@ void mf_gateway_stop(mf_gateway_t *gw) {
   gw->stopping = true; /* closing shards start no idle timers */
   uv_mutex_unlock(&gw->mu);
   mf_whip_stop(gw->whip); /* its sessions end before the server waits for them */
+  mf_gw_forward_stop(gw->fwd); /* so do the links' */
   mf_api_server_destroy(gw->server);
   mf_whip_destroy(gw->whip);
   for (gw_room_t *room = gw->rooms; room; room = room->next) {
@@ -856,6 +865,7 @@ void mf_gateway_stop(mf_gateway_t *gw) {
   mf_hashmap_foreach(gw->pipes, gw_free_value, NULL);
   mf_hashmap_destroy(gw->pipes);
   mf_gw_observers_destroy(gw->observers); /* after QUIESCE ended the level timers */
+  mf_gw_forward_destroy(gw->fwd);
   uv_mutex_destroy(&gw->mu);
   free(gw);
 }

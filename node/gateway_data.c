@@ -36,7 +36,13 @@ static gw_room_t *gw_data_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_
   gw_room_t *room = o && o->kind == kind && o->session == s ? o->room : NULL;
   if (room) *worker = o->worker;
   uv_mutex_unlock(&gw->mu);
-  if (!room) mf_api_call_fail(call, MF_ERR_NOT_FOUND, "%s '%s' not found in this session", field, *id);
+  if (!room) {
+    mf_api_call_fail(call, MF_ERR_NOT_FOUND, "%s '%s' not found in this session", field, *id);
+  } else if (*worker >= gw->worker_count) { /* placed on another node: never with SCTP */
+    mf_api_call_fail(call, MF_ERR_UNSUPPORTED, "%s '%s' lives on another node, without "
+                     "DataChannels (create it with enableSctp)", field, *id);
+    return NULL;
+  }
   return room;
 }
 

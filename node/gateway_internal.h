@@ -20,6 +20,7 @@
 #include "node/gateway.h"
 #include "node/pipe_hub.h"
 #include "node/router.h"
+#include "proto/cluster.pb-c.h"
 #include "proto/controller.pb-c.h"
 
 #define GW_ROOM_MAX 128
@@ -114,10 +115,14 @@ typedef struct {
   uint32_t dst;
 } gw_pipe_key_t;
 
+typedef struct gw_forward gw_forward_t; /* gateway_forward*.c: calls across nodes */
+typedef struct gw_fwd_in gw_fwd_in_t;   /* a link served here (another node's client) */
+
 /* Per joined session: its room and the token that lets a new session adopt its objects. */
 typedef struct {
   gw_room_t *room;
   char token[MF_ID_LEN + 1];
+  gw_fwd_in_t *fwd_in; /* a link's virtual session: another node's client (no grace) */
 } gw_session_t;
 
 /* A joined session's resume token (key): while `live`, its WebSocket is open; once closed,
@@ -157,6 +162,7 @@ struct mf_gateway {
   bool clustered;        /* mu */
   mf_gateway_cluster_t cluster; /* mu */
   struct gw_observers *observers; /* gateway_observers.c (its own mutex) */
+  gw_forward_t *fwd;       /* gateway_forward*.c (its own mutex) */
 };
 
 typedef enum {
@@ -374,6 +380,99 @@ void mf_gw_worker_address(mf_gateway_t *gw, uint32_t worker, char out[GW_ADDR_MA
 /* The shard router of c->room on c's worker, created on first use (gateway_worker.c). */
 mf_router_t *mf_gw_shard_router(gw_cmd_t *c, mf_worker_t *w, char *err, size_t errsz,
                                 mf_err_t *e);
+
+/* ---- gateway_nodes.c, used by gateway_forward*.c ---- */
+/* rp describes the local producer o (mu held); texts[0] (rtpParameters) and texts[1]
+ * (appData) are malloc'd, the caller frees both. */
+void mf_gw_describe_locked(mf_gateway_t *gw, const gw_obj_t *o, const gw_self_t *me,
+                           Mafalda__Cluster__RemoteProducer *rp, char addr[GW_ADDR_MAX],
+                           char *texts[2]);
+/* node_id (at rpc) hosts clients of the room too: it hears of this node's producers. */
+void mf_gw_peer_add(mf_gateway_t *gw, gw_room_t *room, const char *node_id, const char *rpc);
+/* A producer another node described, learnt now (and announced to the room if new). */
+void mf_gw_learn_producer(mf_gateway_t *gw, gw_room_t *room,
+                          const Mafalda__Cluster__RemoteProducer *rp);
+/* Syncs the room with node_id (node.RoomSync) unless it is a peer already. */
+void mf_gw_room_sync_peer(mf_gateway_t *gw, gw_room_t *room, const char *node_id,
+                          const char *rpc);
+
+/* ---- gateway_forward.c (front) and gateway_forward_in.c (serving): API calls of a client
+ * of one node on another node's workers (node.ApiForward / ApiDeliver / ApiForwardEnd) ---- */
+mf_err_t mf_gw_forward_create(mf_gateway_t *gw, gw_forward_t **out);
+/* Ends the links served here (before the API server goes) and answers the calls waiting
+ * for other nodes; call after the cluster was detached. */
+void mf_gw_forward_stop(gw_forward_t *fw);
+void mf_gw_forward_destroy(gw_forward_t *fw);
+/* Front: the controller placed session s's new WebRTC transport on another node's worker:
+ * forwards the create through the session's link to that node (made on first use). */
+void mf_gw_forward_place(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
+                         mf_api_session_t *s, json_t *data, const char *node_id,
+                         const char *rpc, uint32_t worker);
+/* Front: when id (data.<field> of req) is an object of kind that one of the calling
+ * session's links holds, forwards the call there and returns true (the call is taken). */
+bool mf_gw_forward_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_request_t *req,
+                         const char *id, gw_kind_t kind);
+/* Front: the session's objects on other nodes close (its grace is over, or it closed). */
+void mf_gw_forward_session_over(mf_gateway_t *gw, mf_api_session_t *s);
+/* Front: a resuming session takes the old one's links over. */
+void mf_gw_forward_adopt(mf_gateway_t *gw, mf_api_session_t *from, mf_api_session_t *to);
+/* Front: the client session of a link (referenced), NULL when unknown. */
+mf_api_session_t *mf_gw_forward_session(mf_gateway_t *gw, const char *link_id);
+/* Both sides: node_id is lost: links to it report their objects closed, links from it end. */
+void mf_gw_forward_node_lost(mf_gateway_t *gw, const char *node_id);
+/* Serving: during a forwarded create, the worker the front's placement chose. */
+bool mf_gw_forward_pin(mf_api_session_t *s, uint32_t *worker);
+/* Serving: the link that virtual session s runs (false: s is not a link's). */
+bool mf_gw_forward_link_of(mf_gateway_t *gw, const mf_api_session_t *s, char out[MF_ID_LEN + 1]);
+bool mf_gw_forward_serves(const char *method);
+mf_err_t mf_gw_forward_serve(mf_gateway_t *gw, const char *method, const uint8_t *payload,
+                             size_t len, uint8_t **reply, size_t *reply_len,
+                             const ProtobufCMessageDescriptor **reply_type, char *err,
+                             size_t errsz);
+
+/* Shared by gateway_forward.c and gateway_forward_in.c only. */
+#define GW_FWD_JOIN_ID 0 /* the serving side's own router.join; the front's ids start at 1 */
+typedef struct fwd_msg {
+  struct fwd_msg *next;
+  char text[];
+} fwd_msg_t;
+
+/* Serving side: the virtual session that runs a front's link. */
+struct gw_fwd_in {
+  gw_forward_t *fw;
+  char id[MF_ID_LEN + 1];
+  char node_id[65];
+  char rpc[96];
+  mf_api_session_t *session; /* virtual; NULL until opened (under call_mu) */
+  unsigned refs;             /* fw->mu: the table's, plus one per user */
+  uv_mutex_t call_mu;        /* one forwarded call at a time: the pin belongs to the call */
+  bool pinned;               /* during a pinned create's submit (read by mf_gw_forward_pin) */
+  uint32_t worker;
+  int join_state; /* fw->mu: 0 waiting, 1 joined, -1 refused (join_err says why) */
+  char join_err[MF_API_ERROR_MAX];
+  fwd_msg_t *head, *tail; /* fw->mu: for the front, oldest first */
+  bool sending, ending, ended, in_table;
+  uint64_t retry_at; /* uv_hrtime(): a failed delivery waits until then */
+};
+
+struct gw_forward {
+  uv_mutex_t mu;
+  uv_cond_t cv;
+  mf_hashmap_t *links; /* front: id -> fwd_link_t */
+  mf_hashmap_t *objs;  /* front: object id -> fwd_obj_t */
+  mf_hashmap_t *ins;   /* serving: link id -> gw_fwd_in_t */
+  uv_thread_t sender;
+  bool sender_started, stopping;
+  mf_gateway_t *gw;
+};
+
+/* fw->mu held: drops a reference to in (freed with the last). */
+void mf_gw_fwd_in_unref_locked(gw_fwd_in_t *in);
+/* Ends every link served here (their virtual sessions end). */
+void mf_gw_forward_in_stop(gw_forward_t *fw);
+/* node.ApiDeliver on the front. */
+mf_err_t mf_gw_forward_deliver(mf_gateway_t *gw, const uint8_t *payload, size_t len,
+                               uint8_t **reply, size_t *reply_len, char *err, size_t errsz);
 
 /* ---- gateway_data.c: DataChannels (transport.produceData / consumeData, issue 11) ---- */
 void mf_gw_produce_data(void *ctx, mf_api_call_t *call, const mf_api_request_t *req);

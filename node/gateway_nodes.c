@@ -178,7 +178,7 @@ static bool gw_remote_producer_put(mf_gateway_t *gw, gw_room_t *room,
 }
 
 /* router.newproducer for a peer's producer, with its appData (an object, else {}). */
-static void gw_announce(mf_gateway_t *gw, gw_room_t *room,
+static void gw_announce(mf_gateway_t *gw, gw_room_t *room, mf_api_session_t *except,
                         const Mafalda__Cluster__RemoteProducer *rp) {
   json_t *ad = rp->app_data_json && rp->app_data_json[0] ? json_loads(rp->app_data_json, 0, NULL)
                                                          : NULL;
@@ -186,7 +186,7 @@ static void gw_announce(mf_gateway_t *gw, gw_room_t *room,
     json_decref(ad);
     ad = json_object();
   }
-  mf_gw_notify_room(gw, room, NULL, "router.newproducer", rp->producer_id,
+  mf_gw_notify_room(gw, room, except, "router.newproducer", rp->producer_id,
                     json_pack("{s:s, s:s, s:o}", "id", rp->producer_id, "kind", rp->kind,
                               "appData", ad));
 }
@@ -198,6 +198,63 @@ static void gw_remote_producer_close(mf_gateway_t *gw, const char *producer_id, 
   mf_gw_index_remove(gw, producer_id);
 }
 
+typedef struct {
+  gw_room_t *room;
+  const gw_self_t *me;
+  mf_gateway_t *gw;
+  Mafalda__Cluster__RemoteProducer items[256];
+  Mafalda__Cluster__RemoteProducer *ptrs[256];
+  char addrs[256][GW_ADDR_MAX];
+  char *texts[256][2];
+  size_t n;
+  Mafalda__Cluster__RouterNode peer_items[GW_PEERS_MAX];
+  Mafalda__Cluster__RouterNode *peer_ptrs[GW_PEERS_MAX];
+  gw_peer_t peers[GW_PEERS_MAX];
+  size_t peer_count;
+} gw_sync_list_t;
+
+static void gw_sync_list_fn(const void *key, void *value, void *ud) {
+  (void)key;
+  gw_sync_list_t *l = ud;
+  gw_obj_t *o = value;
+  if (o->kind != GW_PRODUCER || o->room != l->room || l->n == 256) return;
+  mf_gw_describe_locked(l->gw, o, l->me, &l->items[l->n], l->addrs[l->n], l->texts[l->n]);
+  l->ptrs[l->n] = &l->items[l->n];
+  l->n++;
+}
+
+static void gw_sync_list_free(gw_sync_list_t *l) {
+  for (size_t i = 0; l && i < l->n; i++) {
+    free(l->texts[i][0]);
+    free(l->texts[i][1]);
+  }
+  free(l);
+}
+
+/* The room's own producers (and its peers but `except`), for a RoomSync either way. */
+static gw_sync_list_t *gw_sync_list(mf_gateway_t *gw, gw_room_t *room, const gw_self_t *me,
+                                    const char *except) {
+  gw_sync_list_t *l = calloc(1, sizeof *l);
+  if (!l) return NULL;
+  l->gw = gw;
+  l->me = me;
+  l->room = room;
+  uv_mutex_lock(&gw->mu);
+  mf_hashmap_foreach(gw->objs, gw_sync_list_fn, l);
+  for (size_t i = 0; i < room->peer_count; i++) {
+    if (except && strcmp(room->peers[i].node_id, except) == 0) continue;
+    l->peers[l->peer_count] = room->peers[i];
+    Mafalda__Cluster__RouterNode init = MAFALDA__CLUSTER__ROUTER_NODE__INIT;
+    l->peer_items[l->peer_count] = init;
+    l->peer_items[l->peer_count].node_id = l->peers[l->peer_count].node_id;
+    l->peer_items[l->peer_count].rpc_address = l->peers[l->peer_count].rpc_address;
+    l->peer_ptrs[l->peer_count] = &l->peer_items[l->peer_count];
+    l->peer_count++;
+  }
+  uv_mutex_unlock(&gw->mu);
+  return l;
+}
+
 /* ------------------------------------------------------------ room sync (target side) */
 
 typedef struct {
@@ -205,6 +262,9 @@ typedef struct {
   gw_room_t *room;
   char node_id[65];
 } gw_sync_t;
+
+static void gw_sync_with(mf_gateway_t *gw, gw_room_t *room, const char *node_id,
+                         const char *rpc);
 
 static void gw_room_synced(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
   gw_sync_t *s = ud;
@@ -219,14 +279,70 @@ static void gw_room_synced(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope 
     size_t added = 0;
     for (size_t i = 0; i < r->n_producers; i++) {
       if (!gw_remote_producer_put(s->gw, s->room, r->producers[i])) continue;
-      gw_announce(s->gw, s->room, r->producers[i]);
+      gw_announce(s->gw, s->room, NULL, r->producers[i]);
       added++;
     }
     MF_LOG_INFO("room '%s': synced with node %s (%zu producers there)", s->room->name, s->node_id,
                 added);
+    /* its peers that are not ours yet (nodes whose clients' transports all live elsewhere
+     * hold no shard: the controller does not list them) */
+    for (size_t i = 0; i < r->n_peers; i++)
+      if (r->peers[i] && r->peers[i]->node_id && r->peers[i]->rpc_address)
+        mf_gw_room_sync_peer(s->gw, s->room, r->peers[i]->node_id, r->peers[i]->rpc_address);
     mafalda__cluster__room_sync_response__free_unpacked(r, NULL);
   }
   free(s);
+}
+
+/* node.RoomSync with node_id: both sides learn each other's producers and peers. */
+static void gw_sync_with(mf_gateway_t *gw, gw_room_t *room, const char *node_id,
+                         const char *rpc) {
+  gw_self_t me;
+  if (!mf_gw_self(gw, &me) || strcmp(node_id, me.node_id) == 0) return;
+  char router_id[MF_ID_LEN + 1];
+  uv_mutex_lock(&gw->mu);
+  memcpy(router_id, room->router_id, sizeof router_id);
+  uv_mutex_unlock(&gw->mu);
+  gw_sync_list_t *l = gw_sync_list(gw, room, &me, node_id);
+  gw_sync_t *c = calloc(1, sizeof *c);
+  if (!l || !c) {
+    gw_sync_list_free(l);
+    free(c);
+    return;
+  }
+  Mafalda__Cluster__RoomSyncRequest q = MAFALDA__CLUSTER__ROOM_SYNC_REQUEST__INIT;
+  q.router_id = router_id;
+  q.node_id = me.node_id;
+  q.rpc_address = me.rpc;
+  q.n_producers = l->n;
+  q.producers = l->ptrs;
+  c->gw = gw;
+  c->room = room;
+  snprintf(c->node_id, sizeof c->node_id, "%s", node_id);
+  if (mf_gw_call_node(gw, rpc, NODE_ROOM_SYNC, &q.base, gw_room_synced, c)) free(c);
+  gw_sync_list_free(l);
+}
+
+void mf_gw_room_sync_peer(mf_gateway_t *gw, gw_room_t *room, const char *node_id,
+                          const char *rpc) {
+  gw_self_t me;
+  if (!node_id || !rpc || !mf_gw_self(gw, &me) || strcmp(node_id, me.node_id) == 0) return;
+  uv_mutex_lock(&gw->mu);
+  bool known = mf_gw_peer_rpc_locked(room, node_id)[0] != '\0';
+  if (!known) gw_peer_add_locked(room, node_id, rpc);
+  uv_mutex_unlock(&gw->mu);
+  if (!known) gw_sync_with(gw, room, node_id, rpc);
+}
+
+void mf_gw_peer_add(mf_gateway_t *gw, gw_room_t *room, const char *node_id, const char *rpc) {
+  uv_mutex_lock(&gw->mu);
+  gw_peer_add_locked(room, node_id, rpc);
+  uv_mutex_unlock(&gw->mu);
+}
+
+void mf_gw_learn_producer(mf_gateway_t *gw, gw_room_t *room,
+                          const Mafalda__Cluster__RemoteProducer *rp) {
+  if (gw_remote_producer_put(gw, room, rp)) gw_announce(gw, room, NULL, rp);
 }
 
 static void gw_router_nodes(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
@@ -243,8 +359,6 @@ static void gw_router_nodes(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope
   uv_mutex_lock(&gw->mu);
   room->syncing = false;
   room->synced = r != NULL;
-  char router_id[MF_ID_LEN + 1];
-  memcpy(router_id, room->router_id, sizeof router_id);
   if (r)
     for (size_t i = 0; i < r->n_nodes; i++)
       if (strcmp(r->nodes[i]->node_id, me.node_id) != 0)
@@ -254,20 +368,8 @@ static void gw_router_nodes(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope
     MF_LOG_WARN("room '%s': controller.RouterNodes failed (%s): other nodes' producers stay "
                 "unknown until the next placement", room->name, mf_gw_env_error(err, env));
   } else if (clustered) {
-    for (size_t i = 0; i < r->n_nodes; i++) {
-      if (strcmp(r->nodes[i]->node_id, me.node_id) == 0) continue;
-      Mafalda__Cluster__RoomSyncRequest q = MAFALDA__CLUSTER__ROOM_SYNC_REQUEST__INIT;
-      q.router_id = router_id;
-      q.node_id = me.node_id;
-      q.rpc_address = me.rpc;
-      gw_sync_t *c = calloc(1, sizeof *c);
-      if (!c) continue;
-      c->gw = gw;
-      c->room = room;
-      snprintf(c->node_id, sizeof c->node_id, "%s", r->nodes[i]->node_id);
-      if (mf_gw_call_node(gw, r->nodes[i]->rpc_address, NODE_ROOM_SYNC, &q.base, gw_room_synced, c))
-        free(c);
-    }
+    for (size_t i = 0; i < r->n_nodes; i++)
+      gw_sync_with(gw, room, r->nodes[i]->node_id, r->nodes[i]->rpc_address);
   }
   if (r) mafalda__cluster__router_nodes_response__free_unpacked(r, NULL);
   free(s);
@@ -299,9 +401,9 @@ void mf_gw_room_sync(mf_gateway_t *gw, gw_room_t *room) {
 
 /* rp from an index entry (mu held); texts[0] (rtpParameters) and texts[1] (appData) are
  * malloc'd (the caller frees both). */
-static void gw_describe_locked(mf_gateway_t *gw, const gw_obj_t *o, const gw_self_t *me,
-                               Mafalda__Cluster__RemoteProducer *rp, char addr[GW_ADDR_MAX],
-                               char *texts[2]) {
+void mf_gw_describe_locked(mf_gateway_t *gw, const gw_obj_t *o, const gw_self_t *me,
+                           Mafalda__Cluster__RemoteProducer *rp, char addr[GW_ADDR_MAX],
+                           char *texts[2]) {
   Mafalda__Cluster__RemoteProducer init = MAFALDA__CLUSTER__REMOTE_PRODUCER__INIT;
   *rp = init;
   char **params_text = &texts[0];
@@ -336,15 +438,21 @@ void mf_gw_nodes_producer_event(mf_gateway_t *gw, const char *producer_id, const
   n = o->room->peer_count;
   memcpy(peers, o->room->peers, n * sizeof peers[0]);
   memcpy(router_id, o->room->router_id, sizeof router_id);
-  gw_describe_locked(gw, o, &me, &rp, addr, text);
+  mf_gw_describe_locked(gw, o, &me, &rp, addr, text);
   char id[MF_ID_LEN + 1];
   memcpy(id, o->id, sizeof id);
   rp.producer_id = id; /* o may go once the mutex is released */
   char kind[8];
   memcpy(kind, o->media_kind, sizeof kind);
   rp.kind = kind;
+  mf_api_session_t *owner = o->session;
+  mf_api_session_ref(owner);
   uv_mutex_unlock(&gw->mu);
+  char link[MF_ID_LEN + 1];
+  mf_gw_forward_link_of(gw, owner, link); /* the owner may be another node's client */
+  mf_api_session_unref(owner);
   Mafalda__Cluster__RoomEventRequest q = MAFALDA__CLUSTER__ROOM_EVENT_REQUEST__INIT;
+  q.forward_id = link;
   q.router_id = router_id;
   q.node_id = me.node_id;
   q.rpc_address = me.rpc;
@@ -366,7 +474,8 @@ void mf_gw_nodes_producer_event(mf_gateway_t *gw, const char *producer_id, const
 
 bool mf_gateway_serves(const char *method) {
   return method && (strcmp(method, NODE_ROOM_SYNC) == 0 || strcmp(method, NODE_ROOM_EVENT) == 0 ||
-                    strcmp(method, NODE_PIPE_OPEN) == 0 || strcmp(method, NODE_PIPE_CLOSE) == 0);
+                    strcmp(method, NODE_PIPE_OPEN) == 0 || strcmp(method, NODE_PIPE_CLOSE) == 0 ||
+                    mf_gw_forward_serves(method));
 }
 
 static mf_err_t gw_pack(const ProtobufCMessage *m, uint8_t **reply, size_t *len) {
@@ -377,27 +486,6 @@ static mf_err_t gw_pack(const ProtobufCMessage *m, uint8_t **reply, size_t *len)
   return MF_OK;
 }
 
-typedef struct {
-  gw_room_t *room;
-  const gw_self_t *me;
-  mf_gateway_t *gw;
-  Mafalda__Cluster__RemoteProducer items[256];
-  Mafalda__Cluster__RemoteProducer *ptrs[256];
-  char addrs[256][GW_ADDR_MAX];
-  char *texts[256][2];
-  size_t n;
-} gw_sync_list_t;
-
-static void gw_sync_list_fn(const void *key, void *value, void *ud) {
-  (void)key;
-  gw_sync_list_t *l = ud;
-  gw_obj_t *o = value;
-  if (o->kind != GW_PRODUCER || o->room != l->room || l->n == 256) return;
-  gw_describe_locked(l->gw, o, l->me, &l->items[l->n], l->addrs[l->n], l->texts[l->n]);
-  l->ptrs[l->n] = &l->items[l->n];
-  l->n++;
-}
-
 static mf_err_t gw_serve_room_sync(mf_gateway_t *gw, const uint8_t *payload, size_t len,
                                    uint8_t **reply, size_t *reply_len, char *err, size_t errsz) {
   Mafalda__Cluster__RoomSyncRequest *q =
@@ -405,29 +493,27 @@ static mf_err_t gw_serve_room_sync(mf_gateway_t *gw, const uint8_t *payload, siz
   if (!q) return snprintf(err, errsz, "malformed RoomSyncRequest"), MF_ERR_PARSE;
   gw_self_t me;
   mf_gw_self(gw, &me);
-  gw_sync_list_t *l = calloc(1, sizeof *l);
-  mf_err_t e = l ? MF_OK : MF_ERR_NO_MEMORY;
+  uv_mutex_lock(&gw->mu);
+  gw_room_t *room = gw_room_by_router(gw, q->router_id);
+  if (room) gw_peer_add_locked(room, q->node_id, q->rpc_address);
+  uv_mutex_unlock(&gw->mu);
+  /* the caller's producers: a sync goes both ways */
+  for (size_t i = 0; room && i < q->n_producers; i++)
+    mf_gw_learn_producer(gw, room, q->producers[i]);
   Mafalda__Cluster__RoomSyncResponse r = MAFALDA__CLUSTER__ROOM_SYNC_RESPONSE__INIT;
-  if (l) {
-    l->gw = gw;
-    l->me = &me;
-    uv_mutex_lock(&gw->mu);
-    l->room = gw_room_by_router(gw, q->router_id);
-    if (l->room) {
-      gw_peer_add_locked(l->room, q->node_id, q->rpc_address);
-      mf_hashmap_foreach(gw->objs, gw_sync_list_fn, l);
-    }
-    uv_mutex_unlock(&gw->mu);
-    r.has_room = l->room != NULL;
-    r.n_producers = l->n;
-    r.producers = l->ptrs;
+  gw_sync_list_t *l = room ? gw_sync_list(gw, room, &me, q->node_id) : NULL;
+  mf_err_t e = MF_OK;
+  if (room && !l) {
+    e = MF_ERR_NO_MEMORY;
+  } else {
+    r.has_room = room != NULL;
+    r.n_producers = l ? l->n : 0;
+    r.producers = l ? l->ptrs : NULL;
+    r.n_peers = l ? l->peer_count : 0;
+    r.peers = l ? l->peer_ptrs : NULL;
     e = gw_pack(&r.base, reply, reply_len);
-    for (size_t i = 0; i < l->n; i++) {
-      free(l->texts[i][0]);
-      free(l->texts[i][1]);
-    }
-    free(l);
   }
+  gw_sync_list_free(l);
   protobuf_c_message_free_unpacked(&q->base, NULL);
   if (e) snprintf(err, errsz, "out of memory");
   return e;
@@ -451,7 +537,11 @@ static mf_err_t gw_serve_room_event(mf_gateway_t *gw, const uint8_t *payload, si
     e = MF_ERR_INVALID_ARG;
     snprintf(err, errsz, "RoomEvent needs an event and a producer id");
   } else if (strcmp(q->event, "produce") == 0) {
-    if (gw_remote_producer_put(gw, room, q->producer)) gw_announce(gw, room, q->producer);
+    /* a producer of this node's client made on the caller (a link): not announced to its
+     * owner, who made it */
+    mf_api_session_t *owner = mf_gw_forward_session(gw, q->forward_id);
+    if (gw_remote_producer_put(gw, room, q->producer)) gw_announce(gw, room, owner, q->producer);
+    mf_api_session_unref(owner);
   } else if (strcmp(q->event, "pause") == 0 || strcmp(q->event, "resume") == 0) {
     char key[MF_ID_LEN + 1];
     uv_mutex_lock(&gw->mu);
@@ -593,6 +683,8 @@ mf_err_t mf_gateway_serve(mf_gateway_t *gw, const char *method, const uint8_t *p
   *reply_type = NULL;
   err[0] = '\0';
   mf_err_t e;
+  if (mf_gw_forward_serves(method))
+    return mf_gw_forward_serve(gw, method, payload, len, reply, reply_len, reply_type, err, errsz);
   if (strcmp(method, NODE_ROOM_SYNC) == 0) {
     *reply_type = &mafalda__cluster__room_sync_response__descriptor;
     return gw_serve_room_sync(gw, payload, len, reply, reply_len, err, errsz);
@@ -659,6 +751,7 @@ void mf_gateway_node_lost(mf_gateway_t *gw, const char *node_id) {
   mf_hashmap_foreach(gw->objs, gw_lost_fn, l);
   uv_mutex_unlock(&gw->mu);
   if (l->n) MF_LOG_WARN("node %s lost: closing its %zu producers here", node_id, l->n);
+  mf_gw_forward_node_lost(gw, node_id); /* links to it and from it */
   for (size_t i = 0; i < l->n; i++) gw_remote_producer_close(gw, l->ids[i], "its node was lost");
   for (size_t i = 0; i < nd; i++) mf_gw_send(drops[i]);
   free(l);

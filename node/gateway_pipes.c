@@ -188,6 +188,16 @@ static void gw_placed(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env)
     MF_LOG_INFO("room '%s': transport placed on worker %u (%s%s)", p->room->name, worker,
                 r->rule && r->rule[0] ? r->rule : "scheduler", r->new_shard ? ", new shard" : "");
     mf_gw_room_sync(p->gw, p->room); /* our shard is committed: find the room's other nodes */
+  } else if (r && have_node && p->op == OP_CREATE_TRANSPORT && r->node_id[0] &&
+             r->rpc_address[0]) {
+    /* another node's worker: the client's calls about it go there (gateway_forward.c) */
+    MF_LOG_INFO("room '%s': transport placed on node %s worker %u (%s%s)", p->room->name,
+                r->node_id, r->worker, r->rule && r->rule[0] ? r->rule : "scheduler",
+                r->new_shard ? ", new shard" : "");
+    mf_gw_forward_place(p->gw, p->room, p->call, p->session, p->data, r->node_id,
+                        r->rpc_address, r->worker);
+    mf_gw_room_sync(p->gw, p->room);
+    goto out;
   } else if (env && env->status == MAFALDA__RPC__STATUS__STATUS_RESOURCE_EXHAUSTED) {
     mf_api_call_fail(p->call, MF_ERR_LIMIT, "no capacity for a new transport: %s",
                      mf_gw_env_error(err, env));
@@ -212,11 +222,24 @@ void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *cal
   char router_id[MF_ID_LEN + 1];
   memcpy(router_id, room->router_id, sizeof router_id);
   uv_mutex_unlock(&gw->mu);
+  uint32_t pinned;
+  if (mf_gw_forward_pin(s, &pinned)) {
+    /* another node's client: its node asked the controller already (the shard is committed) */
+    if (pinned >= gw->worker_count) pinned = room->home;
+    mf_gw_post(gw, room, op, pinned, call, s, req->data, NULL);
+    mf_gw_room_sync(gw, room);
+    return;
+  }
   if (placed && mf_gw_node_id(gw, node_id)) {
     Mafalda__Cluster__PlaceTransportRequest pr = MAFALDA__CLUSTER__PLACE_TRANSPORT_REQUEST__INIT;
     pr.router_id = router_id;
     pr.expected_pps = gw->transport_pps;
-    pr.only_node_id = node_id; /* node -> node forwarding of API calls is not built yet */
+    /* A WebRTC transport may go to any node (its calls are forwarded there); PlainTransports
+     * and DataChannels (relayed between this node's workers only) stay on this node. */
+    if (op != OP_CREATE_TRANSPORT || json_is_true(json_object_get(req->data, "enableSctp")))
+      pr.only_node_id = node_id;
+    else
+      pr.prefer_node_id = node_id; /* a new shard: this node when others are no freer */
     gw_place_t *p = calloc(1, sizeof *p);
     if (p) {
       p->gw = gw;

@@ -110,7 +110,7 @@ static mf_err_t join(sim_t *s, const room_cfg_t *c, uint64_t now, uint32_t *work
   mf_sched_pending_expire(&s->pending, now);
   mf_sched_view_t *v = sim_view(s);
   mf_sched_pending_apply(&s->pending, v);
-  mf_sched_place_request_t req = {ROUTER_ID, c->transport_pps};
+  mf_sched_place_request_t req = {ROUTER_ID, c->transport_pps, NULL};
   mf_sched_placement_t d;
   mf_err_t e = mf_sched_place_transport(v, &req, &d, msg, msg_size);
   if (e != MF_OK) return e;

@@ -257,7 +257,7 @@ static void test_view_rules(void **state) {
   /* Decisions. On n1 only: worker 1 (worker 0 is stalled), expected_pps 0 = default 300. */
   char msg[MF_FSM_MESSAGE_MAX];
   mf_placement_transport_t t;
-  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 0, "n1", &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 0, "n1", NULL, &t, msg, sizeof(msg)),
                    MF_OK);
   assert_string_equal(t.node_id, "n1");
   assert_int_equal(t.worker, 1);
@@ -276,7 +276,7 @@ static void test_view_rules(void **state) {
   assert_int_equal(v.view.n_shards, 1);
   assert_true(view_worker(&v, "n1", 1)->pending_pps == 300);
   mf_placement_view_free(&v);
-  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 200, "n1", &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 200, "n1", NULL, &t, msg, sizeof(msg)),
                    MF_OK);
   assert_int_equal(t.worker, 1);
   assert_int_equal(t.rule, MF_SCHED_RULE_FILL_SHARD);
@@ -284,7 +284,7 @@ static void test_view_rules(void **state) {
   assert_int_not_equal(t.flight, 0); /* still needs the commit before an answer */
   assert_int_not_equal(t.flight, first);
   /* 500 pending on n1/1: 400 more does not fit under 800, and the stalled worker never. */
-  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 400, "n1", &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 400, "n1", NULL, &t, msg, sizeof(msg)),
                    MF_ERR_LIMIT);
   assert_non_null(strstr(msg, "cluster full"));
   mf_placement_landed(pl, first);
@@ -295,20 +295,20 @@ static void test_view_rules(void **state) {
   objs_t o;
   cmd_t c = shard_cmd(&o, "r1", "n1", 1);
   fsm_ok(f, &c);
-  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 10, "n1", &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 10, "n1", NULL, &t, msg, sizeof(msg)),
                    MF_OK);
   assert_int_equal(t.flight, 0);
 
   /* Refusals. */
-  assert_int_equal(mf_placement_place_transport(pl, &in, "nope", 0, NULL, &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "nope", 0, NULL, NULL, &t, msg, sizeof(msg)),
                    MF_ERR_NOT_FOUND);
-  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 0, "ghost", &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 0, "ghost", NULL, &t, msg, sizeof(msg)),
                    MF_ERR_NOT_FOUND);
-  assert_int_equal(mf_placement_place_transport(pl, &in, "", 0, NULL, &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "", 0, NULL, NULL, &t, msg, sizeof(msg)),
                    MF_ERR_INVALID_ARG);
-  assert_int_equal(mf_placement_place_transport(pl, &in, "r 1", 0, NULL, &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "r 1", 0, NULL, NULL, &t, msg, sizeof(msg)),
                    MF_ERR_INVALID_ARG);
-  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 0, "n\x01", &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 0, "n\x01", NULL, &t, msg, sizeof(msg)),
                    MF_ERR_INVALID_ARG);
 
   /* Pending entries expire after the ttl (5 s here). */
@@ -324,9 +324,9 @@ static void test_view_rules(void **state) {
   mf_placement_view_free(&v);
 
   /* A dead node's entries are forgotten at the next view. */
-  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 0, "n2", &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 0, "n2", NULL, &t, msg, sizeof(msg)),
                    MF_OK);
-  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 0, "n1", &t, msg, sizeof(msg)),
+  assert_int_equal(mf_placement_place_transport(pl, &in, "r1", 0, "n1", NULL, &t, msg, sizeof(msg)),
                    MF_OK);
   assert_int_equal(mf_placement_pending_count(pl), 2);
   Mafalda__Controller__SetNodeState s;

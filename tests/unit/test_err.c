@@ -30,11 +30,21 @@ static void test_out_of_range(void **state) {
   assert_string_equal(mf_err_name((mf_err_t)-1), "unknown");
 }
 
+/* Every name maps back to its code (errors relayed between nodes keep their code). */
+static void test_from_name_round_trip(void **state) {
+  for (int a = 0; a < MF_ERR__COUNT; a++)
+    assert_int_equal(mf_err_from_name(mf_err_name((mf_err_t)a)), a);
+  assert_int_equal(mf_err_from_name("no_such_code"), MF_ERR_INTERNAL);
+  assert_int_equal(mf_err_from_name(""), MF_ERR_INTERNAL);
+  assert_int_equal(mf_err_from_name(NULL), MF_ERR_INTERNAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_code_has_distinct_name_and_text),
       cmocka_unit_test(test_known_values),
       cmocka_unit_test(test_out_of_range),
+      cmocka_unit_test(test_from_name_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,7 +123,7 @@ static size_t add_pipe(sim_t *s, const char *producer, size_t tnode, uint32_t tw
 /* One placement that must succeed with exactly this decision. */
 static void expect_place(sim_t *s, const char *router, double pps, size_t node,
                          uint32_t worker, mf_sched_rule_t rule, bool new_shard) {
-  mf_sched_place_request_t req = {router, pps};
+  mf_sched_place_request_t req = {router, pps, NULL};
   mf_sched_placement_t d;
   char msg[256] = "";
   mf_err_t err = mf_sched_place_transport(V(s), &req, &d, msg, sizeof(msg));
@@ -138,7 +138,7 @@ static void expect_place(sim_t *s, const char *router, double pps, size_t node,
 }
 
 static void expect_place_err(sim_t *s, const char *router, double pps, mf_err_t want) {
-  mf_sched_place_request_t req = {router, pps};
+  mf_sched_place_request_t req = {router, pps, NULL};
   mf_sched_placement_t d;
   char msg[256] = "";
   assert_int_equal(mf_sched_place_transport(V(s), &req, &d, msg, sizeof(msg)), want);
@@ -147,7 +147,7 @@ static void expect_place_err(sim_t *s, const char *router, double pps, mf_err_t 
 
 /* Place and make the decision visible as if the load report caught up. */
 static mf_sched_placement_t place_commit(sim_t *s, const char *router, double pps) {
-  mf_sched_place_request_t req = {router, pps};
+  mf_sched_place_request_t req = {router, pps, NULL};
   mf_sched_placement_t d;
   char msg[256];
   mf_err_t err = mf_sched_place_transport(V(s), &req, &d, msg, sizeof(msg));
@@ -165,6 +165,30 @@ static double ms_since(const struct timespec *t0) { /* printed, never asserted *
 }
 
 /* ---- 1. packing ---- */
+
+/* A new room on an idle cluster opens on the client's node (prefer_node_id) when no other
+ * node is freer; a freer node still wins, and the hint never beats a router's own node. */
+static void test_new_shard_prefers_client_node(void **state) {
+  sim_t s;
+  sim_init(&s, 3, 1, 1000);
+  mf_sched_place_request_t req = {"r1", 100, s.ids[2]};
+  mf_sched_placement_t d;
+  char msg[256];
+  assert_int_equal(mf_sched_place_transport(V(&s), &req, &d, msg, sizeof(msg)), MF_OK);
+  assert_int_equal(d.node_index, 2); /* all as free: the client's node, not the first id */
+  assert_int_equal(d.rule, MF_SCHED_RULE_FREEST_NODE);
+  W(&s, 0, 0)->load_pps = 100; /* every node in use, n02 less free than n00 */
+  W(&s, 1, 0)->load_pps = 500;
+  W(&s, 2, 0)->load_pps = 500;
+  assert_int_equal(mf_sched_place_transport(V(&s), &req, &d, msg, sizeof(msg)), MF_OK);
+  assert_int_equal(d.node_index, 0);
+  W(&s, 2, 0)->load_pps = 0;
+  add_shard(&s, "r1", 1, 0); /* n01 hosts the router: rule 3a before any hint */
+  assert_int_equal(mf_sched_place_transport(V(&s), &req, &d, msg, sizeof(msg)), MF_OK);
+  assert_int_equal(d.node_index, 1);
+  assert_int_equal(d.rule, MF_SCHED_RULE_FILL_SHARD);
+  sim_free(&s);
+}
 
 static void test_packing_fills_one_worker_first(void **state) {
   sim_t s;
@@ -341,7 +365,7 @@ static void test_burst_spread_by_pending(void **state) {
   sim_init(&s, 1, 4, 1000);
   /* Without pending: reports lag, the view never changes, all 20 pile onto one worker. */
   for (int i = 0; i < 20; i++) {
-    mf_sched_place_request_t req = {"r1", 100};
+    mf_sched_place_request_t req = {"r1", 100, NULL};
     mf_sched_placement_t d;
     assert_int_equal(mf_sched_place_transport(V(&s), &req, &d, NULL, 0), MF_OK);
     assert_int_equal(d.worker, 0);
@@ -354,7 +378,7 @@ static void test_burst_spread_by_pending(void **state) {
   uint32_t count[4] = {0};
   const uint64_t now = 1000000;
   for (int i = 0; i < 20; i++) {
-    mf_sched_place_request_t req = {"r1", 100};
+    mf_sched_place_request_t req = {"r1", 100, NULL};
     mf_sched_placement_t d;
     assert_int_equal(mf_sched_place_transport(V(&s), &req, &d, NULL, 0), MF_OK);
     if (d.new_shard) add_shard(&s, "r1", 0, d.worker);
@@ -813,7 +837,7 @@ static void test_invalid_input(void **state) {
   sim_init(&s, 2, 2, 1000);
   add_producer(&s, "p1", "r1", 0, 0);
   char msg[256];
-  mf_sched_place_request_t req = {"r1", 100};
+  mf_sched_place_request_t req = {"r1", 100, NULL};
   mf_sched_placement_t d;
 
   assert_int_equal(mf_sched_place_transport(NULL, &req, &d, msg, sizeof(msg)),
@@ -1039,6 +1063,7 @@ static void test_idle_pipes_and_shards(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_packing_fills_one_worker_first),
+      cmocka_unit_test(test_new_shard_prefers_client_node),
       cmocka_unit_test(test_placement_rules),
       cmocka_unit_test(test_only_active_nodes_get_placements),
       cmocka_unit_test(test_rooms_share_a_worker),
