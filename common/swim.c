@@ -27,10 +27,11 @@ typedef struct member {
   size_t meta_len;
   bool is_self;
   bool announced; /* on_change has reported it (never for one only ever known dead) */
-  /* Suspicion: who raised or confirmed it, as id hashes, so repeats do not count twice. */
-  char suspect_from[MF_SWIM_ID_MAX + 1];
-  uint64_t suspecters[MAX_SUSPECTERS];
+  /* Suspicion: who raised or confirmed it, so repeats do not count twice and every
+   * confirmation can be passed on (a record carries one suspecter id per copy). */
+  char suspecters[MAX_SUSPECTERS][MF_SWIM_ID_MAX + 1];
   unsigned n_suspecters;
+  unsigned suspect_rr; /* rotates the suspecter named in copies we relay */
   bool suspicion_probed; /* we have probed it since this suspicion started */
   /* Dissemination queue, one slot per member: its current record is what we gossip. */
   bool gossip_pending;
@@ -102,12 +103,6 @@ static uint32_t ceil_log2(uint64_t x) {
   return k;
 }
 
-static uint64_t id_hash(const char *id) { /* FNV-1a */
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (; *id; id++) h = (h ^ (unsigned char)*id) * 0x100000001b3ULL;
-  return h;
-}
-
 static void copy_str(char *dst, size_t cap, const char *src) {
   size_t n = strlen(src);
   if (n >= cap) n = cap - 1;
@@ -170,14 +165,43 @@ static void to_view(const member_t *m, mf_swim_member_t *out) {
   out->meta_len = m->meta_len;
 }
 
-static void to_wire(const member_t *m, mf_swim_wire_member_t *w) {
+static int suspecter_index(const member_t *m, const char *id) {
+  for (unsigned i = 0; i < m->n_suspecters; i++)
+    if (strcmp(m->suspecters[i], id) == 0) return (int)i;
+  return -1;
+}
+
+/* Which of m's suspecters a copy of its SUSPECT record names. A record carries one id, and
+ * the gossip queue holds one record per member, so naming simply the latest suspecter lost
+ * confirmations: two members that suspected at the same time each overwrote their own id
+ * with the other's as soon as they heard it, and neither ever told the other of its own
+ * failed probe (the first suspecter then ran the unconfirmed timeout). So: our own
+ * confirmation first (only we can spread it), never the recipient's own (it knows), and
+ * otherwise the suspecters in turn, so a relay passes every one of them on. */
+static const char *suspect_from_for(member_t *m, const char *self_id, const member_t *recipient) {
+  if (m->n_suspecters == 0) return "";
+  int self = suspecter_index(m, self_id);
+  if (self >= 0) return m->suspecters[self];
+  const char *skip = recipient ? recipient->id : "";
+  for (unsigned k = 0; k < m->n_suspecters; k++) {
+    const char *id = m->suspecters[m->suspect_rr++ % m->n_suspecters];
+    if (strcmp(id, skip) != 0) return id;
+  }
+  return m->suspecters[0];
+}
+
+/* recipient (may be NULL) picks the suspecter a SUSPECT record names; see above. */
+static void to_wire(const mf_swim_t *s, member_t *m, const member_t *recipient,
+                    mf_swim_wire_member_t *w) {
   w->id = m->id;
   w->address = m->address;
   w->incarnation = m->incarnation;
   w->status = m->status;
   w->meta = m->meta_len ? m->meta : NULL;
   w->meta_len = m->meta_len;
-  w->suspect_from = m->status == MF_SWIM_SUSPECT ? m->suspect_from : "";
+  w->suspect_from = m->status == MF_SWIM_SUSPECT
+                        ? suspect_from_for(m, s->members[0]->id, recipient)
+                        : "";
 }
 
 const char *mf_swim_status_name(mf_swim_status_t status) {
@@ -263,24 +287,21 @@ static void change_status(member_t *m, mf_swim_status_t status, uint64_t now) {
   m->status_since_ms = now;
   if (status != MF_SWIM_SUSPECT) {
     m->n_suspecters = 0;
-    m->suspect_from[0] = '\0';
+    m->suspect_rr = 0;
   }
 }
 
 static bool add_suspecter(member_t *m, const char *from) {
   if (!from || !from[0] || m->n_suspecters >= MAX_SUSPECTERS) return false;
-  uint64_t h = id_hash(from);
-  for (unsigned i = 0; i < m->n_suspecters; i++)
-    if (m->suspecters[i] == h) return false;
-  m->suspecters[m->n_suspecters++] = h;
-  copy_str(m->suspect_from, sizeof m->suspect_from, from);
+  if (suspecter_index(m, from) >= 0) return false;
+  copy_str(m->suspecters[m->n_suspecters++], sizeof m->suspecters[0], from);
   return true;
 }
 
 static void start_suspicion(member_t *m, const char *from, uint64_t now) {
   change_status(m, MF_SWIM_SUSPECT, now);
   m->n_suspecters = 0;
-  m->suspect_from[0] = '\0';
+  m->suspect_rr = 0;
   m->suspicion_probed = false;
   add_suspecter(m, from);
 }
@@ -342,7 +363,7 @@ static void add_piggyback(mf_swim_t *s, const member_t *added, const member_t *r
     member_t *m = s->scratch[i];
     if (m == added || (m == recipient && m->status == MF_SWIM_ALIVE)) continue;
     mf_swim_wire_member_t w;
-    to_wire(m, &w);
+    to_wire(s, m, recipient, &w);
     if (mf_swim_encoder_add(&s->enc, &w)) count_sent(m, limit);
   }
 }
@@ -350,7 +371,7 @@ static void add_piggyback(mf_swim_t *s, const member_t *added, const member_t *r
 static void begin_packet(mf_swim_t *s, mf_swim_packet_type_t type, uint64_t seq,
                          const char *target_id, const char *target_address) {
   mf_swim_wire_member_t self;
-  to_wire(s->members[0], &self);
+  to_wire(s, s->members[0], NULL, &self);
   mf_swim_encoder_init(&s->enc, type, &self, seq, target_id, target_address);
 }
 
@@ -362,7 +383,7 @@ static void send_packet(mf_swim_t *s, mf_swim_packet_type_t type, const char *to
   begin_packet(s, type, seq, target_id, target_address);
   if (first) {
     mf_swim_wire_member_t w;
-    to_wire(first, &w);
+    to_wire(s, first, recipient, &w);
     if (mf_swim_encoder_add(&s->enc, &w)) count_sent(first, gossip_limit(s));
   }
   add_piggyback(s, first, recipient);
@@ -386,7 +407,7 @@ static void send_sync(mf_swim_t *s, member_t *to, bool want_sync, uint64_t now) 
     first = false;
     for (; i < s->n_members; i++) {
       mf_swim_wire_member_t w;
-      to_wire(s->members[i], &w);
+      to_wire(s, s->members[i], to, &w);
       if (!mf_swim_encoder_add(&s->enc, &w)) break;
     }
     if (mf_swim_encoder_count(&s->enc) == 0) { /* cannot happen: one record always fits */

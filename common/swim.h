@@ -32,9 +32,12 @@
  *       min = suspect_min_ms (1500)
  *       timeout = max - (max - min) * log(c + 1) / log(K + 1),   K = 3
  *   where c (0..K) counts independent suspecters beyond the first (each SUSPECT update
- *   carries the id of the member whose probe failed; a member whose own probe of an
- *   already-SUSPECT member fails adds itself). No confirmation: `max` (6 s for 5 members,
- *   12 s for 50); K confirmations: `min`. Not refuted in time → DEAD.
+ *   carries the id of one member whose probe failed; a member whose own probe of an
+ *   already-SUSPECT member fails adds itself). A record names one suspecter per copy, so
+ *   each copy names our own id if we are a suspecter (only we can spread that), otherwise
+ *   the known suspecters in turn, never the recipient's own; naming just the latest one
+ *   lost confirmations when two members suspected at once. No confirmation: `max` (6 s
+ *   for 5 members, 12 s for 50); K confirmations: `min`. Not refuted in time → DEAD.
  * - Precedence (SWIM paper), i = incoming incarnation, j = ours:
  *       ALIVE(i)   overrides ALIVE(j), SUSPECT(j) if i > j; DEAD(j)/LEFT(j) if i > j (rejoin)
  *       SUSPECT(i) overrides ALIVE(j) if i >= j, SUSPECT(j) if i > j (i == j: confirmation)
@@ -92,7 +95,7 @@
  * firewall that admits only cluster members.
  *
  * Sizing: member lookup is a linear scan; meant for clusters of up to a few hundred members.
- * Memory: ~80 KB per instance (decode arena, encoder, packet buffers) + ~500 B per member.
+ * Memory: ~80 KB per instance (decode arena, encoder, packet buffers) + ~700 B per member.
  *
  * Ownership: mf_swim_create copies the config's strings and meta; the instance owns all
  * member storage until mf_swim_destroy. Nothing is allocated per packet except a member

@@ -49,12 +49,19 @@ static void note_controller_failure(mf_agent_t *a, agent_job_t *j, const char *w
   a->failures++;
 }
 
+static void start_next_ordered(mf_agent_t *a);
+
 static void job_done(uv_work_t *w, int status) {
   agent_job_t *j = w->data;
   mf_agent_t *a = j->agent;
   if (j->kind == AGENT_JOB_GATEWAY) {
+    bool ordered = j->ordered;
     j->done(j->done_ud, status != 0 ? MF_ERR_CLOSED : j->err, j->reply.envelope);
     job_free(j);
+    if (ordered) {
+      a->ordered_running = false;
+      start_next_ordered(a);
+    }
     return;
   }
   a->job_running = false;
@@ -69,6 +76,11 @@ static void job_done(uv_work_t *w, int status) {
     note_controller_failure(a, j, env->error_message ? env->error_message : "error");
     /* A refused state change (e.g. dead -> active) means our record must be rebuilt. */
     if (j->kind == AGENT_JOB_SET_STATE) a->registered = false;
+    /* Refused because the controller holds us dead or unknown: our shards are gone there. */
+    if (j->kind == AGENT_JOB_SET_STATE &&
+        (env->status == MAFALDA__RPC__STATUS__STATUS_NOT_FOUND ||
+         env->status == MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT))
+      a->fence_due = true;
     job_free(j);
     return;
   }
@@ -102,6 +114,7 @@ static void job_done(uv_work_t *w, int status) {
         MF_LOG_WARN("the controller %s this node: registering again",
                     r->known_node ? "declared dead" : "does not know");
         a->registered = false;
+        a->fence_due = true; /* the controller dropped our shards: close them first */
       }
       if (r) mafalda__cluster__load_report_response__free_unpacked(r, NULL);
       break;
@@ -166,17 +179,47 @@ static void start_job(mf_agent_t *a, agent_job_t *j, const char *method,
 
 /* ---- calls for the API gateway (any thread -> agent loop -> thread pool) ---- */
 
-static void on_gateway_call(mf_mailbox_msg_t *msg, void *owner) {
-  agent_job_t *j = MF_CONTAINER_OF(msg, agent_job_t, link);
-  mf_agent_t *a = owner;
-  j->agent = a;
+static void start_gateway_job(mf_agent_t *a, agent_job_t *j) {
   if (!a->stopping) {
     if (j->n_urls == 0) collect_urls(a, j); /* else a node -> node call: its one address */
     j->work.data = j;
     if (uv_queue_work(&a->loop, &j->work, job_work, job_done) == 0) return;
   }
+  if (j->ordered) a->ordered_running = false;
   j->done(j->done_ud, MF_ERR_CLOSED, NULL);
   job_free(j);
+}
+
+/* The gateway's controller.Apply records (AddProducer, RemoveProducer, RemoveShard, pipes)
+ * are fire-and-forget and must land in the order they were made: run in parallel on the
+ * thread pool, a RemoveProducer overtook the AddProducer it undoes and left a closed
+ * session's producer in the state (tests/integration/chaos_leader_api.c). They run one at
+ * a time, in order; other gateway calls (answers a client waits for) stay parallel. */
+static void start_next_ordered(mf_agent_t *a) {
+  while (!a->ordered_running && a->ordered_head) {
+    agent_job_t *j = a->ordered_head;
+    a->ordered_head = j->next_ordered;
+    if (!a->ordered_head) a->ordered_tail = NULL;
+    a->ordered_running = true;
+    start_gateway_job(a, j); /* clears ordered_running if it could not start */
+  }
+}
+
+static void on_gateway_call(mf_mailbox_msg_t *msg, void *owner) {
+  agent_job_t *j = MF_CONTAINER_OF(msg, agent_job_t, link);
+  mf_agent_t *a = owner;
+  j->agent = a;
+  j->ordered = j->n_urls == 0 && strcmp(j->method, "controller.Apply") == 0;
+  if (!j->ordered) {
+    start_gateway_job(a, j);
+    return;
+  }
+  if (a->ordered_tail)
+    a->ordered_tail->next_ordered = j;
+  else
+    a->ordered_head = j;
+  a->ordered_tail = j;
+  start_next_ordered(a);
 }
 
 static mf_err_t agent_gateway_call_to(mf_agent_t *a, const char *rpc_address,
@@ -381,6 +424,12 @@ static void on_tick(uv_timer_t *t) {
   }
   if (a->job_running || a->left) return;
   if (!a->registered) {
+    if (a->fence_due) { /* before registering, so nothing new was placed here meanwhile */
+      a->fence_due = false;
+      size_t rooms = a->gateway ? mf_gateway_fence(a->gateway) : 0;
+      MF_LOG_WARN("fenced after being declared dead: closed the shards of %zu room(s) the "
+                  "controller dropped", rooms);
+    }
     job_register(a);
   } else if (a->controller_state != a->state) {
     job_set_state(a, a->state);
@@ -446,6 +495,15 @@ static mf_err_t agent_open(mf_agent_t *a) {
   uv_timer_init(&a->loop, &a->tick);
   a->tick.data = a;
   mf_swim_udp_config_t gc = {.announce_host = a->announced_ip};
+  char adv_host[64];
+  if (a->gossip_advertise[0]) { /* validated by the node config: "a.b.c.d:port" */
+    snprintf(adv_host, sizeof adv_host, "%s", a->gossip_advertise);
+    char *colon = strrchr(adv_host, ':');
+    if (!colon) return MF_ERR_INVALID_ARG;
+    *colon = '\0';
+    gc.announce_host = adv_host;
+    gc.announce_port = (uint16_t)atoi(colon + 1);
+  }
   gc.swim.self_id = a->node_id;
   gc.swim.on_change = on_member;
   gc.swim.ud = a;
@@ -454,8 +512,7 @@ static mf_err_t agent_open(mf_agent_t *a) {
     MF_LOG_ERROR("gossip cannot bind %s:%u: %s", a->listen_ip, a->gossip_port, mf_strerror(err));
     return err;
   }
-  snprintf(a->gossip_address, sizeof a->gossip_address, "%s:%u", a->announced_ip,
-           mf_swim_udp_port(a->gossip));
+  snprintf(a->gossip_address, sizeof a->gossip_address, "%s", mf_swim_udp_address(a->gossip));
   char url[160];
   snprintf(url, sizeof url, "tcp://%s:%u", a->listen_ip, a->rpc_port);
   mf_rpc_endpoint_config_t ec = {.listen_url = url,
@@ -519,6 +576,7 @@ mf_err_t mf_agent_start(const mf_agent_config_t *c, mf_agent_t **out) {
   copy_str(a->join, sizeof a->join, c->join);
   copy_str(a->controllers, sizeof a->controllers, c->controllers);
   a->gossip_port = c->gossip_port;
+  copy_str(a->gossip_advertise, sizeof a->gossip_advertise, c->gossip_advertise);
   a->rpc_port = c->rpc_port;
   a->report_interval_ms = c->report_interval_ms ? c->report_interval_ms : 1000;
   a->worker_capacity_pps = c->worker_capacity_pps;

@@ -9,12 +9,15 @@
  *   recovered, shard opened/closed, draining, leaving). Controller addresses come from
  *   --controllers, the embedded replica, and gossip members whose role is controller;
  *   calls follow leader redirects. Blocking RPC calls run on libuv's thread pool, one at a
- *   time, so gossip on the agent loop never waits for the controller.
+ *   time, so gossip on the agent loop never waits for the controller. When the controller
+ *   holds the node dead or does not know it, the agent closes the shards the controller
+ *   dropped (mf_gateway_fence) before registering again.
  * - Commands from the controller (node RPC endpoint): node.OpenShard / node.CloseShard (a
  *   logical router's shard on one worker, through the gateway) and node.Status.
  * - Workers: a worker whose loop has not beaten for MF_WORKER_STALL_MS is reported stalled
  *   (event + flag in the load report, so the scheduler places nothing there); the node
- *   keeps running the others.
+ *   keeps running the others. Time the whole process was stopped does not count
+ *   (node/stall_watch.h).
  * - Drain: mf_agent_drain marks the node draining (controller + gossip), waits until no
  *   transport is left or the timeout passes, leaves the gossip group, then calls
  *   on_drained.
@@ -42,6 +45,8 @@ typedef struct {
   const char *announced_ip;     /* what other members and clients reach */
   const char *listen_ip;        /* where gossip and the node RPC bind */
   uint16_t gossip_port;         /* 0: any free port */
+  const char *gossip_advertise; /* "a.b.c.d:port" others send gossip to; NULL/"": announced_ip
+                                   and the bound gossip port (issue 12: NAT, test proxy) */
   uint16_t rpc_port;            /* node RPC; 0: any free port */
   const char *join;             /* "host:port,..." gossip seeds, "" = none */
   const char *controllers;      /* "host:port,..." controller RPC addresses, "" = gossip */

@@ -15,6 +15,7 @@
 #include "controller/replica.h"
 #include "controller/rpc_client.h"
 #include "node/agent.h"
+#include "node/stall_watch.h"
 #include "proto/cluster.pb-c.h"
 
 #define MF_NODE_AGENT_WORKERS_MAX 256
@@ -50,6 +51,8 @@ typedef struct {
   mf_mailbox_msg_t link;           /* AGENT_JOB_GATEWAY: posted from the caller's thread */
   mf_gateway_call_done_fn done;    /* AGENT_JOB_GATEWAY */
   void *done_ud;
+  bool ordered;                    /* a gateway controller.Apply record: runs in order */
+  void *next_ordered;              /* agent_job_t *, the queue of those (agent.c) */
 } agent_job_t;
 
 typedef struct {
@@ -64,6 +67,9 @@ struct mf_agent {
   char node_id[65], name[128], announced_ip[64], listen_ip[64];
   char join[MF_AGENT_LIST_MAX], controllers[MF_AGENT_LIST_MAX];
   char rpc_address[96], gossip_address[96], replica_rpc[MF_REPLICA_ADDR_MAX];
+  char gossip_advertise[64]; /* "" = announced_ip:bound port */
+  agent_job_t *ordered_head, *ordered_tail; /* gateway Apply records waiting their turn */
+  bool ordered_running;
   char controller_url[160];
   uint16_t gossip_port, rpc_port;
   uint32_t report_interval_ms;
@@ -89,6 +95,7 @@ struct mf_agent {
 
   /* controller conversation */
   bool job_running, registered, controller_ok, report_due;
+  bool fence_due; /* declared dead: close the shards the controller dropped (pause fix) */
   uint32_t failures;
   int state;            /* what this node is: active / draining (NodeState) */
   int controller_state; /* what the controller last confirmed */
@@ -99,6 +106,7 @@ struct mf_agent {
   mf_worker_load_t prev[MF_NODE_AGENT_WORKERS_MAX];
   Mafalda__Cluster__WorkerLoad loads[MF_NODE_AGENT_WORKERS_MAX];
   bool stalled[MF_NODE_AGENT_WORKERS_MAX];
+  mf_stall_watch_t stall_watch; /* discounts time the whole process was stopped */
   int meta_state;
   uint32_t meta_permille;
 

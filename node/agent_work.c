@@ -103,7 +103,7 @@ void mf_agent_measure(mf_agent_t *a, uint64_t now) {
     l->transports = counts[i].transports;
     l->producers = counts[i].producers;
     l->consumers = counts[i].consumers;
-    l->heartbeat_age_ms = now > cur.heartbeat_ms ? now - cur.heartbeat_ms : 0;
+    l->heartbeat_age_ms = mf_stall_watch_age(&a->stall_watch, cur.heartbeat_ms, now);
     l->stalled = a->stalled[i];
     a->prev[i] = cur;
   }
@@ -111,10 +111,14 @@ void mf_agent_measure(mf_agent_t *a, uint64_t now) {
 }
 
 void mf_agent_watch_workers(mf_agent_t *a, uint64_t now) {
+  /* After SIGSTOP/SIGCONT every heartbeat looks seconds old; the workers were stopped too. */
+  if (mf_stall_watch_check(&a->stall_watch, now, MF_WORKER_STALL_MS / 2))
+    MF_LOG_WARN("the node did not run for %llu ms (stopped or starved): worker heartbeats "
+                "are timed from now", (unsigned long long)a->stall_watch.last_gap_ms);
   for (uint32_t i = 0; i < a->worker_count; i++) {
     mf_worker_load_t cur;
     mf_worker_get_load(a->workers[i], &cur);
-    uint64_t age = now > cur.heartbeat_ms ? now - cur.heartbeat_ms : 0;
+    uint64_t age = mf_stall_watch_age(&a->stall_watch, cur.heartbeat_ms, now);
     bool stalled = age >= MF_WORKER_STALL_MS;
     if (stalled == a->stalled[i]) continue;
     a->stalled[i] = stalled;

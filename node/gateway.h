@@ -100,6 +100,15 @@ mf_err_t mf_gateway_close_shard(mf_gateway_t *gw, const char *router_id);
 /* ---- a room over several nodes (gateway_nodes.c) ----
  * Nodes that host shards of one logical router are the room's PEERS: each tells the others
  * about its producers (node.RoomSync when it opens its part of the room, node.RoomEvent on
+/* The controller declared this node dead (or no longer knows it): the cluster state lost
+ * every shard, producer and pipe of this node, and the other nodes closed its producers.
+ * Before the node registers again, every room the controller placed here closes its shards
+ * as mf_gateway_close_shard does (transports end with transport.routerclose, producers
+ * with producer.close; the sessions and rooms stay) and syncs with its peers again on its
+ * next placement. See docs/cluster.md, "After being declared dead". Returns the number of
+ * rooms whose shards closed. Any thread but a worker's; waits for the workers. */
+size_t mf_gateway_fence(mf_gateway_t *gw);
+
  * produce/pause/resume/close), so a client of any node sees every producer of the room.
  * A consumer of another node's producer gets it through a PipeTransport between the two
  * workers (node.PipeOpen / node.PipeClose), opened on the first such consumer and closed

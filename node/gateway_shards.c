@@ -1,5 +1,6 @@
 /* Shards the controller places on this node (node.OpenShard / node.CloseShard through the
- * agent) and the per-worker object counts the agent reports. */
+ * agent), the fence after the controller declared this node dead, and the per-worker
+ * object counts the agent reports. */
 #define MF_LOG_MODULE "gateway"
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,46 @@ mf_err_t mf_gateway_close_shard(mf_gateway_t *gw, const char *router_id) {
   if (!room) return MF_ERR_NOT_FOUND;
   mf_gw_close_shards(gw, room, false);
   return MF_OK;
+}
+
+/* ------------------------------------------------------------ fencing after a death */
+
+size_t mf_gateway_fence(mf_gateway_t *gw) {
+  if (!gw) return 0;
+  /* Rooms leave the list only at stop, so the pointers stay valid after unlocking; the
+   * closes must run unlocked (the workers take mu). */
+  size_t n = 0, cap = 0, closed = 0;
+  gw_room_t **placed = NULL;
+  uv_mutex_lock(&gw->mu);
+  for (gw_room_t *r = gw->rooms; r && !gw->stopping; r = r->next) {
+    bool open = false;
+    for (uint32_t w = 0; w < gw->worker_count; w++) open |= r->shards[w].open;
+    if (!r->placed_by_controller || r->state != GW_ROOM_READY || !open) continue;
+    if (n == cap) {
+      size_t ncap = cap ? cap * 2 : 16;
+      gw_room_t **grown = realloc(placed, ncap * sizeof *placed);
+      if (!grown) break;
+      placed = grown;
+      cap = ncap;
+    }
+    placed[n++] = r;
+  }
+  uv_mutex_unlock(&gw->mu);
+  for (size_t i = 0; i < n; i++) {
+    gw_room_t *room = placed[i];
+    MF_LOG_WARN("room '%s' (router %s): the controller dropped this node's shard while it "
+                "was dead; closing it here (transports end with routerclose)", room->name,
+                room->router_id);
+    mf_gw_close_shards(gw, room, false);
+    uv_mutex_lock(&gw->mu);
+    /* The peers forgot this node when gossip declared it dead: the next placement must
+     * sync with them again (node.RoomSync) so they hear of its producers. */
+    room->synced = false;
+    uv_mutex_unlock(&gw->mu);
+    closed++;
+  }
+  free(placed);
+  return closed;
 }
 
 /* ------------------------------------------------------------ idle shards */
