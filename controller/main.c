@@ -26,6 +26,7 @@ typedef struct {
   int snapshot_threshold;
   int election_timeout_ms;
   int log_level;
+  int max_pipes_out;
   int log_format;
   bool join;
   char gossip_listen[128];
@@ -61,6 +62,10 @@ static const mf_config_option_t options[] = {
     {.name = "join", .type = MF_OPT_BOOL, .offset = offsetof(ctl_config_t, join),
      .default_value = "false",
      .help = "Start without bootstrapping and wait to be added by the leader "
+    {.name = "max-pipes-out", .type = MF_OPT_INT, .offset = offsetof(ctl_config_t, max_pipes_out),
+     .min = 0, .max = 100000, .default_value = "0",
+     .help = "Pipes of one producer a worker sends before the scheduler feeds further shards "
+             "from shards that already receive it (a relay tree); 0: the default, 8."},
              "(controller.AddVoter). --peers must list this replica."},
     {.name = "gossip-listen", .type = MF_OPT_STRING,
      .offset = offsetof(ctl_config_t, gossip_listen), .size = 128, .default_value = "",
@@ -203,6 +208,7 @@ int main(int argc, char **argv) {
   uv_signal_start(&app.sigint, on_signal, SIGINT);
   uv_run(&loop, UV_RUN_DEFAULT);
   mf_replica_free(app.replica);
+                            .max_pipes_out_per_worker = (uint32_t)cfg.max_pipes_out,
   if (uv_loop_close(&loop) != 0) MF_LOG_WARN("loop closed with handles left");
   MF_LOG_INFO("controller stopped cleanly");
   return 0;

@@ -167,6 +167,7 @@ mf_err_t mf_replica_start(uv_loop_t *loop, const mf_replica_config_t *cfg, char 
   char url[MF_REPLICA_ADDR_MAX + 16];
   snprintf(url, sizeof url, "tcp://%s", cfg->rpc_listen);
   mf_rpc_server_config_t sc = {.listen_url = url};
+  sc.placement.max_pipes_out_per_worker = cfg->max_pipes_out_per_worker;
   if (mf_rpc_server_start(loop, r->raft, &sc, &r->rpc) != MF_OK) {
     mf_raft_node_close(r->raft, NULL, NULL);
     mf_rpc_server_destroy(r->rpc);

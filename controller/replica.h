@@ -24,6 +24,8 @@ typedef struct {
   char data_dir[MF_REPLICA_DIR_MAX];     /* created if missing */
   int snapshot_threshold;                /* 0 = 1024 */
   int election_timeout_ms;               /* 0 = 1000 */
+  uint32_t max_pipes_out_per_worker;     /* pipes of one producer a worker sends before the
+                                            scheduler relays; 0 = its default (8) */
   bool join;                             /* wait to be added instead of bootstrapping */
 } mf_replica_config_t;
 

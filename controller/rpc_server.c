@@ -123,6 +123,17 @@ static void reply_pipe(mf_rpc_request_t *req) {
   resp.source_node_id = (char *)p->source_node_id;
   resp.source_worker = p->source_worker;
   resp.depth = p->depth;
+  /* where the target reaches the source (a relay is not the producer's origin: the target
+   * knows only the origin's addresses) */
+  const Mafalda__Controller__Node *n =
+      mf_fsm_find_node(mf_raft_node_fsm(call_of(req)->server->raft), p->source_node_id);
+  char rtc[96] = "";
+  for (size_t i = 0; n && i < n->n_workers; i++)
+    if (n->workers[i]->index == p->source_worker && n->workers[i]->rtc_port && n->announced_ip)
+      snprintf(rtc, sizeof rtc, strchr(n->announced_ip, ':') ? "[%s]:%u" : "%s:%u",
+               n->announced_ip, n->workers[i]->rtc_port);
+  resp.source_rpc_address = n && n->rpc_address ? n->rpc_address : "";
+  resp.source_rtc_address = rtc;
   mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_OK, "", &resp.base);
 }
 

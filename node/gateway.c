@@ -64,7 +64,8 @@ void mf_gw_index_remove(mf_gateway_t *gw, const char *id) {
   if (!o) return;
   if (o->kind == GW_TRANSPORT) {
     mf_gw_shard_check_idle(gw, o->room, o->worker);
-  } else if (o->kind == GW_CONSUMER) {
+  } else if (o->kind == GW_CONSUMER || o->kind == GW_PIPE_OUT) {
+    /* a pipe out of a relay's copy keeps the copy like a consumer (no-op on the origin) */
     mf_gw_pipe_consumer_removed(gw, o->producer_id, o->worker);
   } else if (o->kind == GW_PRODUCER) {
     /* its piped copies close with it (their consumers get producerclose) */
@@ -776,6 +777,7 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
   gw->linger_ms = o->pipe_linger_ms ? o->pipe_linger_ms : GW_DEFAULT_LINGER_MS;
   gw->transport_pps = o->transport_pps;
   gw->pipe_srtp = !o->pipe_plain_rtp;
+  gw->local_placement = o->local_placement;
   mf_err_t e = mf_hashmap_create(MF_ID_LEN + 1, 64, &gw->objs);
   if (!e) e = mf_hashmap_create(MF_ID_LEN + 1, 16, &gw->orphans);
   if (!e) e = mf_hashmap_create(sizeof(gw_pipe_key_t), 16, &gw->pipes);

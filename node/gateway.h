@@ -38,6 +38,8 @@ typedef struct {
                               0 = the controller's default */
   bool pipe_plain_rtp;     /* pipes between nodes without SRTP (--pipe-srtp=false) */
   mf_pipe_hub_t *hub;      /* borrowed: intra-node pipes; must outlive the gateway AND the
+  bool local_placement;    /* transports on this node's workers only
+                              (--forward-transports=false) */
                               workers' loops (destroy it after the workers stopped). NULL:
                               no pipes (a consumer must be on its producer's worker) */
 } mf_gateway_options_t;

@@ -121,6 +121,9 @@ static void fwd_pick_fn(const void *key, void *value, void *ud) {
     p->items[p->n++] = l;
 }
 
+static void fwd_drop(mf_gateway_t *gw, const char *link_id, const char *transport_id,
+                     mf_api_session_t *tell, const char *node_id);
+
 void mf_gw_forward_stop(gw_forward_t *fw) {
   if (!fw) return;
   uv_mutex_lock(&fw->mu);
@@ -142,6 +145,8 @@ void mf_gw_forward_stop(gw_forward_t *fw) {
     size_t n = p->n;
     for (size_t i = 0; i < n; i++) {
       fwd_fail_pending(p->items[i]->pending, MF_ERR_CLOSED, "the node is shutting down");
+      /* out of the index too: its entries hold sessions the API server waits for */
+      fwd_drop(fw->gw, p->items[i]->id, NULL, NULL, NULL);
       mf_api_session_unref(p->items[i]->session);
       free(p->items[i]);
     }

@@ -104,6 +104,7 @@ typedef struct {
   /* From another node (src = GW_NO_WORKER): OPENING until the copy exists on dst; the
    * consumes that arrive meanwhile wait in `waiting` (posted in order once it does). */
   bool remote, ready;
+  bool placed; /* remote: the controller chose the source and recorded it (PlacePipe) */
   struct gw_cmd *waiting;
   char node_id[65];
   char source_addr[GW_ADDR_MAX];
@@ -153,6 +154,7 @@ struct mf_gateway {
   unsigned grace_ms, linger_ms;
   uint64_t transport_pps;
   bool pipe_srtp;
+  bool local_placement; /* never forward a transport to another node */
   bool stopping;         /* mu: mf_gateway_stop runs */
   uv_mutex_t mu; /* rooms, objs, pipes, orphans, cluster */
   gw_room_t *rooms;
@@ -332,11 +334,14 @@ typedef struct {
 typedef struct {
   const char *producer_id, *addr, *node_id;
   mf_pipe_srtp_t s2t, t2s;
+  bool keys_changed; /* the source kept its own link: the caller takes these keys */
+  mf_pipe_srtp_t kept_s2t, kept_t2s;
   mf_err_t err;
   char msg[256];
   char *params_text; /* malloc'd */
   bool paused;
   uint32_t worker;   /* the producer's worker (the source), set by the server */
+  bool relay;        /* send from a copy of the producer (this node is a relay) */
 } gw_serve_t;
 
 /* This node's id and RPC address; false when not in a cluster (or detached). */
@@ -392,6 +397,11 @@ void mf_gw_peer_add(mf_gateway_t *gw, gw_room_t *room, const char *node_id, cons
 /* A producer another node described, learnt now (and announced to the room if new). */
 void mf_gw_learn_producer(mf_gateway_t *gw, gw_room_t *room,
                           const Mafalda__Cluster__RemoteProducer *rp);
+/* Records a local producer in the controller (cmd: its AddProducer), then tells the room's
+ * peers (node.RoomEvent produce), even when the record failed. false: not sent (no
+ * cluster): the caller tells the peers itself. */
+bool mf_gw_record_producer_then_announce(mf_gateway_t *gw, const Mafalda__Controller__Command *cmd,
+                                         const char *producer_id);
 /* Syncs the room with node_id (node.RoomSync) unless it is a peer already. */
 void mf_gw_room_sync_peer(mf_gateway_t *gw, gw_room_t *room, const char *node_id,
                           const char *rpc);

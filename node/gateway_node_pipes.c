@@ -14,11 +14,13 @@
 
 #define NODE_PIPE_OPEN "node.PipeOpen"
 #define NODE_PIPE_CLOSE "node.PipeClose"
+#define CTL_PLACE_PIPE "controller.PlacePipe"
 
 struct gw_link {
   gw_link_t *next;
   char addr[GW_ADDR_MAX]; /* the other node's worker (ip:port) */
   char node_id[65];
+  bool target_made; /* made here as a pipe's target: this node chose the keys */
   mf_router_transport_t *t;
   /* SRTP keys by direction seen from this node, so one link serves pipes both ways: the
    * target of a pipe chooses both when it makes the link; the source takes them. */
@@ -33,6 +35,84 @@ static bool gw_key_equal(const mf_pipe_srtp_t *a, const mf_pipe_srtp_t *b) {
 
 /* ------------------------------------------------------------ consume a remote producer */
 
+typedef struct {
+  mf_gateway_t *gw;
+  gw_cmd_t *open; /* OP_NODE_PIPE_OPEN, posted once the source is chosen */
+  char origin[65];
+} gw_placing_t;
+
+/* controller.PlacePipe answered: the source is the origin, or a RELAY (a node that already
+ * receives the producer, when the origin's worker sends its budget of pipes of it). Without
+ * an answer the origin sends. */
+static void gw_pipe_placed(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
+  gw_placing_t *pl = ud;
+  mf_gateway_t *gw = pl->gw;
+  gw_cmd_t *open = pl->open;
+  Mafalda__Cluster__PlacePipeResponse *r =
+      env && env->status == MAFALDA__RPC__STATUS__STATUS_OK
+          ? mafalda__cluster__place_pipe_response__unpack(NULL, env->payload.len, env->payload.data)
+          : NULL;
+  bool recorded = r && (strcmp(r->action, "open") == 0 || strcmp(r->action, "reuse") == 0);
+  bool usable = recorded && strcmp(r->kind, "transport") == 0 && r->source_node_id[0] &&
+                strlen(r->source_node_id) <= 64 && r->source_rpc_address[0] &&
+                r->source_rtc_address[0] && strlen(r->source_rtc_address) < GW_ADDR_MAX;
+  gw_pipe_key_t k = mf_gw_pipe_key(open->target, open->worker);
+  gw_pipe_t snap;
+  bool forget = false;
+  uv_mutex_lock(&gw->mu);
+  gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
+  if (pipe && pipe->remote && !pipe->ready) {
+    if (usable) {
+      pipe->placed = true;
+      snprintf(pipe->node_id, sizeof pipe->node_id, "%s", r->source_node_id);
+      snprintf(pipe->source_addr, sizeof pipe->source_addr, "%s", r->source_rtc_address);
+    } else if (recorded) {
+      snap = *pipe; /* the controller recorded a source we do not use (a ring here) */
+      forget = true;
+    }
+  }
+  uv_mutex_unlock(&gw->mu);
+  if (usable && strcmp(r->source_node_id, pl->origin) != 0) {
+    json_object_set_new(open->data, "rpc", json_string(r->source_rpc_address));
+    json_object_set_new(open->data, "addr", json_string(r->source_rtc_address));
+    json_object_set_new(open->data, "node", json_string(r->source_node_id));
+    json_object_set_new(open->data, "sourceWorker", json_integer(r->source_worker));
+    MF_LOG_INFO("room '%s': producer %s relayed from node %s (depth %u): its origin %s sends "
+                "its budget of pipes", open->room->name, open->target, r->source_node_id,
+                r->depth, pl->origin);
+  } else if (!r) {
+    MF_LOG_WARN("room '%s': controller.PlacePipe for producer %s failed (%s): piping from its "
+                "origin", open->room->name, open->target, mf_gw_env_error(err, env));
+  }
+  if (forget) mf_gw_pipe_record(gw, &snap, false);
+  if (r) mafalda__cluster__place_pipe_response__free_unpacked(r, NULL);
+  free(pl);
+  mf_gw_send(open);
+}
+
+/* Asks the controller where the new pipe of open->target into open->worker comes from,
+ * then posts open; posts it at once outside a controller-known room. */
+static void gw_place_remote_pipe(mf_gateway_t *gw, gw_room_t *room, gw_cmd_t *open,
+                                 const char *origin) {
+  gw_self_t me;
+  uv_mutex_lock(&gw->mu);
+  bool placed = room->placed_by_controller;
+  uv_mutex_unlock(&gw->mu);
+  gw_placing_t *pl = placed && mf_gw_self(gw, &me) ? calloc(1, sizeof *pl) : NULL;
+  if (pl) {
+    pl->gw = gw;
+    pl->open = open;
+    snprintf(pl->origin, sizeof pl->origin, "%s", origin);
+    Mafalda__Cluster__PlacePipeRequest q = MAFALDA__CLUSTER__PLACE_PIPE_REQUEST__INIT;
+    q.producer_id = open->target;
+    q.target_node_id = me.node_id;
+    q.target_worker = open->worker;
+    if (mf_gw_call(gw, CTL_PLACE_PIPE, &q.base, gw_pipe_placed, pl) == MF_OK) return;
+    free(pl);
+  }
+  mf_gw_send(open);
+}
+
 void mf_gw_consume_remote(mf_gateway_t *gw, gw_room_t *room, uint32_t worker,
                           const char *producer_id, mf_api_call_t *call, mf_api_session_t *s,
                           const mf_api_request_t *req, const char *transport_id) {
@@ -44,6 +124,7 @@ void mf_gw_consume_remote(mf_gateway_t *gw, gw_room_t *room, uint32_t worker,
   char key[MF_ID_LEN + 1], why[160] = "";
   gw_cmd_t *open = NULL;
   bool queued = false;
+  char origin[65] = "";
   uv_mutex_lock(&gw->mu);
   gw_pipe_t *pipe = mf_hashmap_get(gw->pipes, &k);
   gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(producer_id, key));
@@ -62,8 +143,9 @@ void mf_gw_consume_remote(mf_gateway_t *gw, gw_room_t *room, uint32_t worker,
       pipe->remote = true;
       snprintf(pipe->node_id, sizeof pipe->node_id, "%s", o->node_id);
       snprintf(pipe->source_addr, sizeof pipe->source_addr, "%s", o->rtc_address);
-      open->data = json_pack("{s:s, s:s, s:s}", "kind", o->media_kind, "rpc", rpc, "addr",
-                             o->rtc_address);
+      open->data = json_pack("{s:s, s:s, s:s, s:s}", "kind", o->media_kind, "rpc", rpc,
+                             "addr", o->rtc_address, "node", o->node_id);
+      snprintf(origin, sizeof origin, "%s", o->node_id);
       if (!open->data || mf_hashmap_put(gw->pipes, &k, pipe) != MF_OK) {
         snprintf(why, sizeof why, "out of memory");
       } else {
@@ -99,7 +181,7 @@ void mf_gw_consume_remote(mf_gateway_t *gw, gw_room_t *room, uint32_t worker,
     mf_api_call_fail(call, strstr(why, "not found") ? MF_ERR_NOT_FOUND : MF_ERR_STATE, "%s", why);
     return;
   }
-  if (open) mf_gw_send(open);
+  if (open) gw_place_remote_pipe(gw, room, open, origin);
   if (!queued) mf_gw_send(consume);
 }
 
@@ -218,6 +300,7 @@ static gw_link_t *gw_link_make(mf_gateway_t *gw, mf_router_t *r, gw_shard_t *sha
   }
   snprintf(l->addr, sizeof l->addr, "%s", addr);
   snprintf(l->node_id, sizeof l->node_id, "%s", node_id);
+  l->target_made = target;
   l->next = shard->links;
   shard->links = l;
   MF_LOG_INFO("pipe transport %s to node %s at %s (%s, %s side)", mf_router_transport_id(l->t),
@@ -285,6 +368,30 @@ typedef struct {
   char kind[8];
 } gw_opening_t;
 
+/* Keys travel to the worker in the command's JSON, as hex. */
+static json_t *gw_key_hex(const ProtobufCBinaryData *b) {
+  char hex[2 * MF_SRTP_MAX_MASTER_LEN + 1];
+  size_t n = b->len <= MF_SRTP_MAX_MASTER_LEN ? b->len : 0;
+  for (size_t i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", b->data[i]);
+  hex[2 * n] = '\0';
+  return json_string(hex);
+}
+
+static bool gw_key_from_hex(const char *hex, mf_pipe_srtp_t *out) {
+  memset(out, 0, sizeof *out);
+  size_t want = mf_srtp_profile_master_len(MF_PIPE_SRTP_PROFILE);
+  if (!hex || strlen(hex) != 2 * want || want > sizeof out->key) return false;
+  for (size_t i = 0; i < want; i++) {
+    unsigned v;
+    if (sscanf(hex + 2 * i, "%2x", &v) != 1) return false;
+    out->key[i] = (uint8_t)v;
+  }
+  out->enabled = true;
+  out->profile = MF_PIPE_SRTP_PROFILE;
+  out->key_len = want;
+  return true;
+}
+
 static void gw_pipe_opened(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
   gw_opening_t *o = ud;
   Mafalda__Cluster__PipeOpenResponse *r =
@@ -300,6 +407,10 @@ static void gw_pipe_opened(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope 
       c->data = json_pack("{s:s, s:s, s:b, s:s, s:i}", "params", r->consumer_rtp_parameters_json,
                           "kind", o->kind, "paused", r->paused, "addr", o->addr,
                           "sourceWorker", (int)r->source_worker);
+    if (c && c->data && r->keys_changed) {
+      json_object_set_new(c->data, "s2t", gw_key_hex(&r->key_source_to_target));
+      json_object_set_new(c->data, "t2s", gw_key_hex(&r->key_target_to_source));
+    }
     if (c && c->data)
       mf_gw_send(c);
     else {
@@ -326,13 +437,8 @@ static void gw_run_pipe_open(gw_cmd_t *c, mf_worker_t *w) {
   gw_shard_t *shard = &c->room->shards[c->worker];
   gw_link_t *l = gw_link_find(shard, addr);
   if (!l) {
-    char node_id[65] = "";
-    char key[MF_ID_LEN + 1];
-    uv_mutex_lock(&gw->mu);
-    gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(c->target, key));
-    if (o) memcpy(node_id, o->node_id, sizeof node_id);
-    uv_mutex_unlock(&gw->mu);
-    l = gw_link_make(gw, r, shard, addr, node_id, NULL, NULL, err, sizeof err);
+    const char *node = json_string_value(json_object_get(c->data, "node")); /* the source */
+    l = gw_link_make(gw, r, shard, addr, node ? node : "", NULL, NULL, err, sizeof err);
     if (!l) return gw_fail_pipe_cmd(c, err);
   }
   char target[GW_ADDR_MAX], router_id[MF_ID_LEN + 1];
@@ -346,6 +452,9 @@ static void gw_run_pipe_open(gw_cmd_t *c, mf_worker_t *w) {
   q.node_id = me.node_id;
   q.target_rtc_address = target;
   q.srtp = gw->pipe_srtp;
+  json_t *sw = json_object_get(c->data, "sourceWorker");
+  q.relay = sw != NULL;
+  q.source_worker = (uint32_t)json_integer_value(sw);
   if (gw->pipe_srtp) { /* we are the target: the source sends with our key_in */
     q.key_source_to_target.data = l->key_in.key;
     q.key_source_to_target.len = l->key_in.key_len;
@@ -385,8 +494,21 @@ static void gw_run_pipe_produce(gw_cmd_t *c) {
   bool wanted = gw_opening_pipe_locked(c, &snap);
   uv_mutex_unlock(&gw->mu);
   mf_router_t *r = c->room->shards[c->worker].router;
-  gw_link_t *l = r ? gw_link_find(&c->room->shards[c->worker], json_string_value(
-                                      json_object_get(c->data, "addr"))) : NULL;
+  const char *addr = json_string_value(json_object_get(c->data, "addr"));
+  gw_link_t *l = r && addr ? gw_link_find(&c->room->shards[c->worker], addr) : NULL;
+  mf_pipe_srtp_t s2t, t2s;
+  if (wanted && r && addr && gw_key_from_hex(json_string_value(json_object_get(c->data, "s2t")), &s2t) &&
+      gw_key_from_hex(json_string_value(json_object_get(c->data, "t2s")), &t2s) &&
+      (!l || !gw_key_equal(&l->key_in, &s2t) || !gw_key_equal(&l->key_out, &t2s))) {
+    /* the source kept the link it had made: ours takes its keys */
+    char node[65];
+    snprintf(node, sizeof node, "%s", l ? l->node_id : snap.node_id);
+    if (l) gw_link_drop(gw, &c->room->shards[c->worker], l);
+    l = gw_link_make(gw, r, &c->room->shards[c->worker], addr, node, &t2s, &s2t, err, sizeof err);
+    memset(&s2t, 0, sizeof s2t);
+    memset(&t2s, 0, sizeof t2s);
+    if (!l) return gw_fail_pipe_cmd(c, err);
+  }
   if (!wanted) {
     /* nobody waits for it any more: the source must stop sending */
     MF_LOG_INFO("pipe of producer %s into worker %u is no longer needed", c->target, c->worker);
@@ -436,7 +558,7 @@ static void gw_run_pipe_produce(gw_cmd_t *c) {
   }
   MF_LOG_INFO("room '%s': producer %s piped from node %s into worker %u", c->room->name,
               c->target, snap.node_id, c->worker);
-  mf_gw_pipe_record(gw, &snap, true);
+  if (!snap.placed) mf_gw_pipe_record(gw, &snap, true); /* PlacePipe recorded it already */
   /* posted to this worker: they run after this command, once the copy exists */
   for (gw_cmd_t *x = list, *next; x; x = next) {
     next = x->next;
@@ -466,7 +588,7 @@ static void gw_run_pipe_serve(gw_cmd_t *c) {
   gw_serve_t *sv = c->arg;
   mf_router_t *r = c->room->shards[c->worker].router;
   mf_producer_t *p = r ? mf_router_find_producer(r, sv->producer_id) : NULL;
-  if (!p || mf_producer_is_piped(p)) {
+  if (!p || (mf_producer_is_piped(p) && !sv->relay)) {
     sv->err = MF_ERR_NOT_FOUND;
     snprintf(sv->msg, sizeof sv->msg, "producer %s does not originate on this node",
              sv->producer_id);
@@ -474,10 +596,22 @@ static void gw_run_pipe_serve(gw_cmd_t *c) {
   }
   gw_shard_t *shard = &c->room->shards[c->worker];
   gw_link_t *l = gw_link_find(shard, sv->addr);
+  gw_self_t me;
+  sv->keys_changed = false;
   if (l && (!gw_key_equal(&l->key_out, &sv->s2t) || !gw_key_equal(&l->key_in, &sv->t2s))) {
-    /* the target made a new transport (new keys): ours must follow */
-    gw_link_drop(gw, shard, l);
-    l = NULL;
+    if (l->target_made && mf_gw_self(gw, &me) && strcmp(me.node_id, sv->node_id) < 0) {
+      /* both ends made a link to the other at once: the smaller node id keeps its own and
+       * the caller takes its keys (as the caller sees them) */
+      sv->keys_changed = true;
+      sv->kept_s2t = l->key_out;
+      sv->kept_t2s = l->key_in;
+      MF_LOG_INFO("pipe transport to node %s (%s): both ends made one; keeping ours",
+                  sv->node_id, sv->addr);
+    } else {
+      /* the target made a new transport (new keys): ours must follow */
+      gw_link_drop(gw, shard, l);
+      l = NULL;
+    }
   }
   if (!l) l = gw_link_make(gw, r, shard, sv->addr, sv->node_id, &sv->s2t, &sv->t2s, sv->msg,
                            sizeof sv->msg);
@@ -497,9 +631,12 @@ static void gw_run_pipe_serve(gw_cmd_t *c) {
       snprintf(o->producer_id, sizeof o->producer_id, "%s", sv->producer_id);
       snprintf(o->node_id, sizeof o->node_id, "%s", sv->node_id);
       uv_mutex_unlock(&gw->mu);
+      /* a relay's copy stays while it feeds another node (like a consumer) */
+      mf_gw_pipe_consumer_added(gw, sv->producer_id, c->worker);
     }
-    MF_LOG_INFO("room '%s': producer %s piped out to node %s (%s) from worker %u",
-                c->room->name, sv->producer_id, sv->node_id, sv->addr, c->worker);
+    MF_LOG_INFO("room '%s': producer %s piped out to node %s (%s) from worker %u%s",
+                c->room->name, sv->producer_id, sv->node_id, sv->addr, c->worker,
+                sv->relay ? " (a relay: from its copy)" : "");
   }
   json_t *j = mf_rtp_parameters_to_json(mf_consumer_rtp_parameters(con));
   sv->params_text = j ? json_dumps(j, JSON_COMPACT) : NULL;

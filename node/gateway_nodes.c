@@ -334,6 +334,32 @@ void mf_gw_room_sync_peer(mf_gateway_t *gw, gw_room_t *room, const char *node_id
   if (!known) gw_sync_with(gw, room, node_id, rpc);
 }
 
+typedef struct {
+  mf_gateway_t *gw;
+  char producer_id[MF_ID_LEN + 1];
+} gw_recording_t;
+
+static void gw_producer_recorded(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *env) {
+  gw_recording_t *r = ud;
+  if (!env || env->status != MAFALDA__RPC__STATUS__STATUS_OK)
+    MF_LOG_WARN("recording producer %s in the controller failed: %s", r->producer_id,
+                mf_gw_env_error(err, env));
+  mf_gw_nodes_producer_event(r->gw, r->producer_id, NULL, "produce"); /* gone: no-op */
+  free(r);
+}
+
+bool mf_gw_record_producer_then_announce(mf_gateway_t *gw, const Mafalda__Controller__Command *cmd,
+                                         const char *producer_id) {
+  gw_recording_t *r = calloc(1, sizeof *r);
+  if (!r) return false;
+  r->gw = gw;
+  snprintf(r->producer_id, sizeof r->producer_id, "%s", producer_id);
+  if (mf_gw_call(gw, "controller.Apply", &cmd->base, gw_producer_recorded, r) == MF_OK)
+    return true;
+  free(r);
+  return false;
+}
+
 void mf_gw_peer_add(mf_gateway_t *gw, gw_room_t *room, const char *node_id, const char *rpc) {
   uv_mutex_lock(&gw->mu);
   gw_peer_add_locked(room, node_id, rpc);
@@ -565,19 +591,56 @@ static mf_err_t gw_serve_room_event(mf_gateway_t *gw, const uint8_t *payload, si
   return e;
 }
 
-/* Posts a node command for the source worker of producer_id and waits for it. */
+/* mu held. A worker of this node holding a copy of producer_id (through a ready pipe from
+ * another node, or a ring from such a worker), `hint` first: a relay sends from there. */
+static bool gw_copy_worker_locked(mf_gateway_t *gw, const char *producer_id, uint32_t hint,
+                                  uint32_t *out, bool *coming) {
+  *coming = false;
+  for (uint32_t i = 0; i <= gw->worker_count; i++) {
+    uint32_t w = i == 0 ? hint : i - 1;
+    if (w >= gw->worker_count || (i > 0 && w == hint)) continue;
+    gw_pipe_key_t k = mf_gw_pipe_key(producer_id, w);
+    gw_pipe_t *p = mf_hashmap_get(gw->pipes, &k);
+    if (p && !p->dead && (!p->remote || p->ready)) {
+      *out = w;
+      return true;
+    }
+    if (p && !p->dead) *coming = true;
+  }
+  return false;
+}
+
+#define GW_RELAY_WAIT_MS 5000 /* a relay's own pipe may still be opening (chosen at once) */
+
+/* Posts a node command for the source worker of producer_id and waits for it: the
+ * producer's own worker, or (a relay) a worker with a copy of it. */
 static mf_err_t gw_serve_on_worker(mf_gateway_t *gw, const char *router_id, gw_op_t op,
                                    gw_serve_t *sv, char *err, size_t errsz) {
   char key[MF_ID_LEN + 1];
   uv_mutex_lock(&gw->mu);
-  gw_room_t *room = gw_room_by_router(gw, router_id);
-  gw_obj_t *o = room ? mf_hashmap_get(gw->objs, mf_gw_key(sv->producer_id, key)) : NULL;
-  bool ok = o && o->kind == GW_PRODUCER && o->room == room;
-  uint32_t worker = ok ? o->worker : 0;
+  gw_room_t *room = NULL;
+  bool ok = false, coming = false;
+  uint32_t worker = 0;
+  /* Served on the RPC pool: waiting here for a relay's copy blocks no event loop. */
+  for (int waited = 0;; waited += 20) {
+    room = gw_room_by_router(gw, router_id);
+    gw_obj_t *o = room ? mf_hashmap_get(gw->objs, mf_gw_key(sv->producer_id, key)) : NULL;
+    ok = o && o->kind == GW_PRODUCER && o->room == room;
+    worker = ok ? o->worker : 0;
+    sv->relay = false;
+    if (!ok && o && o->kind == GW_REMOTE_PRODUCER && o->room == room &&
+        gw_copy_worker_locked(gw, sv->producer_id, sv->worker, &worker, &coming))
+      ok = sv->relay = true;
+    if (ok || !coming || op != OP_NODE_PIPE_SERVE || waited >= GW_RELAY_WAIT_MS) break;
+    uv_mutex_unlock(&gw->mu);
+    uv_sleep(20);
+    uv_mutex_lock(&gw->mu);
+  }
   sv->worker = worker;
   uv_mutex_unlock(&gw->mu);
   if (!ok) {
-    snprintf(err, errsz, "producer %s does not originate on this node", sv->producer_id);
+    snprintf(err, errsz, "producer %s neither originates on this node nor is piped here",
+             sv->producer_id);
     return MF_ERR_NOT_FOUND;
   }
   uv_sem_t done;
@@ -616,7 +679,7 @@ static mf_err_t gw_serve_pipe_open(mf_gateway_t *gw, const uint8_t *payload, siz
       mafalda__cluster__pipe_open_request__unpack(NULL, len, payload);
   if (!q) return snprintf(err, errsz, "malformed PipeOpenRequest"), MF_ERR_PARSE;
   gw_serve_t sv = {.producer_id = q->producer_id, .addr = q->target_rtc_address,
-                   .node_id = q->node_id};
+                   .node_id = q->node_id, .worker = q->source_worker};
   struct sockaddr_storage ss;
   mf_err_t e = MF_OK;
   if (!q->producer_id || !mf_id_is_valid(q->producer_id) || !q->node_id || !q->node_id[0] ||
@@ -644,11 +707,20 @@ static mf_err_t gw_serve_pipe_open(mf_gateway_t *gw, const uint8_t *payload, siz
     r.paused = sv.paused;
     r.source_rtc_address = source;
     r.source_worker = sv.worker;
+    r.keys_changed = sv.keys_changed;
+    if (sv.keys_changed) {
+      r.key_source_to_target.data = sv.kept_s2t.key;
+      r.key_source_to_target.len = sv.kept_s2t.key_len;
+      r.key_target_to_source.data = sv.kept_t2s.key;
+      r.key_target_to_source.len = sv.kept_t2s.key_len;
+    }
     e = gw_pack(&r.base, reply, reply_len);
   }
   free(sv.params_text);
   memset(&sv.s2t, 0, sizeof sv.s2t);
   memset(&sv.t2s, 0, sizeof sv.t2s);
+  memset(&sv.kept_s2t, 0, sizeof sv.kept_s2t);
+  memset(&sv.kept_t2s, 0, sizeof sv.kept_t2s);
   protobuf_c_message_free_unpacked(&q->base, NULL);
   return e;
 }

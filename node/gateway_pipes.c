@@ -236,7 +236,8 @@ void mf_gw_place_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *cal
     pr.expected_pps = gw->transport_pps;
     /* A WebRTC transport may go to any node (its calls are forwarded there); PlainTransports
      * and DataChannels (relayed between this node's workers only) stay on this node. */
-    if (op != OP_CREATE_TRANSPORT || json_is_true(json_object_get(req->data, "enableSctp")))
+    if (op != OP_CREATE_TRANSPORT || gw->local_placement ||
+        json_is_true(json_object_get(req->data, "enableSctp")))
       pr.only_node_id = node_id;
     else
       pr.prefer_node_id = node_id; /* a new shard: this node when others are no freer */

@@ -134,9 +134,9 @@ static void gw_run_produce(gw_cmd_t *c, mf_router_transport_t *t) {
                     json_pack("{s:s, s:s, s:o}", "id", mf_producer_id(p), "kind",
                               mf_media_kind_str(kind), "appData",
                               appdata ? json_incref(appdata) : json_object()));
-  mf_gw_nodes_producer_event(c->gw, mf_producer_id(p), NULL, "produce");
   /* The controller records producers of routers it placed (others are local rooms). */
   char node_id[65];
+  bool announced = false;
   uv_mutex_lock(&c->gw->mu);
   bool placed = c->room->placed_by_controller;
   char router_id[MF_ID_LEN + 1];
@@ -157,9 +157,12 @@ static void gw_run_produce(gw_cmd_t *c, mf_router_transport_t *t) {
     Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
     cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_ADD_PRODUCER;
     cmd.add_producer = &ap;
-    mf_gw_tell_controller(c->gw, &cmd);
+    /* the other nodes hear of it once the controller has it: their pipes of it are then
+     * placed by the controller (controller.PlacePipe knows the producer) */
+    announced = mf_gw_record_producer_then_announce(c->gw, &cmd, mf_producer_id(p));
     free(text);
   }
+  if (!announced) mf_gw_nodes_producer_event(c->gw, mf_producer_id(p), NULL, "produce");
 }
 
 static void gw_run_consume(gw_cmd_t *c, mf_router_t *r, mf_router_transport_t *t,

@@ -200,7 +200,8 @@ int mf_node_run(const mf_node_config_t *config) {
                                .grace_ms = (unsigned)config->api_grace_ms,
                                .pipe_linger_ms = (unsigned)config->pipe_linger_ms,
                                .transport_pps = (uint64_t)config->transport_pps,
-                               .pipe_plain_rtp = !config->pipe_srtp};
+                               .pipe_plain_rtp = !config->pipe_srtp,
+                               .local_placement = !config->forward_transports};
     err = mf_pipe_hub_create(node->worker_count, 0, &node->hub);
     go.hub = node->hub;
     if (!err) err = mf_gateway_start(&go, node->workers, node->worker_count, &node->gateway);

@@ -8,10 +8,9 @@
 // 3 transports per worker). /metrics must show the node pipes (node_pipes_in/out); carol leaving
 // must remove her tiles on both nodes; kill -9 of node 2 must remove bob's tiles in alice's
 // page once gossip declares node 2 dead; node 1 and the controller must stop cleanly.
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { counters, freePort, launchChromium, log, openPage, stopChild, sum, tail, waitFor,
-  waitReceiving, workerGauges } from './lib.mjs';
+import { counters, launchChromium, log, openPage, sum, waitFor, waitReceiving,
+  workerGauges } from './lib.mjs';
+import { createCluster } from './cluster_lib.mjs';
 
 const [nodeBin, webDir, ctlBin, ctlCliBin] = process.argv.slice(2);
 if (!nodeBin || !webDir || !ctlBin) {
@@ -19,70 +18,18 @@ if (!nodeBin || !webDir || !ctlBin) {
   process.exit(2);
 }
 const NODE_IPS = ['127.0.0.1', '127.0.0.2'];
-const dataDir = mkdtempSync('/tmp/mf-browser-cluster-');
-const procs = []; // {name, child, out, exit}
+const cluster = createCluster({ nodeBin, webDir, ctlBin, ctlCliBin, tag: 'cluster' });
+const ctl = cluster.ctl;
 let browser = null;
-let ctlRpc = '';
 
-// Output of every child is kept for the failure report; an exit nobody asked for is logged
-// at once (a crash or a sanitizer abort shows as a non-zero status).
-function spawnLogged(name, bin, args) {
-  const p = { name, child: spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }), out: '',
-              exit: null, stopping: false };
-  const onData = (chunk) => { p.out += chunk.toString(); };
-  p.child.stdout.on('data', onData);
-  p.child.stderr.on('data', onData);
-  p.child.on('exit', (code, sig) => {
-    p.exit = `${code ?? sig}`;
-    if (!p.stopping) log(`${name} exited (status ${p.exit})`);
-  });
-  procs.push(p);
-  return p;
-}
-
-function mustRun(p) {
-  if (p.exit !== null) throw new Error(`${p.name} exited early (status ${p.exit})`);
-}
-
-async function startController() {
-  const raft = `127.0.0.1:${await freePort()}`;
-  ctlRpc = `127.0.0.1:${await freePort()}`;
-  const gossip = `127.0.0.1:${await freePort('127.0.0.1', true)}`;
-  const p = spawnLogged('controller', ctlBin, ['--listen', raft, '--rpc-listen', ctlRpc,
-    '--data-dir', `${dataDir}/ctl`, '--election-timeout', '300', '--gossip-listen', gossip,
-    '--log-level', 'info']);
-  return { p, gossip };
-}
-
-// Resolves to the node's demo base URL (the node logs it once its API is bound: port 0).
-async function startNode(i, gossip) {
-  const ip = NODE_IPS[i - 1];
-  // --drain-timeout-ms 5000: SIGTERM drains (cluster mode) and stopChild kills after 10 s.
-  // 2 workers, capacity 10000 pps at an 80% watermark, 2400 pps expected per transport:
-  // 3 transports fit a worker, so node 2's four (bob's and carol's) spread over both
-  // workers and alice's producers are piped into each of them from node 1.
-  const p = spawnLogged(`node ${i}`, nodeBin, ['--workers', '2', '--controller=false',
-    '--worker-capacity-pps', '10000', '--transport-pps', '2400',
-    '--controllers', ctlRpc, '--join', gossip, '--gossip-port', '0', '--node-rpc-port', '0',
-    '--pipe-linger-ms', '1000', '--rtc-listen-ip', ip, '--announced-ip', ip,
-    '--rtc-port-base', '0', '--api-listen', `${ip}:0`, '--web-dir', webDir,
-    '--report-interval-ms', '500', '--drain-timeout-ms', '5000', '--log-level', 'info']);
-  const re = new RegExp(`open (http://${ip.replaceAll('.', '\\.')}:\\d+)/app/`);
-  const r = await waitFor(`node ${i} to log its demo URL`, async () => {
-    mustRun(p);
-    const m = p.out.match(re);
-    return { ok: !!m, base: m && m[1] };
-  }, 20000);
-  p.base = r.base;
-  return p;
-}
-
-function ctl(...args) {
-  return new Promise((resolve) => {
-    execFile(ctlCliBin, ['--controller', ctlRpc, ...args], { timeout: 10000 },
-      (err, stdout, stderr) => resolve(`${stdout}${stderr}${err ? `(exit ${err.code})` : ''}`));
-  });
-}
+// 2 workers, capacity 10000 pps at an 80% watermark, 2400 pps expected per transport:
+// 3 transports fit a worker, so node 2's four (bob's and carol's) spread over both
+// workers and alice's producers are piped into each of them from node 1. Every page's
+// transports stay on the node it talks to (--forward-transports=false): what crosses the
+// nodes here is media, through PipeTransports (forward.test.mjs covers forwarding).
+const startNode = (i) => cluster.startNode(`node ${i}`, NODE_IPS[i - 1], ['--workers', '2',
+  '--worker-capacity-pps', '10000', '--transport-pps', '2400', '--pipe-linger-ms', '1000',
+  '--forward-transports=false']);
 
 // Ids of the producers a page publishes (tiles of remote
 // producers are told apart by producer id).
@@ -94,23 +41,11 @@ async function nodeGauges(p) {
 }
 
 async function main() {
-  const { p: ctlProc, gossip } = await startController();
-  log(`controller: rpc ${ctlRpc}, gossip ${gossip}`);
-  const n1 = await startNode(1, gossip);
-  const n2 = await startNode(2, gossip);
-  log(`node 1 at ${n1.base}, node 2 at ${n2.base}`);
-
-  const active = {};
-  for (const n of [n1, n2]) {
-    const r = await waitFor(`${n.name} to be active in the controller`, async () => {
-      mustRun(n);
-      mustRun(ctlProc);
-      const m = n.out.match(/node (\S+) is active/);
-      return { ok: !!m, id: m && m[1] };
-    }, 30000);
-    active[n.name] = r.id;
-  }
-  log(`both nodes active: node 1 = ${active['node 1']}, node 2 = ${active['node 2']}`);
+  await cluster.startController();
+  log(`controller: rpc ${cluster.ctlRpc}, gossip ${cluster.gossip}`);
+  const n1 = await startNode(1);
+  const n2 = await startNode(2);
+  log(`both nodes active: node 1 = ${n1.nodeId} at ${n1.base}, node 2 = ${n2.nodeId} at ${n2.base}`);
 
   browser = await launchChromium();
   log(`chromium ${browser.version()}`);
@@ -194,9 +129,7 @@ async function main() {
 
   // kill -9 node 2: node 1 closes its producers when gossip declares it dead.
   const killedAt = Date.now();
-  n2.stopping = true;
-  n2.killed = true;
-  n2.child.kill('SIGKILL');
+  cluster.kill9(n2);
   await waitFor('alice to drop bob\'s tiles after node 2 died', async () => {
     const s = await counters(alice);
     if (s.error) throw new Error(`alice: page error: ${s.error}`);
@@ -224,25 +157,10 @@ try {
 } catch (e) {
   failed = true;
   console.error(`FAIL: ${e.stack || e}`);
-  for (const p of procs) {
-    console.error(`--- ${p.name} log (tail) ---`);
-    console.error(tail(p.out, 60));
-  }
+  cluster.dumpLogs();
 }
 if (browser) await browser.close().catch(() => {});
 // Node 2 first (if still alive: a failure before the kill), then node 1 (drains: its pages
 // are gone), then the controller the nodes report to.
-for (const p of [...procs].reverse()) {
-  p.stopping = true;
-  const status = await stopChild(p.child);
-  if (p.killed) continue; // kill -9 on purpose
-  if (status !== '0') {
-    failed = true;
-    console.error(`FAIL: ${p.name} did not shut down cleanly on SIGTERM (status ${status})`);
-    console.error(tail(p.out, 80));
-  } else {
-    log(`${p.name} stopped cleanly`);
-  }
-}
-rmSync(dataDir, { recursive: true, force: true });
+if (!(await cluster.stopAll())) failed = true;
 process.exit(failed ? 1 : 0);

@@ -1,10 +1,10 @@
 // Processes of a cluster test: a mafalda-controller and mafalda-nodes on their own loopback
 // addresses, every child's output kept for the failure report, and mafalda-ctl.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort, log, stopChild, tail, waitFor } from './lib.mjs';
 
-export function createCluster({ nodeBin, webDir, ctlBin, ctlCliBin, tag }) {
+export function createCluster({ nodeBin, webDir, ctlBin, ctlCliBin, tag, controllerArgs = [] }) {
   const dataDir = mkdtempSync(`/tmp/mf-browser-${tag}-`);
   const procs = []; // {name, child, out, exit, stopping, killed}
   const c = { procs, ctlRpc: '', gossip: '' };
@@ -35,7 +35,7 @@ export function createCluster({ nodeBin, webDir, ctlBin, ctlCliBin, tag }) {
     c.gossip = `127.0.0.1:${await freePort('127.0.0.1', true)}`;
     c.controller = c.spawnLogged('controller', ctlBin, ['--listen', raft, '--rpc-listen', c.ctlRpc,
       '--data-dir', `${dataDir}/ctl`, '--election-timeout', '300', '--gossip-listen', c.gossip,
-      '--log-level', 'info']);
+      '--log-level', 'info', ...controllerArgs]);
     return c.controller;
   };
 
@@ -73,7 +73,7 @@ export function createCluster({ nodeBin, webDir, ctlBin, ctlCliBin, tag }) {
   c.dumpLogs = () => {
     for (const p of procs) {
       console.error(`--- ${p.name} log (tail) ---`);
-      console.error(tail(p.out, 60));
+      console.error(tail(p.out, Number(process.env.MF_LOG_TAIL || 60)));
     }
   };
 
@@ -84,6 +84,8 @@ export function createCluster({ nodeBin, webDir, ctlBin, ctlCliBin, tag }) {
     for (const p of [...procs].reverse()) {
       p.stopping = true;
       const status = await stopChild(p.child);
+      // MF_LOG_DIR: every child's whole log kept there (debugging a flaky run)
+      if (process.env.MF_LOG_DIR) writeFileSync(`${process.env.MF_LOG_DIR}/${tag}-${p.name.replace(' ', '')}.log`, p.out);
       if (p.killed) continue;
       if (status !== '0') {
         clean = false;
