@@ -149,7 +149,8 @@ mf_err_t mf_swim_udp_start(uv_loop_t *loop, const char *listen_host, uint16_t po
     goto fail;
   }
   u->port = ntohs(bound.sin_port);
-  snprintf(u->address, sizeof u->address, "%s:%u", announce, u->port);
+  snprintf(u->address, sizeof u->address, "%s:%u", announce,
+           config->announce_port ? config->announce_port : u->port);
 
   mf_swim_config_t sc = config->swim;
   sc.self_address = u->address;

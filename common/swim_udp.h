@@ -28,8 +28,11 @@ typedef struct {
    * given; seed 0 means a random one; self_address and send are ignored (set here). */
   mf_swim_config_t swim;
   /* IPv4 literal others reach us at; NULL = listen_host, which then must not be 0.0.0.0.
-   * The announced address is announce_host:<bound port>. */
+   * The announced address is announce_host:<announce_port, else the bound port>. */
   const char *announce_host;
+  /* Port others reach us at, when it is not the bound one (a NAT, or a test proxy that
+   * relays to the bound port); 0 = the bound port. */
+  uint16_t announce_port;
 } mf_swim_udp_config_t;
 
 typedef struct {

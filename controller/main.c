@@ -25,8 +25,8 @@ typedef struct {
   char data_dir[512];
   int snapshot_threshold;
   int election_timeout_ms;
-  int log_level;
   int max_pipes_out;
+  int log_level;
   int log_format;
   bool join;
   char gossip_listen[128];
@@ -59,13 +59,13 @@ static const mf_config_option_t options[] = {
     {.name = "election-timeout", .type = MF_OPT_INT,
      .offset = offsetof(ctl_config_t, election_timeout_ms), .min = 50, .max = 60000,
      .default_value = "1000", .help = "Raft election timeout in milliseconds."},
-    {.name = "join", .type = MF_OPT_BOOL, .offset = offsetof(ctl_config_t, join),
-     .default_value = "false",
-     .help = "Start without bootstrapping and wait to be added by the leader "
     {.name = "max-pipes-out", .type = MF_OPT_INT, .offset = offsetof(ctl_config_t, max_pipes_out),
      .min = 0, .max = 100000, .default_value = "0",
      .help = "Pipes of one producer a worker sends before the scheduler feeds further shards "
              "from shards that already receive it (a relay tree); 0: the default, 8."},
+    {.name = "join", .type = MF_OPT_BOOL, .offset = offsetof(ctl_config_t, join),
+     .default_value = "false",
+     .help = "Start without bootstrapping and wait to be added by the leader "
              "(controller.AddVoter). --peers must list this replica."},
     {.name = "gossip-listen", .type = MF_OPT_STRING,
      .offset = offsetof(ctl_config_t, gossip_listen), .size = 128, .default_value = "",
@@ -176,6 +176,7 @@ int main(int argc, char **argv) {
   mf_replica_config_t rc = {.id = cfg.id,
                             .snapshot_threshold = cfg.snapshot_threshold,
                             .election_timeout_ms = cfg.election_timeout_ms,
+                            .max_pipes_out_per_worker = (uint32_t)cfg.max_pipes_out,
                             .join = cfg.join};
   snprintf(rc.listen, sizeof rc.listen, "%s", cfg.listen);
   snprintf(rc.rpc_listen, sizeof rc.rpc_listen, "%s", cfg.rpc_listen);
@@ -208,7 +209,6 @@ int main(int argc, char **argv) {
   uv_signal_start(&app.sigint, on_signal, SIGINT);
   uv_run(&loop, UV_RUN_DEFAULT);
   mf_replica_free(app.replica);
-                            .max_pipes_out_per_worker = (uint32_t)cfg.max_pipes_out,
   if (uv_loop_close(&loop) != 0) MF_LOG_WARN("loop closed with handles left");
   MF_LOG_INFO("controller stopped cleanly");
   return 0;

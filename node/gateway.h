@@ -37,9 +37,9 @@ typedef struct {
   uint64_t transport_pps;  /* packets/s a new transport is expected to add (placement);
                               0 = the controller's default */
   bool pipe_plain_rtp;     /* pipes between nodes without SRTP (--pipe-srtp=false) */
-  mf_pipe_hub_t *hub;      /* borrowed: intra-node pipes; must outlive the gateway AND the
   bool local_placement;    /* transports on this node's workers only
                               (--forward-transports=false) */
+  mf_pipe_hub_t *hub;      /* borrowed: intra-node pipes; must outlive the gateway AND the
                               workers' loops (destroy it after the workers stopped). NULL:
                               no pipes (a consumer must be on its producer's worker) */
 } mf_gateway_options_t;
@@ -99,9 +99,6 @@ mf_err_t mf_gateway_open_shard(mf_gateway_t *gw, const char *router_id, const ch
  * has that router. */
 mf_err_t mf_gateway_close_shard(mf_gateway_t *gw, const char *router_id);
 
-/* ---- a room over several nodes (gateway_nodes.c) ----
- * Nodes that host shards of one logical router are the room's PEERS: each tells the others
- * about its producers (node.RoomSync when it opens its part of the room, node.RoomEvent on
 /* The controller declared this node dead (or no longer knows it): the cluster state lost
  * every shard, producer and pipe of this node, and the other nodes closed its producers.
  * Before the node registers again, every room the controller placed here closes its shards
@@ -111,6 +108,9 @@ mf_err_t mf_gateway_close_shard(mf_gateway_t *gw, const char *router_id);
  * rooms whose shards closed. Any thread but a worker's; waits for the workers. */
 size_t mf_gateway_fence(mf_gateway_t *gw);
 
+/* ---- a room over several nodes (gateway_nodes.c) ----
+ * Nodes that host shards of one logical router are the room's PEERS: each tells the others
+ * about its producers (node.RoomSync when it opens its part of the room, node.RoomEvent on
  * produce/pause/resume/close), so a client of any node sees every producer of the room.
  * A consumer of another node's producer gets it through a PipeTransport between the two
  * workers (node.PipeOpen / node.PipeClose), opened on the first such consumer and closed

@@ -173,6 +173,14 @@ static const mf_config_option_t mf_node_options[] = {
      .default_value = "10000",
      .help = "A pipe between workers whose last consumer left closes after this long "
              "(a consumer coming back meanwhile reuses it)."},
+    {.name = "forward-transports",
+     .type = MF_OPT_BOOL,
+     .offset = offsetof(mf_node_config_t, forward_transports),
+     .default_value = "true",
+     .help = "Let the controller place this node's clients' WebRTC transports on other nodes' "
+             "workers (their API calls are forwarded there; their media goes straight to "
+             "that node's announced IP, which clients must reach). false: this node's "
+             "workers only."},
     {.name = "pipe-srtp",
      .type = MF_OPT_BOOL,
      .offset = offsetof(mf_node_config_t, pipe_srtp),
@@ -254,14 +262,6 @@ mf_err_t mf_node_config_finish(mf_node_config_t *c, char *error, size_t error_si
     }
   }
   int workers = c->workers > 0 ? c->workers : 1;
-    {.name = "forward-transports",
-     .type = MF_OPT_BOOL,
-     .offset = offsetof(mf_node_config_t, forward_transports),
-     .default_value = "true",
-     .help = "Let the controller place this node's clients' WebRTC transports on other nodes' "
-             "workers (their API calls are forwarded there; their media goes straight to "
-             "that node's announced IP, which clients must reach). false: this node's "
-             "workers only."},
   if (c->rtc_port_base > 0 && c->rtc_port_base + workers - 1 > 65535) {
     snprintf(error, error_size, "--rtc-port-base: %d + %d workers goes past port 65535",
              c->rtc_port_base, workers);

@@ -37,6 +37,7 @@ typedef struct {
   int pipe_linger_ms;
   int transport_pps;
   bool pipe_srtp;                      /* SRTP on pipes between nodes */
+  bool forward_transports; /* clients' transports may be placed on other nodes */
   int report_interval_ms;
 } mf_node_config_t;
 
@@ -47,7 +48,6 @@ bool mf_node_config_clustered(const mf_node_config_t *config);
 /* argv excludes the program name. See mf_config_parse for the result contract. */
 mf_err_t mf_node_config_parse(mf_node_config_t *config, int argc, char *const *argv,
                               char *const *envp, mf_config_result_t *result);
-  bool forward_transports; /* clients' transports may be placed on other nodes */
 
 void mf_node_config_usage(FILE *out);
 
