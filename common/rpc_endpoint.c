@@ -8,6 +8,7 @@
 
 #include "common/mailbox.h"
 #include "common/pbnng.h"
+#include "common/tls_config.h"
 
 #define MF_LOG_MODULE "rpc"
 #include "common/log.h"
@@ -240,7 +241,8 @@ mf_err_t mf_rpc_endpoint_start(uv_loop_t *loop, const mf_rpc_endpoint_config_t *
     if (rv == 0) ep->n_slots++;
   }
   nng_listener l;
-  if (rv == 0) rv = nng_listen(ep->sock, ep->listen_url, &l, 0);
+  /* tcp:// or tls+tcp:// by the process's control-plane TLS (common/tls_config.h). */
+  if (rv == 0) mf_tls_listen(ep->sock, ep->listen_url, ep->config.log_name, &l, &rv);
   if (rv == 0) {
     int port = 0;
     if (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) ep->port = (uint16_t)port;
@@ -254,8 +256,15 @@ mf_err_t mf_rpc_endpoint_start(uv_loop_t *loop, const mf_rpc_endpoint_config_t *
     return MF_ERR_IO;
   }
   for (unsigned i = 0; i < ep->n_slots; i++) start_recv(&ep->slots[i]);
-  MF_LOG_INFO("%s listening on %s (%u contexts, max message %zu bytes)", ep->config.log_name,
-              ep->listen_url, ep->n_slots, ep->config.max_message);
+  char shown[200];
+  if (mf_tls_url(ep->listen_url, shown, sizeof shown) != MF_OK)
+    snprintf(shown, sizeof shown, "%s", ep->listen_url);
+  char *colon = strrchr(shown, ':');
+  if (colon && ep->port && strcmp(colon, ":0") == 0)
+    snprintf(colon, sizeof shown - (size_t)(colon - shown), ":%u", ep->port);
+  MF_LOG_INFO("%s listening on %s%s (%u contexts, max message %zu bytes)",
+              ep->config.log_name, shown, mf_tls_control() ? " with mutual TLS" : "",
+              ep->n_slots, ep->config.max_message);
   *out = ep;
   return MF_OK;
 }

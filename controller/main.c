@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/swim_udp.h"
+#include "common/tls_config.h"
 #include "controller/replica.h"
 #include "proto/cluster.pb-c.h"
 
@@ -31,6 +32,8 @@ typedef struct {
   bool join;
   char gossip_listen[128];
   char gossip_join[1024];
+  char gossip_advertise[128]; /* issue 12 (chaos): NAT, test loss proxy */
+  mf_tls_options_t tls;       /* issue 12 (tls): control-plane TLS of the RPC server */
 } ctl_config_t;
 
 static const char *const level_choices[] = {"trace", "debug", "info", "warn",
@@ -74,10 +77,16 @@ static const mf_config_option_t options[] = {
     {.name = "gossip-join", .type = MF_OPT_STRING,
      .offset = offsetof(ctl_config_t, gossip_join), .size = 1024, .default_value = "",
      .help = "Gossip address(es) of members to join through, host:port,..."},
+    {.name = "gossip-advertise", .type = MF_OPT_STRING,
+     .offset = offsetof(ctl_config_t, gossip_advertise), .size = 128, .default_value = "",
+     .help = "IPv4 host:port other members send this replica's gossip to, when that is not "
+             "--gossip-listen (a NAT or port forward, a test proxy). Empty: --gossip-listen "
+             "with the bound port."},
     {.name = "log-level", .type = MF_OPT_ENUM, .offset = offsetof(ctl_config_t, log_level),
      .choices = level_choices, .default_value = "info", .help = "Least severe level logged."},
     {.name = "log-format", .type = MF_OPT_ENUM, .offset = offsetof(ctl_config_t, log_format),
      .choices = format_choices, .default_value = "text", .help = "text or json lines."},
+    MF_TLS_CONFIG_OPTIONS(ctl_config_t, tls), /* issue 12 (tls) */
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -111,6 +120,19 @@ static mf_err_t start_gossip(uv_loop_t *loop, const ctl_config_t *cfg, app_t *ap
   if (len > sizeof meta) return MF_ERR_LIMIT;
   protobuf_c_message_pack(&m.base, meta);
   mf_swim_udp_config_t gc = {0};
+  char adv[128];
+  if (cfg->gossip_advertise[0]) {
+    snprintf(adv, sizeof adv, "%s", cfg->gossip_advertise);
+    char *c = strrchr(adv, ':');
+    int adv_port = c ? atoi(c + 1) : 0;
+    if (!c || adv_port < 1 || adv_port > 65535) {
+      fprintf(stderr, "mafalda-controller: --gossip-advertise '%s': expected host:port\n", adv);
+      return MF_ERR_INVALID_ARG;
+    }
+    *c = '\0';
+    gc.announce_host = adv; /* mf_swim_udp_start refuses anything but an IPv4 literal */
+    gc.announce_port = (uint16_t)adv_port;
+  }
   gc.swim.self_id = id;
   gc.swim.meta = meta;
   gc.swim.meta_len = len;
@@ -172,6 +194,20 @@ int main(int argc, char **argv) {
                          .fd = STDERR_FILENO};
   mf_log_configure(&log);
   mf_log_set_thread_name("ctl");
+  /* issue 12 (tls): control-plane TLS for the RPC server (Raft traffic is libraft's own
+   * TCP transport: not TLS, see docs/controller.md). */
+  mf_tls_t *tls = NULL;
+  char tls_error[1024];
+  if (mf_tls_load(&cfg.tls, &tls, tls_error, sizeof tls_error) != MF_OK) {
+    fprintf(stderr, "mafalda-controller: %s\n", tls_error);
+    return 2;
+  }
+  mf_tls_set_control(tls);
+  if (tls) {
+    MF_LOG_INFO("controller RPC uses mutual TLS as %s", mf_tls_subject(tls));
+    MF_LOG_WARN("Raft traffic on %s (and gossip) is not covered by TLS: keep it on a private "
+                "network", cfg.listen);
+  }
 
   mf_replica_config_t rc = {.id = cfg.id,
                             .snapshot_threshold = cfg.snapshot_threshold,
@@ -210,6 +246,8 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   mf_replica_free(app.replica);
   if (uv_loop_close(&loop) != 0) MF_LOG_WARN("loop closed with handles left");
+  mf_tls_set_control(NULL); /* the early returns above keep it reachable until exit */
+  mf_tls_free(tls);
   MF_LOG_INFO("controller stopped cleanly");
   return 0;
 }

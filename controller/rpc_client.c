@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/pbnng.h"
+#include "common/tls_config.h"
 #include "controller/rpc_server.h"
 #include "proto/controller.pb-c.h"
 
@@ -67,7 +68,9 @@ mf_err_t mf_rpc_call_bytes(const char *url, const char *method, const uint8_t *p
   nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, timeout_ms);
   nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, timeout_ms);
   nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-  int rv = nng_dial(sock, url, NULL, 0);
+  int rv = 0;
+  /* tcp:// or tls+tcp:// by the process's control-plane TLS (common/tls_config.h). */
+  mf_err_t dial_err = mf_tls_dial(sock, url, &rv);
   if (rv == 0) rv = nng_sendmsg(sock, msg, 0);
   if (rv != 0) nng_msg_free(msg);
   nng_msg *answer = NULL;
@@ -78,6 +81,8 @@ mf_err_t mf_rpc_call_bytes(const char *url, const char *method, const uint8_t *p
                           &out);
     nng_msg_free(answer);
     if (err == MF_OK) reply->envelope = (Mafalda__Rpc__Envelope *)out;
+  } else if (dial_err == MF_ERR_AUTH || dial_err == MF_ERR_INVALID_ARG) {
+    err = dial_err; /* TLS handshake refused, or an address TLS settings rule out */
   } else {
     err = rv == NNG_ETIMEDOUT ? MF_ERR_TIMEOUT : MF_ERR_IO;
   }

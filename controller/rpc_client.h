@@ -22,7 +22,10 @@ typedef struct {
 } mf_rpc_reply_t;
 
 /* One attempt at url ("tcp://host:port"). MF_OK when an answer arrived (any status); then
- * reply->envelope is set. MF_ERR_TIMEOUT / MF_ERR_IO when nothing came back. */
+ * reply->envelope is set. MF_ERR_TIMEOUT / MF_ERR_IO when nothing came back.
+ * With control-plane TLS configured (common/tls_config.h) the call goes over tls+tcp://
+ * whatever the scheme of url; MF_ERR_AUTH: the TLS handshake failed (the server's
+ * certificate is not signed by our CA, or it refused ours). */
 mf_err_t mf_rpc_call(const char *url, const char *method, const ProtobufCMessage *request,
                      int timeout_ms, mf_rpc_reply_t *reply);
 

@@ -27,10 +27,17 @@ char *mf_gw_key(const char *id, char key[MF_ID_LEN + 1]) {
 
 /* ------------------------------------------------------------ object index */
 
-gw_obj_t *mf_gw_index_add(mf_gateway_t *gw, const char *id, gw_kind_t kind, gw_room_t *room,
-                          uint32_t worker, mf_api_session_t *s, const char *transport_id) {
+/* counted (issue 12): a limits slot was taken for it, given back when it leaves the index
+ * (or now, when it cannot be indexed). */
+static gw_obj_t *gw_index_put(mf_gateway_t *gw, const char *id, gw_kind_t kind, gw_room_t *room,
+                              uint32_t worker, mf_api_session_t *s, const char *transport_id,
+                              bool counted) {
   gw_obj_t *o = calloc(1, sizeof *o);
-  if (!o) return NULL;
+  if (!o) {
+    if (counted) mf_gw_limit_give(gw, s, kind);
+    return NULL;
+  }
+  o->counted = counted;
   snprintf(o->id, sizeof o->id, "%s", id);
   o->kind = kind;
   o->room = room;
@@ -41,12 +48,24 @@ gw_obj_t *mf_gw_index_add(mf_gateway_t *gw, const char *id, gw_kind_t kind, gw_r
   uv_mutex_lock(&gw->mu);
   if (mf_hashmap_put(gw->objs, o->id, o) != MF_OK) {
     uv_mutex_unlock(&gw->mu);
+    if (counted) mf_gw_limit_give(gw, s, kind); /* not indexed, never closed through us */
     mf_api_session_unref(s);
     free(o);
     return NULL;
   }
   uv_mutex_unlock(&gw->mu);
   return o; /* the caller may fill kind-specific fields before anyone else needs them */
+}
+
+gw_obj_t *mf_gw_index_add(mf_gateway_t *gw, const char *id, gw_kind_t kind, gw_room_t *room,
+                          uint32_t worker, mf_api_session_t *s, const char *transport_id) {
+  return gw_index_put(gw, id, kind, room, worker, s, transport_id, false);
+}
+
+gw_obj_t *mf_gw_index_add_counted(mf_gateway_t *gw, const char *id, gw_kind_t kind,
+                                  gw_room_t *room, uint32_t worker, mf_api_session_t *s,
+                                  const char *transport_id) {
+  return gw_index_put(gw, id, kind, room, worker, s, transport_id, true);
 }
 
 static void gw_obj_free(gw_obj_t *o) {
@@ -62,6 +81,7 @@ void mf_gw_index_remove(mf_gateway_t *gw, const char *id) {
   gw_obj_t *o = mf_hashmap_remove(gw->objs, mf_gw_key(id, key));
   uv_mutex_unlock(&gw->mu);
   if (!o) return;
+  if (o->counted) mf_gw_limit_give(gw, o->session, o->kind); /* issue 12: a free slot */
   if (o->kind == GW_TRANSPORT) {
     mf_gw_shard_check_idle(gw, o->room, o->worker);
   } else if (o->kind == GW_CONSUMER || o->kind == GW_PIPE_OUT) {
@@ -277,12 +297,18 @@ static bool gw_resume(mf_gateway_t *gw, mf_api_session_t *s, gw_room_t *room, co
   }
   uv_mutex_unlock(&gw->mu);
   if (!o) return false;
+  /* issue 12: before the moves below, which drop the old session's entry with its last object */
+  mf_api_limits_carry_rate(gw->limits, mf_api_session_id(o->old), mf_api_session_id(s));
   gw_collect_t c = {.session = o->old};
   mf_gw_collect(gw, &c);
   uv_mutex_lock(&gw->mu);
   for (size_t i = 0; i < c.count; i++) {
     gw_obj_t *obj = mf_hashmap_get(gw->objs, mf_gw_key(c.ids[i], key));
     if (!obj) continue;
+    int k = mf_gw_limit_kind(obj->kind); /* issue 12: the limits count it for s now */
+    if (obj->counted && k >= 0)
+      mf_api_limits_move(gw->limits, mf_api_session_id(obj->session), mf_api_session_id(s),
+                         (mf_api_limit_kind_t)k);
     mf_api_session_ref(s);
     mf_api_session_unref(obj->session);
     obj->session = s;
@@ -372,6 +398,7 @@ static void gw_router_join(void *ctx, mf_api_call_t *call, const mf_api_request_
   if (gw_session_room(s) && strcmp(gw_session_room(s)->name, name) != 0)
     return (void)mf_api_call_fail(call, MF_ERR_STATE, "this session already joined room '%s'",
                                   gw_session_room(s)->name);
+  if (!gw_session_room(s) && !mf_gw_limit_join(gw, call, req)) return; /* issue 12 */
   bool created;
   gw_room_t *room = gw_room_get(gw, name, NULL, 0, NULL, &created);
   if (!room || gw_session_join(gw, s, room) != MF_OK)
@@ -393,6 +420,7 @@ static void gw_router_create(void *ctx, mf_api_call_t *call, const mf_api_reques
   if (gw_session_room(s))
     return (void)mf_api_call_fail(call, MF_ERR_STATE, "this session already joined room '%s'",
                                   gw_session_room(s)->name);
+  if (!mf_gw_limit_join(gw, call, req)) return; /* issue 12 */
   mf_rtp_codec_capability_t *codecs = NULL;
   size_t count = 0;
   json_t *jc = json_object_get(req->data, "mediaCodecs");
@@ -702,6 +730,7 @@ void mf_gw_grace_over(mf_gateway_t *gw, gw_room_t *room, const char *token) {
  * consumers), after the grace period when one is configured. */
 static void gw_on_session_close(void *ctx, mf_api_session_t *s) {
   mf_gateway_t *gw = ctx;
+  mf_api_limits_session_closed(gw->limits, mf_api_session_id(s)); /* issue 12 */
   gw_session_t *gs = mf_api_session_get_user(s);
   mf_api_session_set_user(s, NULL);
   if (gs) {
@@ -735,9 +764,26 @@ static size_t gw_metrics(void *ctx, char *buf, size_t cap) {
   mf_gateway_counts(gw, counts, gw->worker_count);
   size_t used = mf_gateway_metrics_render(gw->workers, gw->worker_count, counts, buf, cap);
   free(counts);
+  uv_mutex_lock(&gw->mu); /* set by mf_gateway_start after the server started */
+  mf_whip_t *whip = gw->whip;
+  uv_mutex_unlock(&gw->mu);
   int wn = snprintf(buf + (used < cap ? used : cap), used < cap ? cap - used : 0,
                     "# TYPE mafalda_whip_resources gauge\nmafalda_whip_resources %zu\n",
-                    mf_whip_count(gw->whip)); /* WHIP + WHEP resources (node/whip.h) */
+                    mf_whip_count(whip)); /* WHIP + WHEP resources (node/whip.h) */
+  if (wn > 0) used += (size_t)wn;
+  mf_api_limits_stats_t ls; /* issue 12 */
+  mf_api_limits_stats(gw->limits, &ls);
+  wn = snprintf(buf + (used < cap ? used : cap), used < cap ? cap - used : 0,
+                "# TYPE mafalda_api_refused_total counter\n"
+                "mafalda_api_refused_total{limit=\"rate\"} %llu\n"
+                "mafalda_api_refused_total{limit=\"session\"} %llu\n"
+                "mafalda_api_refused_total{limit=\"node_transports\"} %llu\n"
+                "mafalda_api_refused_total{limit=\"node_sessions\"} %llu\n"
+                "# TYPE mafalda_api_flood_closed_total counter\n"
+                "mafalda_api_flood_closed_total %llu\n",
+                (unsigned long long)ls.refused_rate, (unsigned long long)ls.refused_count,
+                (unsigned long long)ls.refused_node, (unsigned long long)ls.refused_sessions,
+                (unsigned long long)ls.closed_flooding);
   if (wn > 0) used += (size_t)wn;
   return used;
 }
@@ -783,6 +829,7 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
   if (!e) e = mf_hashmap_create(sizeof(gw_pipe_key_t), 16, &gw->pipes);
   if (!e) e = mf_gw_observers_create(gw, &gw->observers);
   if (!e) e = mf_gw_forward_create(gw, &gw->fwd);
+  if (!e) e = mf_api_limits_create(&o->limits, &gw->limits); /* issue 12 */
   gw->hub = o->hub;
   mf_api_server_config_t sc = {.listen = o->listen,
                                .secret = (const uint8_t *)o->secret,
@@ -791,7 +838,8 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
                                .methods = gw_methods,
                                .ctx = gw,
                                .on_close = gw_on_session_close,
-                               .metrics = gw_metrics};
+                               .metrics = gw_metrics,
+                               .admit = mf_gw_admit};
   if (!e && gw->hub) gw_hub_step(gw, OP_HUB_ATTACH);
   if (!e) e = mf_api_server_create(&sc, &gw->server);
   if (e) {
@@ -804,12 +852,19 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
     mf_hashmap_destroy(gw->pipes);
     mf_gw_observers_destroy(gw->observers);
     mf_gw_forward_destroy(gw->fwd);
+    mf_api_limits_destroy(gw->limits);
     uv_mutex_destroy(&gw->mu);
     free(gw);
     return e;
   }
-  if (mf_whip_start(gw->server, &gw->whip) != MF_OK)
+  /* Published under mu: the API server already serves, and /metrics (an nng thread) reads
+   * gw->whip (a data race under TSan otherwise). */
+  mf_whip_t *whip = NULL;
+  if (mf_whip_start(gw->server, &whip) != MF_OK)
     MF_LOG_WARN("WHIP/WHEP endpoints unavailable");
+  uv_mutex_lock(&gw->mu);
+  gw->whip = whip;
+  uv_mutex_unlock(&gw->mu);
   MF_LOG_INFO("API on %s (port %u)%s", o->listen, mf_api_server_port(gw->server),
               mf_api_server_dev_mode(gw->server) ? ": DEV MODE, no token needed (loopback only)" : "");
   *out = gw;
@@ -868,6 +923,7 @@ void mf_gateway_stop(mf_gateway_t *gw) {
   mf_hashmap_destroy(gw->pipes);
   mf_gw_observers_destroy(gw->observers); /* after QUIESCE ended the level timers */
   mf_gw_forward_destroy(gw->fwd);
+  mf_api_limits_destroy(gw->limits);
   uv_mutex_destroy(&gw->mu);
   free(gw);
 }

@@ -21,6 +21,7 @@
 
 #include "common/err.h"
 #include "node/api/http_server.h"
+#include "node/api_limits.h"
 #include "node/pipe_hub.h"
 #include "node/worker.h"
 #include "proto/rpc.pb-c.h"
@@ -42,6 +43,8 @@ typedef struct {
   mf_pipe_hub_t *hub;      /* borrowed: intra-node pipes; must outlive the gateway AND the
                               workers' loops (destroy it after the workers stopped). NULL:
                               no pipes (a consumer must be on its producer's worker) */
+  mf_api_limits_config_t limits; /* issue 12: per-session and per-node API limits; all
+                                    zeros = unlimited */
 } mf_gateway_options_t;
 
 /* How the gateway reaches the controller (set by the node agent). call() sends an encoded

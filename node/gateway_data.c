@@ -205,11 +205,14 @@ static void gw_run_produce_data(gw_cmd_t *c, mf_router_t *r, mf_router_transport
   char err[256];
   mf_data_producer_t *p = NULL;
   gw_data_relay_setup(c, r);
+  if (!mf_gw_limit_take(c, GW_DATA_PRODUCER)) return; /* issue 12: refused (answered) */
   mf_err_t e = mf_router_produce_data(t, c->data, err, sizeof err, &p);
+  if (e) mf_gw_limit_give(c->gw, c->session, GW_DATA_PRODUCER);
   if (e) return gw_data_fail(c, e, err);
   json_t *desc = mf_data_producer_to_json(p);
-  gw_obj_t *o = mf_gw_index_add(c->gw, mf_data_producer_id(p), GW_DATA_PRODUCER, c->room,
-                                c->worker, c->session, mf_router_transport_id(t));
+  gw_obj_t *o = mf_gw_index_add_counted(c->gw, mf_data_producer_id(p), GW_DATA_PRODUCER,
+                                        c->room, c->worker, c->session,
+                                        mf_router_transport_id(t));
   if (o) {
     uv_mutex_lock(&c->gw->mu);
     o->app_data = json_incref(desc); /* listed by router.listDataProducers */
@@ -226,14 +229,18 @@ static void gw_run_consume_data(gw_cmd_t *c, mf_router_t *r, mf_router_transport
   const json_t *relay_of = json_object_get(c->data, "relayOf");
   mf_data_consumer_t *dc = NULL;
   mf_data_producer_t *copy = NULL;
+  if (!mf_gw_limit_take(c, GW_DATA_CONSUMER)) return; /* issue 12: refused (answered) */
   if (relay_of && !mf_router_find_data_producer(r, dpid)) {
     mf_err_t ce = mf_router_relay_data_producer(r, relay_of, err, sizeof err, &copy);
+    if (ce) mf_gw_limit_give(c->gw, c->session, GW_DATA_CONSUMER);
     if (ce) return gw_data_fail(c, ce, err);
   }
   mf_err_t e = mf_router_consume_data(t, dpid, err, sizeof err, &dc);
+  if (e) mf_gw_limit_give(c->gw, c->session, GW_DATA_CONSUMER);
   if (e) return gw_data_fail(c, e, err);
-  gw_obj_t *o = mf_gw_index_add(c->gw, mf_data_consumer_id(dc), GW_DATA_CONSUMER, c->room,
-                                c->worker, c->session, mf_router_transport_id(t));
+  gw_obj_t *o = mf_gw_index_add_counted(c->gw, mf_data_consumer_id(dc), GW_DATA_CONSUMER,
+                                        c->room, c->worker, c->session,
+                                        mf_router_transport_id(t));
   if (o) {
     uv_mutex_lock(&c->gw->mu);
     snprintf(o->producer_id, sizeof o->producer_id, "%s", dpid);

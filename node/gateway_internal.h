@@ -90,6 +90,7 @@ typedef struct {
   bool paused;                     /* producers: the client's last pause/resume */
   char node_id[65];                /* remote producers: origin node */
   char rtc_address[GW_ADDR_MAX];   /* remote producers: origin worker's RTC socket */
+  bool counted;                    /* issue 12: holds a limits slot (mf_gw_index_add_counted) */
 } gw_obj_t;
 
 /* A pipe of producer_id from worker src to worker dst (key: producer id + dst). */
@@ -164,6 +165,7 @@ struct mf_gateway {
   bool clustered;        /* mu */
   mf_gateway_cluster_t cluster; /* mu */
   struct gw_observers *observers; /* gateway_observers.c (its own mutex) */
+  mf_api_limits_t *limits; /* issue 12: API limits (node/api_limits.h, its own mutex) */
   gw_forward_t *fwd;       /* gateway_forward*.c (its own mutex) */
 };
 
@@ -261,6 +263,29 @@ void mf_gw_grace_over(mf_gateway_t *gw, gw_room_t *room, const char *token);
 /* The router join/create answer: {roomId, routerId, rtpCapabilities, resumeToken?}. */
 void mf_gw_reply_join(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
                       mf_api_session_t *s);
+
+/* mf_gw_index_add for an object created after mf_gw_limit_take (issue 12): its slot is
+ * given back when it leaves the index, or at once when it cannot be indexed. */
+gw_obj_t *mf_gw_index_add_counted(mf_gateway_t *gw, const char *id, gw_kind_t kind,
+                                  gw_room_t *room, uint32_t worker, mf_api_session_t *s,
+                                  const char *transport_id);
+
+/* ---- gateway_limits.c: API limits (issue 12, node/api_limits.h) ---- */
+/* The mf_api_limit_kind_t counting a session's object of this kind; -1: not counted. */
+int mf_gw_limit_kind(gw_kind_t kind);
+/* mf_api_admit_fn of the API server: the session's request rate, and an early refusal of
+ * creates over a count limit. */
+mf_err_t mf_gw_admit(void *ctx, mf_api_session_t *s, const char *method, char *why,
+                     size_t whysz, bool *close);
+/* router.join / router.create of a session not joined yet: within --max-sessions (a valid
+ * resumeToken always is)? false: refused, and the call was failed. */
+bool mf_gw_limit_join(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_request_t *req);
+/* On the worker, right before creating an object of `kind` for c->session: counts it
+ * against the session's and the node's limits. false: refused, and c->call was failed
+ * (nothing created). A creation that fails after a take gives the slot back. */
+bool mf_gw_limit_take(gw_cmd_t *c, gw_kind_t kind);
+/* The object is gone, or was never created (any thread; s NULL is a no-op). */
+void mf_gw_limit_give(mf_gateway_t *gw, mf_api_session_t *s, gw_kind_t kind);
 
 /* ---- gateway_worker.c ---- */
 /* Runs a gw_cmd_t on the worker it was posted to (mf_worker_post). */

@@ -25,16 +25,18 @@ void mf_gw_run_create_plain(gw_cmd_t *c, mf_worker_t *w) {
   char err[160] = "";
   mf_err_t e = MF_OK;
   mf_plain_options_t o;
+  if (!mf_gw_limit_take(c, GW_TRANSPORT)) return; /* issue 12: refused (answered) */
   mf_router_t *r = mf_gw_shard_router(c, w, err, sizeof err, &e);
   mf_router_transport_t *t = NULL;
   if (r) e = mf_plain_options_parse(c->data, &o, err, sizeof err);
   if (r && !e) e = mf_router_create_plain_transport(r, &o, err, sizeof err, &t);
   if (e) {
+    mf_gw_limit_give(c->gw, c->session, GW_TRANSPORT);
     if (c->call) mf_api_call_fail(c->call, e, "%s", err[0] ? err : "cannot create the transport");
     return;
   }
-  mf_gw_index_add(c->gw, mf_router_transport_id(t), GW_TRANSPORT, c->room, c->worker, c->session,
-                  NULL);
+  mf_gw_index_add_counted(c->gw, mf_router_transport_id(t), GW_TRANSPORT, c->room, c->worker,
+                          c->session, NULL);
   mf_api_call_reply(c->call,
                     mf_plain_transport_to_json(mf_plain_transport_of(mf_router_transport_webrtc(t))));
 }

@@ -114,11 +114,13 @@ static void gw_run_produce(gw_cmd_t *c, mf_router_transport_t *t) {
   mf_err_t e = mf_rtp_parameters_from_json(jparams, "rtpParameters", params, err, sizeof err);
   mf_producer_t *p = NULL;
   bool paused = json_is_true(json_object_get(c->data, "paused"));
-  if (!e) e = mf_router_produce(t, kind, params, paused, err, sizeof err, &p);
+  if (!e && !mf_gw_limit_take(c, GW_PRODUCER)) e = MF_ERR_LIMIT; /* issue 12 (answered) */
+  else if (!e && (e = mf_router_produce(t, kind, params, paused, err, sizeof err, &p)) != MF_OK)
+    mf_gw_limit_give(c->gw, c->session, GW_PRODUCER);
   free(params);
   if (e) return gw_fail(c, e, err);
-  gw_obj_t *o = mf_gw_index_add(c->gw, mf_producer_id(p), GW_PRODUCER, c->room, c->worker,
-                                c->session, mf_router_transport_id(t));
+  gw_obj_t *o = mf_gw_index_add_counted(c->gw, mf_producer_id(p), GW_PRODUCER, c->room,
+                                        c->worker, c->session, mf_router_transport_id(t));
   if (o) {
     uv_mutex_lock(&c->gw->mu);
     snprintf(o->media_kind, sizeof o->media_kind, "%s", mf_media_kind_str(kind));
@@ -128,13 +130,9 @@ static void gw_run_produce(gw_cmd_t *c, mf_router_transport_t *t) {
     o->paused = paused;
     uv_mutex_unlock(&c->gw->mu);
   }
-  mf_api_call_reply(c->call, json_pack("{s:s}", "id", mf_producer_id(p)));
-  json_t *appdata = json_object_get(c->data, "appData");
-  mf_gw_notify_room(c->gw, c->room, c->session, "router.newproducer", mf_producer_id(p),
-                    json_pack("{s:s, s:s, s:o}", "id", mf_producer_id(p), "kind",
-                              mf_media_kind_str(kind), "appData",
-                              appdata ? json_incref(appdata) : json_object()));
-  /* The controller records producers of routers it placed (others are local rooms). */
+  /* The controller records producers of routers it placed (others are local rooms). Told
+   * before the answer: a client that closes its session on seeing it must not get the
+   * RemoveProducer in ahead of this AddProducer (tests/integration/chaos_leader_api.c). */
   char node_id[65];
   bool announced = false;
   uv_mutex_lock(&c->gw->mu);
@@ -162,6 +160,12 @@ static void gw_run_produce(gw_cmd_t *c, mf_router_transport_t *t) {
     announced = mf_gw_record_producer_then_announce(c->gw, &cmd, mf_producer_id(p));
     free(text);
   }
+  mf_api_call_reply(c->call, json_pack("{s:s}", "id", mf_producer_id(p)));
+  json_t *appdata = json_object_get(c->data, "appData");
+  mf_gw_notify_room(c->gw, c->room, c->session, "router.newproducer", mf_producer_id(p),
+                    json_pack("{s:s, s:s, s:o}", "id", mf_producer_id(p), "kind",
+                              mf_media_kind_str(kind), "appData",
+                              appdata ? json_incref(appdata) : json_object()));
   if (!announced) mf_gw_nodes_producer_event(c->gw, mf_producer_id(p), NULL, "produce");
 }
 
@@ -179,13 +183,15 @@ static void gw_run_consume(gw_cmd_t *c, mf_router_t *r, mf_router_transport_t *t
     return;
   }
   mf_consumer_t *con = NULL;
-  if (!e)
-    e = mf_router_consume(t, pid, caps, json_is_true(json_object_get(c->data, "paused")), err,
-                          sizeof err, &con);
+  if (!e && !mf_gw_limit_take(c, GW_CONSUMER)) e = MF_ERR_LIMIT; /* issue 12 (answered) */
+  else if (!e && (e = mf_router_consume(t, pid, caps,
+                                        json_is_true(json_object_get(c->data, "paused")), err,
+                                        sizeof err, &con)) != MF_OK)
+    mf_gw_limit_give(c->gw, c->session, GW_CONSUMER);
   free(caps);
   if (e) return gw_fail(c, e, err);
-  gw_obj_t *o = mf_gw_index_add(c->gw, mf_consumer_id(con), GW_CONSUMER, c->room, c->worker,
-                                c->session, mf_router_transport_id(t));
+  gw_obj_t *o = mf_gw_index_add_counted(c->gw, mf_consumer_id(con), GW_CONSUMER, c->room,
+                                        c->worker, c->session, mf_router_transport_id(t));
   if (o) {
     uv_mutex_lock(&c->gw->mu);
     snprintf(o->producer_id, sizeof o->producer_id, "%s", pid);
@@ -532,16 +538,17 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
       mf_gw_run_create_plain(c, w);
       break;
     case OP_CREATE_TRANSPORT: {
+      if (!mf_gw_limit_take(c, GW_TRANSPORT)) break; /* issue 12: refused (answered) */
       mf_router_t *r = mf_gw_shard_router(c, w, err, sizeof err, &e);
       mf_router_transport_t *t = NULL;
       if (r) e = mf_router_create_webrtc_transport(r, &t);
-      if (e) {
-        gw_fail(c, e, r ? "cannot create the transport" : err);
+      if (e || !mf_gw_data_transport_created(c, t)) { /* enableSctp refused: answered */
+        mf_gw_limit_give(c->gw, c->session, GW_TRANSPORT);
+        if (e) gw_fail(c, e, r ? "cannot create the transport" : err);
         break;
       }
-      if (!mf_gw_data_transport_created(c, t)) break; /* enableSctp refused (answered) */
-      mf_gw_index_add(c->gw, mf_router_transport_id(t), GW_TRANSPORT, c->room, c->worker,
-                      c->session, NULL);
+      mf_gw_index_add_counted(c->gw, mf_router_transport_id(t), GW_TRANSPORT, c->room,
+                              c->worker, c->session, NULL);
       mf_api_call_reply(c->call, mf_webrtc_transport_parameters_json(mf_router_transport_webrtc(t)));
       break;
     }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/tls_config.h"
 #include "node.h"
 #include "node_config.h"
 #include "token_cmd.h"
@@ -47,5 +48,28 @@ int main(int argc, char **argv) {
   };
   mf_log_configure(&log);
   mf_log_set_thread_name("main");
-  return mf_node_run(&config);
+  /* issue 12 (tls): control-plane TLS, checked before anything listens or dials. */
+  mf_tls_t *tls = NULL;
+  char tls_error[1024];
+  mf_err_t tls_err = mf_tls_load(&config.tls, &tls, tls_error, sizeof tls_error);
+  mf_tls_set_control(tls);
+  if (tls_err == MF_OK)
+    tls_err =
+        mf_tls_check_list(config.controllers, "--controllers", tls_error, sizeof tls_error);
+  if (tls_err != MF_OK) {
+    fprintf(stderr, "mafalda-node: %s\n", tls_error);
+    mf_tls_set_control(NULL);
+    mf_tls_free(tls);
+    return 2;
+  }
+  if (tls) {
+    MF_LOG_INFO("control-plane RPC uses mutual TLS as %s", mf_tls_subject(tls));
+    if (config.controller)
+      MF_LOG_WARN("the embedded controller's Raft traffic on %s is not covered by TLS: keep "
+                  "it on a private network", config.replica.listen);
+  }
+  int status = mf_node_run(&config);
+  mf_tls_set_control(NULL);
+  mf_tls_free(tls);
+  return status;
 }

@@ -202,6 +202,15 @@ int mf_node_run(const mf_node_config_t *config) {
                                .transport_pps = (uint64_t)config->transport_pps,
                                .pipe_plain_rtp = !config->pipe_srtp,
                                .local_placement = !config->forward_transports};
+    go.limits = (mf_api_limits_config_t){ /* issue 12 (limits) */
+        .session_max = {(uint32_t)config->max_session_transports,
+                        (uint32_t)config->max_session_producers,
+                        (uint32_t)config->max_session_consumers,
+                        (uint32_t)config->max_session_data},
+        .rate = (uint32_t)config->api_rate, .burst = (uint32_t)config->api_burst,
+        .flood_close = (uint32_t)config->api_flood_close,
+        .node_transports = (uint32_t)config->max_node_transports,
+        .node_sessions = (uint32_t)config->max_sessions};
     err = mf_pipe_hub_create(node->worker_count, 0, &node->hub);
     go.hub = node->hub;
     if (!err) err = mf_gateway_start(&go, node->workers, node->worker_count, &node->gateway);
@@ -223,6 +232,7 @@ int mf_node_run(const mf_node_config_t *config) {
         .announced_ip = config->announced_ip,
         .listen_ip = strchr(listen_ip, ':') ? "0.0.0.0" : listen_ip,
         .gossip_port = (uint16_t)config->gossip_port,
+        .gossip_advertise = config->gossip_advertise,
         .rpc_port = (uint16_t)config->node_rpc_port,
         .join = config->join,
         .controllers = config->controllers,

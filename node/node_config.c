@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -77,6 +78,77 @@ static const mf_config_option_t mf_node_options[] = {
      .default_value = "3000",
      .help = "How long a closed WebSocket's transports wait for the client to come back with "
              "its resumeToken; 0 closes them at once."},
+    /* issue 12 (limits): per API session and per node, 0 = unlimited (node/api_limits.h) */
+    {.name = "max-session-transports",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, max_session_transports),
+     .min = 0,
+     .max = 100000000,
+     .default_value = "32",
+     .help = "WebRTC and plain transports one API session may own; a create beyond it fails "
+             "with limit_exceeded. 0: unlimited (as for every limit below)."},
+    {.name = "max-session-producers",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, max_session_producers),
+     .min = 0,
+     .max = 100000000,
+     .default_value = "64",
+     .help = "Producers one API session may own (limit_exceeded beyond); 0: unlimited."},
+    {.name = "max-session-consumers",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, max_session_consumers),
+     .min = 0,
+     .max = 100000000,
+     .default_value = "512",
+     .help = "Consumers one API session may own (limit_exceeded beyond); 0: unlimited."},
+    {.name = "max-session-data",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, max_session_data),
+     .min = 0,
+     .max = 100000000,
+     .default_value = "256",
+     .help = "Data producers and data consumers together that one API session may own; 0: "
+             "unlimited."},
+    {.name = "api-rate",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, api_rate),
+     .min = 0,
+     .max = 100000000,
+     .default_value = "50",
+     .help = "Requests per second one API session may sustain (token bucket); beyond it "
+             "requests are answered rate_limited. 0: unlimited."},
+    {.name = "api-burst",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, api_burst),
+     .min = 0,
+     .max = 100000000,
+     .default_value = "200",
+     .help = "Requests one API session may send at once above --api-rate (the bucket's "
+             "size); 0: --api-rate."},
+    {.name = "api-flood-close",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, api_flood_close),
+     .min = 0,
+     .max = 100000000,
+     .default_value = "1000",
+     .help = "Close an API session (logged) once this many of its requests were refused "
+             "beyond --api-rate (the count drains at that rate); 0: never close."},
+    {.name = "max-node-transports",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, max_node_transports),
+     .min = 0,
+     .max = 100000000,
+     .default_value = "10000",
+     .help = "Transports of all API sessions of this node together (limit_exceeded "
+             "beyond); 0: unlimited."},
+    {.name = "max-sessions",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, max_sessions),
+     .min = 0,
+     .max = 100000000,
+     .default_value = "5000",
+     .help = "API sessions joined to a room on this node, including those waiting for a "
+             "resume; router.join beyond it fails with limit_exceeded. 0: unlimited."},
     {.name = "web-dir",
      .type = MF_OPT_STRING,
      .offset = offsetof(mf_node_config_t, web_dir),
@@ -127,6 +199,15 @@ static const mf_config_option_t mf_node_options[] = {
      .max = 65535,
      .default_value = "7946",
      .help = "UDP port of the gossip membership (SWIM), on --rtc-listen-ip; 0: any free port."},
+    /* issue 12 (chaos) */
+    {.name = "gossip-advertise",
+     .type = MF_OPT_STRING,
+     .offset = offsetof(mf_node_config_t, gossip_advertise),
+     .size = MF_NODE_IP_MAX,
+     .default_value = "",
+     .help = "IPv4 host:port other members send this node's gossip to, when that is not "
+             "--announced-ip and the bound --gossip-port (a NAT or port forward, a test "
+             "proxy). Empty: those two."},
     {.name = "join",
      .type = MF_OPT_STRING,
      .offset = offsetof(mf_node_config_t, join),
@@ -202,6 +283,8 @@ static const mf_config_option_t mf_node_options[] = {
      .max = 60000,
      .default_value = "1000",
      .help = "How often the agent reports load to the controller."},
+    /* issue 12 (tls): --tls-cert, --tls-key, --tls-ca, --tls-require */
+    MF_TLS_CONFIG_OPTIONS(mf_node_config_t, tls),
 };
 
 #define MF_NODE_OPTION_COUNT (sizeof mf_node_options / sizeof mf_node_options[0])
@@ -220,6 +303,22 @@ static bool mf_node_is_ip(const char *text) {
   struct sockaddr_in a4;
   struct sockaddr_in6 a6;
   return uv_ip4_addr(text, 0, &a4) == 0 || uv_ip6_addr(text, 0, &a6) == 0;
+}
+
+/* "a.b.c.d:port" with a canonical IPv4 literal (what gossip accepts) and port 1..65535. */
+static bool mf_node_is_ipv4_hostport(const char *text) {
+  const char *colon = strrchr(text, ':');
+  if (!colon || colon == text || (size_t)(colon - text) >= 16) return false;
+  char host[16], canon[16];
+  memcpy(host, text, (size_t)(colon - text));
+  host[colon - text] = '\0';
+  struct in_addr a4;
+  if (inet_pton(AF_INET, host, &a4) != 1 || !inet_ntop(AF_INET, &a4, canon, sizeof canon) ||
+      strcmp(host, canon) != 0 || strcmp(host, "0.0.0.0") == 0)
+    return false;
+  char *end = NULL;
+  long port = strtol(colon + 1, &end, 10);
+  return colon[1] >= '0' && colon[1] <= '9' && *end == '\0' && port >= 1 && port <= 65535;
 }
 
 static void mf_node_pick_announced_ip(char *out, size_t size) {
@@ -260,6 +359,11 @@ mf_err_t mf_node_config_finish(mf_node_config_t *c, char *error, size_t error_si
                c->announced_ip);
       return MF_ERR_INVALID_ARG;
     }
+  }
+  if (c->gossip_advertise[0] && !mf_node_is_ipv4_hostport(c->gossip_advertise)) {
+    snprintf(error, error_size, "--gossip-advertise: expected IPv4 host:port, got '%s'",
+             c->gossip_advertise);
+    return MF_ERR_INVALID_ARG;
   }
   int workers = c->workers > 0 ? c->workers : 1;
   if (c->rtc_port_base > 0 && c->rtc_port_base + workers - 1 > 65535) {

@@ -10,6 +10,7 @@
 #include "controller/replica.h"
 #include "node/agent.h"
 #include "common/log.h"
+#include "common/tls_config.h"
 
 #define MF_NODE_MAX_WORKERS 256
 #define MF_NODE_IP_MAX 64
@@ -26,12 +27,21 @@ typedef struct {
   char api_secret[256];                /* HS256 token key; "" = dev mode (loopback only) */
   char web_dir[512];                   /* demo page files served under /app; "" = none */
   int api_grace_ms;                    /* a closed WebSocket's objects wait for a resume */
+  /* issue 12 (limits): API limits per session and per node (node/api_limits.h); 0 = none */
+  int max_session_transports, max_session_producers, max_session_consumers, max_session_data;
+  int api_rate, api_burst, api_flood_close;
+  int max_node_transports, max_sessions;
   bool controller;                     /* run an embedded controller replica */
   mf_replica_config_t replica;         /* its settings (--controller-*, --data-dir) */
   int gossip_port;                     /* SWIM UDP port; 0 = any */
+  /* issue 12 (chaos): gossip address others send to, "a.b.c.d:port" (NAT, test loss
+   * proxy); "" = announced_ip and the bound gossip port */
+  char gossip_advertise[MF_NODE_IP_MAX];
   char join[MF_AGENT_LIST_MAX];        /* gossip seeds host:port,... */
   char controllers[MF_AGENT_LIST_MAX]; /* controller RPC host:port,... */
   int node_rpc_port;                   /* the agent's RPC endpoint; 0 = any */
+  /* issue 12 (tls): control-plane TLS files (common/tls_config.h); loaded by main.c */
+  mf_tls_options_t tls;
   int drain_timeout_ms;
   int worker_capacity_pps;
   int pipe_linger_ms;

@@ -618,6 +618,11 @@ static void sctp_destroy(mf_sctp_association_t *a) {
   sctp_queue_free(&a->packets);
   sctp_queue_free(&a->events);
   pthread_mutex_unlock(&g_mu);
+  /* usrsctp frees a deregistered address (its ifa and a work item, ~150 bytes) only when
+   * its address-work timer fires, and its clock moves only when we tick it; associations
+   * that never connected never ran a timer, so without this tick every transport created
+   * with SCTP and closed unconnected stayed allocated (found by tests/integration/churn.c). */
+  sctp_tick_clock(uv_hrtime() / 1000000u);
   free(a->partial);
   free(a->reset_sent);
   if (a->loop) {

@@ -120,6 +120,7 @@ static uint16_t status_of(const char *code) {
       {MF_ERR_CLOSED, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE},
       {MF_ERR_FULL, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE},
       {MF_ERR_LIMIT, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE},
+      {MF_ERR_RATE, NNG_HTTP_STATUS_TOO_MANY_REQUESTS}, /* issue 12: --api-rate */
       {MF_ERR_STATE, NNG_HTTP_STATUS_CONFLICT},
   };
   for (size_t i = 0; code && i < sizeof map / sizeof map[0]; i++)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/tls_config.h"
 #include "controller/rpc_client.h"
 #include "proto/controller.pb-c.h"
 
@@ -28,6 +29,7 @@ typedef struct {
   int timeout_ms;
   bool watch;
   int count; /* --watch refreshes; 0 = until Ctrl-C */
+  mf_tls_options_t tls; /* issue 12 (tls): --tls-cert, --tls-key, --tls-ca, --tls-require */
 } mf_ctl_options_t;
 
 extern mf_ctl_options_t mf_ctl_opts;
@@ -36,7 +38,8 @@ extern char mf_ctl_addrs[MF_CTL_MAX_CONTROLLERS][128];
 extern const char *mf_ctl_urls[MF_CTL_MAX_CONTROLLERS];
 extern size_t mf_ctl_n_urls;
 
-/* Parses host:port[,host:port...] (an optional tcp:// prefix per item) into the lists
+/* Parses host:port[,host:port...] (an optional tcp:// or tls+tcp:// prefix per item; the
+ * scheme dialed follows the --tls-* flags, common/tls_config.h) into the lists
  * above. False on any malformed item, an empty item or more than MF_CTL_MAX_CONTROLLERS. */
 bool mf_ctl_parse_controllers(const char *text);
 /* host:port with a non-empty host and a port 1..65535. */

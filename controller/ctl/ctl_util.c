@@ -59,7 +59,9 @@ bool mf_ctl_parse_controllers(const char *text) {
     if (n == 0 || n >= sizeof(one) || mf_ctl_n_urls == MF_CTL_MAX_CONTROLLERS) return false;
     memcpy(one, p, n);
     one[n] = '\0';
-    const char *hp = strncmp(one, "tcp://", 6) == 0 ? one + 6 : one;
+    const char *hp = strncmp(one, "tcp://", 6) == 0       ? one + 6
+                     : strncmp(one, "tls+tcp://", 10) == 0 ? one + 10
+                                                           : one;
     if (!mf_ctl_valid_hostport(hp)) return false;
     snprintf(mf_ctl_addrs[mf_ctl_n_urls], sizeof(mf_ctl_addrs[0]), "%s", hp);
     snprintf(url_buf[mf_ctl_n_urls], sizeof(url_buf[0]), "tcp://%s", hp);
@@ -98,7 +100,13 @@ mf_err_t mf_ctl_call(const char *what, const char *method, const ProtobufCMessag
   if (err != MF_OK) {
     char tried[1200], msg[2000];
     tried_list(tried, sizeof(tried));
-    if (err == MF_ERR_STATE)
+    if (err == MF_ERR_AUTH)
+      snprintf(msg, sizeof(msg),
+               "TLS handshake refused by or for the controller at %s.\n"
+               "  Check that its certificate is signed by --tls-ca, and that ours is signed\n"
+               "  by the CA it trusts (--tls-cert, --tls-key; docs/controller.md, TLS).",
+               tried);
+    else if (err == MF_ERR_STATE)
       snprintf(msg, sizeof(msg),
                "no leader within %d ms: the controller%s at %s answered but none leads.\n"
                "  Check that a majority of the voters run and reach each other's Raft\n"
@@ -112,8 +120,10 @@ mf_err_t mf_ctl_call(const char *what, const char *method, const ProtobufCMessag
                "  controller) runs there, that each address is its RPC address (--rpc-listen,\n"
                "  or a node's --controller-rpc-listen; not the Raft --listen address), and\n"
                "  that no firewall drops the port. Addresses come from --controller or\n"
-               "  MAFALDA_CONTROLLER=host:port[,host:port...] (default 127.0.0.1:7200).",
-               mf_ctl_opts.timeout_ms, tried);
+               "  MAFALDA_CONTROLLER=host:port[,host:port...] (default 127.0.0.1:7200).%s",
+               mf_ctl_opts.timeout_ms, tried,
+               mf_tls_control() ? "\n  With TLS: the controller must run with --tls-* too."
+                                : "\n  A controller running with --tls-* needs them here too.");
     *exit_code = mf_ctl_fail(what, msg, MF_CTL_EXIT_UNREACHABLE);
     return err;
   }

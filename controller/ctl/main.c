@@ -42,6 +42,7 @@ static const mf_config_option_t options[] = {
     {.name = "count", .type = MF_OPT_INT, .offset = offsetof(mf_ctl_options_t, count),
      .min = 0, .max = 1000000, .default_value = "0",
      .help = "With --watch: stop after this many refreshes (0 = until Ctrl-C)."},
+    MF_TLS_CONFIG_OPTIONS(mf_ctl_options_t, tls), /* issue 12 (tls) */
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -372,7 +373,18 @@ static int cmd_controller(int argc, char **argv) {
  * anywhere; "--controller X", "--timeout X" and "--count X" take the next word. */
 static bool takes_value(const char *flag) {
   return strcmp(flag, "--controller") == 0 || strcmp(flag, "--timeout") == 0 ||
-         strcmp(flag, "--count") == 0;
+         strcmp(flag, "--count") == 0 || strcmp(flag, "--tls-cert") == 0 ||
+         strcmp(flag, "--tls-key") == 0 || strcmp(flag, "--tls-ca") == 0;
+}
+
+/* issue 12 (tls): loads --tls-* and checks the --controller list against them; 0 or the
+ * usage exit status after printing why. */
+static int load_tls(mf_tls_t **tls) {
+  char err[1024];
+  mf_err_t e = mf_tls_load(&mf_ctl_opts.tls, tls, err, sizeof err);
+  mf_tls_set_control(*tls);
+  if (e == MF_OK) e = mf_tls_check_list(mf_ctl_opts.controller, "--controller", err, sizeof err);
+  return e == MF_OK ? 0 : mf_ctl_usage_error("%s", err);
 }
 
 int main(int argc, char **argv) {
@@ -394,6 +406,7 @@ int main(int argc, char **argv) {
   }
   mf_config_result_t result;
   int rc;
+  mf_tls_t *tls = NULL;
   if (mf_config_parse(options, N_OPTIONS, &mf_ctl_opts, n_flags, flags, environ, &result) !=
       MF_OK) {
     rc = mf_ctl_usage_error("%s", result.error);
@@ -404,6 +417,8 @@ int main(int argc, char **argv) {
   } else if (result.version_requested) {
     printf("mafalda-ctl %s\n", MF_VERSION);
     rc = 0;
+  } else if ((rc = load_tls(&tls)) != 0) {
+    /* printed */
   } else if (!mf_ctl_parse_controllers(mf_ctl_opts.controller)) {
     rc = mf_ctl_usage_error("invalid --controller '%s' (want host:port[,host:port...])",
                       mf_ctl_opts.controller);
@@ -448,5 +463,7 @@ int main(int argc, char **argv) {
   }
   free(flags);
   free(words);
+  mf_tls_set_control(NULL);
+  mf_tls_free(tls);
   return rc;
 }

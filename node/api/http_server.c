@@ -383,6 +383,18 @@ static void handle_message(mf_api_session_t *s, const char *text, size_t len) {
     mf_api_request_clear(&req);
     return;
   }
+  if (sv->cfg.admit) { /* issue 12: per-session rate limit (node/api_limits.h) */
+    char why[MF_API_ERROR_MAX + 96] = "";
+    bool close = false;
+    mf_err_t refused =
+        sv->cfg.admit(sv->cfg.ctx, s, err ? "" : req.method, why, sizeof why, &close);
+    if (refused) {
+      send_error(s, req.has_id, req.id, refused, why[0] ? why : NULL);
+      if (close) mf_api_session_close(s); /* after the error is sent */
+      mf_api_request_clear(&req);
+      return;
+    }
+  }
   if (err) {
     MF_LOG_DEBUG("session %llu: rejected message: %s", (unsigned long long)s->id, req.error);
     send_error(s, req.has_id, req.id, err, req.error);

@@ -46,6 +46,12 @@ typedef size_t (*mf_api_metrics_fn)(void *ctx, char *buf, size_t cap);
  * session, after which no handler of it runs). In on_close the session is still valid;
  * keep a reference (mf_api_session_ref) to use it later. */
 typedef void (*mf_api_session_fn)(void *ctx, mf_api_session_t *session);
+/* Issue 12 (limits): called for every message of an authenticated session before it is
+ * handled (method: the request's, "" when the message did not parse). MF_OK handles it;
+ * another code answers it with that error and `why` (no handler runs); setting *close then
+ * closes the session once that error is sent. Same thread rules as handlers. */
+typedef mf_err_t (*mf_api_admit_fn)(void *ctx, mf_api_session_t *session, const char *method,
+                                    char *why, size_t whysz, bool *close);
 
 typedef struct {
   const char *listen;        /* "host:port", e.g. "0.0.0.0:8080" or "127.0.0.1:0" (any free port) */
@@ -58,6 +64,7 @@ typedef struct {
   mf_api_session_fn on_open;
   mf_api_session_fn on_close;
   mf_api_metrics_fn metrics;
+  mf_api_admit_fn admit; /* NULL: every message is handled */
 } mf_api_server_config_t;
 
 /* Starts serving. The secret and the strings are copied; the methods table and ctx

@@ -102,7 +102,8 @@ static void start_node(int i) {
                   "--controller=false", "--controllers", all_rpc, "--join", gossip[0],
                   "--gossip-port", "0", "--node-rpc-port", "0", "--api-listen", api,
                   "--api-grace-ms", "0", "--drain-timeout-ms", "20000",
-                  "--report-interval-ms", "500", NULL};
+                  /* a client's transport stays on the node it talks to (per-node checks) */
+                  "--forward-transports=false", "--report-interval-ms", "500", NULL};
   spawn(CONTROLLERS + i, argv);
 }
 

@@ -1,4 +1,5 @@
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,11 +43,54 @@ static void test_limits(void **state) {
   assert_non_null(strstr(r.error, "trace, debug, info, warn, error, off"));
 }
 
+/* issue 12 (chaos): --gossip-advertise must be what gossip accepts, an IPv4 literal:port. */
+static void test_gossip_advertise(void **state) {
+  (void)state;
+  static const struct {
+    const char *value;
+    bool ok;
+  } cases[] = {
+      {"", true},
+      {"127.0.0.1:7946", true},
+      {"10.1.2.3:1", true},
+      {"192.168.0.10:65535", true},
+      {"127.0.0.1", false},
+      {"127.0.0.1:", false},
+      {"127.0.0.1:0", false},
+      {"127.0.0.1:65536", false},
+      {"127.0.0.1:12x", false},
+      {"127.0.0.1:-5", false},
+      {"0.0.0.0:7946", false},
+      {"127.000.0.1:7946", false},
+      {"localhost:7946", false},
+      {"[::1]:7946", false},
+      {":7946", false},
+      {"1.2.3.4.5:6", false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    mf_node_config_t c;
+    mf_config_result_t r;
+    char *argv[] = {"--gossip-advertise", (char *)cases[i].value, "--announced-ip",
+                    "127.0.0.1"};
+    assert_int_equal(mf_node_config_parse(&c, 4, argv, NULL, &r), MF_OK);
+    assert_string_equal(c.gossip_advertise, cases[i].value);
+    char err[256] = "";
+    mf_err_t e = mf_node_config_finish(&c, err, sizeof err);
+    if (cases[i].ok) {
+      assert_int_equal(e, MF_OK);
+    } else {
+      assert_int_equal(e, MF_ERR_INVALID_ARG);
+      assert_non_null(strstr(err, "--gossip-advertise"));
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_flags_and_environment),
       cmocka_unit_test(test_limits),
+      cmocka_unit_test(test_gossip_advertise),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
