@@ -245,8 +245,17 @@ static slot_t fill_shard(const sched_ctx_t *c, const place_state_t *st, double p
   return best;
 }
 
+/* Free capacities this close count as equal when a client's node is preferred: measured
+ * load (CPU x capacity) is never exactly the same on two idle nodes. */
+#define PREFER_SLACK 0.05
+
+static bool about_equal(double a, double b) {
+  double diff = a > b ? a - b : b - a, big = a > b ? a : b;
+  return diff <= PREFER_SLACK * big;
+}
+
 /* Rule 3b: the node to open a shard on: has a fitting worker; in use first; most free
- * capacity; node id. */
+ * capacity (within PREFER_SLACK, the client's node); node id. */
 static size_t freest_node(const sched_ctx_t *c, const place_state_t *st, double pps,
                           const char *prefer) {
   size_t best = NONE;
@@ -268,10 +277,11 @@ static size_t freest_node(const sched_ctx_t *c, const place_state_t *st, double 
       better = true;
     else if (st->node_used[ni] != st->node_used[best])
       better = st->node_used[ni];
+    else if (prefer && about_equal(free_pps, best_free) &&
+             (strcmp(n->id, prefer) == 0) != (strcmp(c->v->nodes[best].id, prefer) == 0))
+      better = strcmp(n->id, prefer) == 0; /* about as free: the client's node */
     else if (free_pps != best_free)
       better = free_pps > best_free;
-    else if (prefer && (strcmp(n->id, prefer) == 0) != (strcmp(c->v->nodes[best].id, prefer) == 0))
-      better = strcmp(n->id, prefer) == 0;
     else
       better = before(c, ni, 0, best, 0);
     if (better) {

@@ -198,7 +198,7 @@ typedef struct {
   const char *router_id;
   double expected_pps; /* packets/s the transport will add (streams x rate); >= 0 */
   /* The node the client is connected to, or NULL: when a new shard must be opened
-   * (rule 3b), it wins ties of free capacity (its client's calls need no forwarding). */
+   * (rule 3b), it wins over nodes at most 5% freer (its client's calls need no forwarding). */
   const char *prefer_node_id;
 } mf_sched_place_request_t;
 

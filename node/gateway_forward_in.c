@@ -143,12 +143,16 @@ static void fwd_delivered(void *ud, mf_err_t err, const Mafalda__Rpc__Envelope *
     in->ending = true; /* the front has no such link (any more) */
   }
   uv_cond_broadcast(&fw->cv);
+  /* copied first: the link may be freed with our reference, or by the sender at once */
+  char link_id[sizeof in->id], front[sizeof in->node_id];
+  memcpy(link_id, in->id, sizeof link_id);
+  memcpy(front, in->node_id, sizeof front);
   mf_gw_fwd_in_unref_locked(in);
   uv_mutex_unlock(&fw->mu);
-  if (!env) MF_LOG_WARN("link %s: delivery to node %s failed (%s); retrying", b->in->id,
-                        "its front", mf_strerror(err));
+  if (!env) MF_LOG_WARN("link %s: delivery to node %s failed (%s); retrying", link_id, front,
+                        mf_strerror(err));
   else if (!r || !r->known)
-    MF_LOG_INFO("link %s: its front no longer has it; ending it", b->in->id);
+    MF_LOG_INFO("link %s: its front no longer has it; ending it", link_id);
   if (r) mafalda__cluster__api_deliver_response__free_unpacked(r, NULL);
   while (b->batch) {
     fwd_msg_t *m = b->batch;
@@ -167,10 +171,10 @@ static void fwd_next_fn(const void *key, void *value, void *ud) {
   (void)key;
   fwd_next_t *n = ud;
   gw_fwd_in_t *in = value;
-  if (n->found || in->sending) return;
+  if (n->found) return;
   if (in->ending && !in->ended) {
-    n->found = in;
-  } else if (in->head && !in->ending) {
+    n->found = in; /* even with a delivery in flight (to a lost node it may take long) */
+  } else if (in->head && !in->ending && !in->sending) {
     if (in->retry_at <= n->now) n->found = in;
     else if (!n->next || in->retry_at < n->next) n->next = in->retry_at;
   }

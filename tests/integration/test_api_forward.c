@@ -75,8 +75,12 @@ static void fail_exit(void);
   } while (0)
 
 static void fail_exit(void) {
-  char cmd[192];
-  snprintf(cmd, sizeof cmd, "for f in %s/*.log; do echo \"--- $f\"; tail -n 60 \"$f\"; done",
+  char cmd[384];
+  /* the tail of every log, and a sanitizer report whole (its stacks come before the tail) */
+  snprintf(cmd, sizeof cmd,
+           "for f in %s/*.log; do echo \"--- $f\"; tail -n 60 \"$f\"; "
+           "grep -q -e 'ERROR: .*Sanitizer' -e 'runtime error:' \"$f\" && { echo \"--- sanitizer "
+           "report in $f\"; grep -A 40 -e 'ERROR: .*Sanitizer' -e 'runtime error:' \"$f\"; }; done",
            dir);
   if (system(cmd) != 0) fprintf(stderr, "(no logs)\n");
   mf_test_stop_wrapped(wrapper, PROCS);
@@ -540,7 +544,7 @@ static void check_sanitizer_logs(void) {
   for (int i = 0; i < PROCS; i++) {
     int bad = log_count(i, 0, "runtime error:", NULL) + log_count(i, 0, "AddressSanitizer", NULL) +
               log_count(i, 0, "LeakSanitizer", NULL);
-    CHECK(bad == 0, "process %d's log has %d sanitizer report line(s)", i, bad);
+    CHECK(bad == 0, "process %d's log has %d sanitizer report line(s) (see below)", i, bad);
   }
 }
 
@@ -839,6 +843,9 @@ int main(int argc, char **argv) {
    * closing that producer sends consumer.producerclose back through the link */
   char pd2[64], cd3[64];
   produce_audio(&d, td, 66666666, "dave2", pd2, sizeof pd2);
+  ev = wait_event(&b, "router.newproducer", pd2, 5); /* node 1 knows it now */
+  CHECK(ev, "B got no router.newproducer for D's second producer %s", pd2);
+  json_decref(ev);
   consume(&d, td, pd2, dcaps, cd3, sizeof cd3);
   json_decref(dcaps);
   call_ok(&d, "producer.close", json_pack("{s:s}", "producerId", pd2));
@@ -926,6 +933,7 @@ int main(int argc, char **argv) {
     double st = mf_test_now_s();
     CHECK(kill(server_of(i), SIGTERM) == 0, "SIGTERM process %d", i);
     int code_i = wait_exit(i, 15);
+    check_sanitizer_logs();
     CHECK(code_i == 0, "process %d exited with %d after SIGTERM", i, code_i);
     printf("#   process %d exited 0 %.2f s after SIGTERM\n", i, mf_test_now_s() - st);
   }
