@@ -393,8 +393,11 @@ mf_err_t mf_ice_handle_request(mf_ice_t *ice, const uint8_t *req, size_t len,
     case STUN_VALIDATION_UNAUTHORIZED_BAD_REQUEST: /* RFC 5389 §10.1.2: 400 */
       *resp_len = build_error(ice, &msg, resp, cap, STUN_ERROR_BAD_REQUEST);
       return MF_ERR_AUTH;
-    case STUN_VALIDATION_UNAUTHORIZED: /* unknown ufrag or wrong HMAC: 401 */
-      *resp_len = build_error(ice, &msg, resp, cap, STUN_ERROR_UNAUTHORIZED);
+    case STUN_VALIDATION_UNAUTHORIZED:
+      /* Unknown ufrag or wrong HMAC: no answer at all (RFC 8489 would send 401). An
+       * unauthenticated sender learns nothing (not even that the port is ours) and cannot
+       * use the port to reflect packets at a third address. */
+      *resp_len = 0;
       return MF_ERR_AUTH;
     case STUN_VALIDATION_UNKNOWN_REQUEST_ATTRIBUTE: {
       StunMessage err;

@@ -417,9 +417,7 @@ static void test_wrong_credentials(void **state) {
     reply_t r;
     make_check_full(&p, cases[i].username, cases[i].pwd, true, true);
     assert_int_equal(feed(ice, &p, &a, 1000, &r), MF_ERR_AUTH);
-    bool mi = true;
-    assert_int_equal(error_code(&r, &mi), 401);
-    assert_false(mi); /* never sign with a key the peer did not prove */
+    assert_int_equal(r.len, 0); /* no answer, not even a 401 */
     assert_false(r.res.state_changed);
     assert_false(r.res.tuple_added);
     assert_int_equal(r.res.state, MF_ICE_STATE_NEW);
@@ -450,9 +448,7 @@ static void test_wrong_password_cannot_hijack(void **state) {
     for (size_t f = 0; f < 2; f++) {
       make_check_full(&p, LOCAL_UFRAG ":" REMOTE_UFRAG, bad_pwds[i], true, true);
       assert_int_equal(feed(ice, &p, froms[f], 2000, &r), MF_ERR_AUTH);
-      bool mi = true;
-      assert_int_equal(error_code(&r, &mi), 401);
-      assert_false(mi);
+      assert_int_equal(r.len, 0); /* no answer */
       assert_false(r.res.tuple_added);
       assert_false(r.res.tuple_selected_changed);
       assert_false(r.res.state_changed);
@@ -856,7 +852,7 @@ static void test_restart(void **state) {
   assert_null(mf_ice_old_ufrag(ice));
   make_check(&p, false);
   assert_int_equal(feed(ice, &p, &a, 4000, &r), MF_ERR_AUTH);
-  assert_int_equal(error_code(&r, NULL), 401);
+  assert_int_equal(r.len, 0);
   mf_ice_free(ice);
 }
 
