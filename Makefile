@@ -57,6 +57,8 @@ bench: release
 	$(BENCH_BIN) pipes-count
 	$(BENCH_BIN) pipes-cpu
 	$(BENCH_BIN) bound
+	$(BENCH_BIN) fanout --node $(BUILD_DIR)/release/node/mafalda-node --search
+	$(BENCH_BIN) room --node $(BUILD_DIR)/release/node/mafalda-node --subscribers 10
 
 # clang + libFuzzer build of the fuzz targets only (fuzz_all), then each target runs for
 # FUZZ_SECONDS on a scratch copy of its seeds, JOBS at a time; crash inputs land in
@@ -69,8 +71,8 @@ fuzz: deps
 
 # Thresholds sit just below the last measured figures (docs/reliability.md); raise them as
 # coverage grows, never lower them to let a change in.
-COV_MIN_LINES ?= 86
-COV_MIN_BRANCHES ?= 71
+COV_MIN_LINES ?= 89
+COV_MIN_BRANCHES ?= 72
 COV_DIR = $(BUILD_DIR)/coverage
 # Regexes on paths relative to the repo root: generated protobuf code and tests are left out.
 COV_FILTERS = --filter 'node/' --filter 'controller/' --filter 'common/'

@@ -22,6 +22,15 @@ int mf_bench_pipes_cpu(int argc, char **argv);
  * loopback UDP, in ns per packet and packets/s (bench_bound.c). */
 int mf_bench_bound(int argc, char **argv);
 
+/* fanout [--node PATH] [--subscribers N] [--seconds S] [--bitrate-kbps B] [--fps F]
+ * [--keyframe-s K] [--warmup-s W] [--search] [--max-subscribers M] [--json]: the load
+ * generator (gen.h), one publisher -> N subscribers on a mafalda-node of its own
+ * (gen_fanout.c); --search doubles N until loss > 1 % or p99 > 100 ms. */
+int mf_bench_fanout(int argc, char **argv);
+/* room [same options]: N peers each publishing and consuming the N - 1 others (N x N);
+ * --subscribers is N (default 5), --search doubles it. */
+int mf_bench_room(int argc, char **argv);
+
 /* "--name VALUE" option parsing shared by the figures (bench_args.c): a decimal integer
  * in [min, max]; false for anything else. */
 bool mf_bench_parse_int(const char *s, int min, int max, int *out);

@@ -7,9 +7,12 @@
  *   mafalda-bench pipes-count [--publishers P] [--subscribers S] [--workers W]
  *   mafalda-bench pipes-cpu [--packets N] [--pps R] [--size B]
  *   mafalda-bench bound [--packets N] [--size B] [--batch K] [--wall] [--json]
+ *   mafalda-bench fanout [--node PATH] [--subscribers N] [--seconds S] [--bitrate-kbps B]
+ *                        [--search] [--json]   (not run without a figure name)
+ *   mafalda-bench room [the options of fanout]  (N x N)
  *
- * pipes-count, pipes-cpu and bound live in their own files (bench.h); this file runs the
- * controller figure and dispatches.
+ * pipes-count, pipes-cpu, bound and fanout live in their own files (bench.h); this file
+ * runs the controller figure and dispatches.
  *
  * controller: three mafalda-controller voters on loopback (temporary data directories,
  * children killed at exit); committed writes (CreateRouter through controller.Apply, each
@@ -303,7 +306,16 @@ static void usage(FILE *out) {
           "  bound [--packets N] [--size B] [--batch K] [--wall] [--json]\n"
           "                the most one core can forward: SRTP unprotect + protect + batched\n"
           "                UDP I/O per packet, thread CPU time (defaults: 200000 packets,\n"
-          "                1100 bytes, batches of 32)\n",
+          "                1100 bytes, batches of 32)\n"
+          "  fanout [--node PATH] [--subscribers N] [--seconds S] [--bitrate-kbps B] [--fps F]\n"
+          "         [--keyframe-s K] [--warmup-s W] [--search] [--max-subscribers M] [--json]\n"
+          "                WebRTC load: 1 publisher (VP8 + Opus shaped) -> N subscribers on a\n"
+          "                mafalda-node of its own; fwd pkt/s, loss, latency, SFU CPU per\n"
+          "                million packets, RSS per consumer; --search doubles N until loss\n"
+          "                > 1%% or p99 > 100 ms (defaults: 10 subscribers, 5 s, 600 kbit/s)\n"
+          "  room [the options of fanout]\n"
+          "                N x N: N peers each publish and consume the N - 1 others\n"
+          "                (--subscribers is N, default 5)\n",
           MF_BENCH_CONTROLLER);
 }
 
@@ -352,13 +364,15 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(argv[1], "list") == 0) {
-    printf("controller\npipes-count\npipes-cpu\nbound\n");
+    printf("controller\npipes-count\npipes-cpu\nbound\nfanout\nroom\n");
     return 0;
   }
   if (strcmp(argv[1], "controller") == 0) return run_controller(argc - 2, argv + 2);
   if (strcmp(argv[1], "pipes-count") == 0) return mf_bench_pipes_count(argc - 2, argv + 2);
   if (strcmp(argv[1], "pipes-cpu") == 0) return mf_bench_pipes_cpu(argc - 2, argv + 2);
   if (strcmp(argv[1], "bound") == 0) return mf_bench_bound(argc - 2, argv + 2);
+  if (strcmp(argv[1], "fanout") == 0) return mf_bench_fanout(argc - 2, argv + 2);
+  if (strcmp(argv[1], "room") == 0) return mf_bench_room(argc - 2, argv + 2);
   fprintf(stderr, "mafalda-bench: unknown figure '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -151,16 +151,4 @@ async function main() {
   log('PASS (media crossed both nodes, tiles follow leaves and node death)');
 }
 
-let failed = false;
-try {
-  await main();
-} catch (e) {
-  failed = true;
-  console.error(`FAIL: ${e.stack || e}`);
-  cluster.dumpLogs();
-}
-if (browser) await browser.close().catch(() => {});
-// Node 2 first (if still alive: a failure before the kill), then node 1 (drains: its pages
-// are gone), then the controller the nodes report to.
-if (!(await cluster.stopAll())) failed = true;
-process.exit(failed ? 1 : 0);
+await cluster.run(main, () => browser);

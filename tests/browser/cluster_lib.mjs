@@ -99,6 +99,24 @@ export function createCluster({ nodeBin, webDir, ctlBin, ctlCliBin, tag, control
     return clean;
   };
 
+  // Runs the test's main(), then closes the browser (getBrowser() may be null) and stops
+  // every process (last started first: nodes drain, then the controller), and exits
+  // with 1 on any failure, reporting the children's logs.
+  c.run = async (main, getBrowser) => {
+    let failed = false;
+    try {
+      await main();
+    } catch (e) {
+      failed = true;
+      console.error(`FAIL: ${e.stack || e}`);
+      c.dumpLogs();
+    }
+    const browser = getBrowser();
+    if (browser) await browser.close().catch(() => {});
+    if (!(await c.stopAll())) failed = true;
+    process.exit(failed ? 1 : 0);
+  };
+
   c.kill9 = (p) => {
     p.stopping = true;
     p.killed = true;

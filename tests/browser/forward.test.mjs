@@ -111,14 +111,4 @@ async function main() {
   log('PASS (clients of node 1 ran on nodes 2 and 3; leave and node death handled)');
 }
 
-let failed = false;
-try {
-  await main();
-} catch (e) {
-  failed = true;
-  console.error(`FAIL: ${e.stack || e}`);
-  cluster.dumpLogs();
-}
-if (browser) await browser.close().catch(() => {});
-if (!(await cluster.stopAll())) failed = true;
-process.exit(failed ? 1 : 0);
+await cluster.run(main, () => browser);

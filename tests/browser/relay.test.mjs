@@ -90,14 +90,4 @@ async function main() {
   log('PASS (a relay tree fed node 3; pipes closed behind carol)');
 }
 
-let failed = false;
-try {
-  await main();
-} catch (e) {
-  failed = true;
-  console.error(`FAIL: ${e.stack || e}`);
-  cluster.dumpLogs();
-}
-if (browser) await browser.close().catch(() => {});
-if (!(await cluster.stopAll())) failed = true;
-process.exit(failed ? 1 : 0);
+await cluster.run(main, () => browser);

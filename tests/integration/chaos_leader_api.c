@@ -59,15 +59,7 @@ static atomic_bool stop_load;
 
 static void fail_exit(void);
 
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    if (!(cond)) {                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-      fail_exit();                                         \
-    }                                                      \
-  } while (0)
+#define CHECK(cond, ...) MF_TEST_CHECK(fail_exit, cond, __VA_ARGS__)
 
 static void fail_exit(void) {
   atomic_store(&stop_load, true);
@@ -77,20 +69,14 @@ static void fail_exit(void) {
     fprintf(stderr, "holding the processes for %s s (logs in %s)\n", hold, dir);
     mf_test_sleep_ms(atoi(hold) * 1000);
   }
-  char cmd[192];
-  snprintf(cmd, sizeof cmd, "for f in %s/*.log; do echo \"--- $f\"; tail -n 30 \"$f\"; done",
-           dir);
-  if (system(cmd) != 0) fprintf(stderr, "(no logs)\n");
-  mf_test_stop_wrapped(wrapper, PROCS);
-  if (!getenv("MF_TEST_KEEP")) mf_test_remove_dir(dir);
+  mf_test_dump_logs(dir, 30);
+  mf_test_abandon(dir, wrapper, PROCS);
   fflush(stdout);
   _exit(1); /* client threads may still be inside nng calls */
 }
 
 static void launch(int i, char **argv) {
-  char log[128];
-  snprintf(log, sizeof log, "%s/%d.log", dir, i);
-  int rv = mf_test_spawn_logged(argv, log, &wrapper[i]);
+  int rv = mf_test_launch_logged(dir, i, argv, &wrapper[i]);
   CHECK(rv == 0, "spawn of process %d: %s", i, strerror(rv));
 }
 

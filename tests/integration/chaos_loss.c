@@ -53,36 +53,23 @@ static int gossip_relay[PROCS], rpc_relay[PROCS];
 
 static void fail_exit(void);
 
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    if (!(cond)) {                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-      fail_exit();                                         \
-    }                                                      \
-  } while (0)
+#define CHECK(cond, ...) MF_TEST_CHECK(fail_exit, cond, __VA_ARGS__)
 
 static void fail_exit(void) {
-  char cmd[192];
-  snprintf(cmd, sizeof cmd, "for f in %s/*.log; do echo \"--- $f\"; tail -n 40 \"$f\"; done",
-           dir);
-  if (system(cmd) != 0) fprintf(stderr, "(no logs)\n");
+  mf_test_dump_logs(dir, 40);
   mf_test_stop_wrapped(wrapper, PROCS);
   if (proxy) mf_loss_proxy_print(proxy, stderr);
   mf_loss_proxy_stop(proxy);
   proxy = NULL;
-  if (!getenv("MF_TEST_KEEP")) mf_test_remove_dir(dir);
+  mf_test_abandon(dir, wrapper, PROCS);
   exit(1);
 }
 
-static void log_path(int i, char *out, size_t size) { snprintf(out, size, "%s/%d.log", dir, i); }
+static void log_path(int i, char *out, size_t size) { mf_test_log_path(dir, i, out, size); }
 static void ip_of(int i, char *out, size_t size) { snprintf(out, size, "127.0.0.%d", 40 + i); }
 
 static void launch(int i, char **argv) {
-  char log[128];
-  log_path(i, log, sizeof log);
-  int rv = mf_test_spawn_logged(argv, log, &wrapper[i]);
+  int rv = mf_test_launch_logged(dir, i, argv, &wrapper[i]);
   CHECK(rv == 0, "spawn of process %d: %s", i, strerror(rv));
 }
 

@@ -5,8 +5,9 @@
  *    every other session), with the requests of all C sessions in flight together;
  *  - every M-th session is a real peer: transport.connect, produce (VP8), ICE check with
  *    USE-CANDIDATE (libnice's STUN library), DTLS client handshake (this repo's mf_dtls,
- *    its own certificate), 50 SRTP packets; producer.getStats must count them; it also
- *    consumes its own producer on its second transport;
+ *    its own certificate; both in tests/support/webrtc_peer.c), 50 SRTP packets;
+ *    producer.getStats must count them; it also consumes its own producer on its second
+ *    transport;
  *  - even sessions close their transports with transport.close, odd ones just drop the
  *    WebSocket (the close cascade; --api-grace-ms 0); then /metrics must show 0 transports,
  *    producers, consumers before the next wave.
@@ -24,14 +25,11 @@
  *              its API on 127.0.0.1:PORT and dev mode; it is left running at the end) */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stun/stunagent.h>
-#include <stun/usages/ice.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,6 +38,7 @@
 #include "node/rtp/rtp.h"
 #include "node/srtp.h"
 #include "tests/support/test_proc.h"
+#include "tests/support/webrtc_peer.h"
 #include "tests/support/ws_client.h"
 
 #define ROOMS 10
@@ -62,22 +61,11 @@ static char wrap_deadline[16] = "110"; /* --deadline: seconds, below the ctest T
 
 static void fail_exit(void);
 
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    if (!(cond)) {                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-      fail_exit();                                         \
-    }                                                      \
-  } while (0)
+#define CHECK(cond, ...) MF_TEST_CHECK(fail_exit, cond, __VA_ARGS__)
 
 static void fail_exit(void) {
-  char cmd[192];
-  snprintf(cmd, sizeof cmd, "echo '--- node log'; tail -n 60 %s/node.log", dir);
-  if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
-  mf_test_stop_wrapped(&wrapper, 1);
-  if (!getenv("MF_TEST_KEEP")) mf_test_remove_dir(dir);
+  mf_test_dump_logs(dir, 60);
+  mf_test_abandon(dir, &wrapper, 1);
   exit(1);
 }
 
@@ -237,119 +225,36 @@ static const char *const vp8_params =
 
 /* ---------------------------------------------------------------- the media peer */
 
-typedef struct {
-  int fd;
-  struct sockaddr_in server;
-  mf_dtls_t *dtls;
-  bool connected, failed;
-} peer_t;
-
-static void peer_send(void *ud, const uint8_t *data, size_t len) {
-  peer_t *p = ud;
-  if (sendto(p->fd, data, len, 0, (struct sockaddr *)&p->server, sizeof p->server) < 0)
-    fprintf(stderr, "peer sendto: %s\n", strerror(errno));
-}
-
-static void peer_dtls_state(void *ud, mf_dtls_state_t st, const char *reason) {
-  peer_t *p = ud;
-  if (st == MF_DTLS_STATE_CONNECTED) p->connected = true;
-  if (st == MF_DTLS_STATE_FAILED || st == MF_DTLS_STATE_CLOSED) p->failed = !p->connected;
-  (void)reason;
-}
-
-/* One datagram within timeout_ms into buf: its length, 0 on timeout. */
-static size_t peer_recv(peer_t *p, uint8_t *buf, size_t cap, int timeout_ms) {
-  struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-  if (poll(&pfd, 1, timeout_ms < 0 ? 0 : timeout_ms) <= 0) return 0;
-  ssize_t n = recv(p->fd, buf, cap, 0);
-  return n > 0 ? (size_t)n : 0;
-}
-
-/* ICE (one check with USE-CANDIDATE), DTLS as client, then RTP_PACKETS SRTP packets on
- * ssrc 1111 (what the producer announced). */
+/* ICE (checks with USE-CANDIDATE), DTLS as client (tests/support/webrtc_peer.h), then
+ * RTP_PACKETS SRTP packets on ssrc 1111 (what the producer announced). */
 static void peer_run(mf_dtls_context_t *ctx, json_t *t) {
-  json_t *ice = json_object_get(t, "iceParameters");
-  json_t *cand = json_array_get(json_object_get(t, "iceCandidates"), 0);
-  const char *ufrag = json_string_value(json_object_get(ice, "usernameFragment"));
-  const char *pwd = json_string_value(json_object_get(ice, "password"));
-  const char *ip = json_string_value(json_object_get(cand, "ip"));
-  const char *fp = NULL;
-  size_t i;
-  json_t *f;
-  json_array_foreach(json_object_get(json_object_get(t, "dtlsParameters"), "fingerprints"), i, f) {
-    if (strcmp(json_string_value(json_object_get(f, "algorithm")), "sha-256") == 0)
-      fp = json_string_value(json_object_get(f, "value"));
-  }
-  CHECK(ufrag && pwd && ip && fp, "transport answer lacks ICE/DTLS parameters");
-
-  peer_t p = {.fd = socket(AF_INET, SOCK_DGRAM, 0)};
-  CHECK(p.fd >= 0, "socket");
-  struct sockaddr_in local = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  CHECK(bind(p.fd, (struct sockaddr *)&local, sizeof local) == 0, "bind");
-  p.server.sin_family = AF_INET;
-  p.server.sin_port = htons((uint16_t)json_integer_value(json_object_get(cand, "port")));
-  inet_pton(AF_INET, ip, &p.server.sin_addr);
-
-  /* ICE: the node is ICE-lite; our check nominates the pair */
-  StunAgent agent;
-  StunMessage msg;
-  uint8_t buf[2048];
-  char user[160];
-  snprintf(user, sizeof user, "%s:churnpeer", ufrag);
-  stun_agent_init(&agent, STUN_ALL_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_RFC5389,
-                  STUN_AGENT_USAGE_SHORT_TERM_CREDENTIALS | STUN_AGENT_USAGE_USE_FINGERPRINT);
-  bool ice_ok = false;
-  for (int attempt = 0; attempt < 20 && !ice_ok; attempt++) {
-    size_t len = stun_usage_ice_conncheck_create(
-        &agent, &msg, buf, sizeof buf, (const uint8_t *)user, strlen(user), (const uint8_t *)pwd,
-        strlen(pwd), true, true, 0x6e7f00ff, 0x1122334455667788ULL, NULL,
-        STUN_USAGE_ICE_COMPATIBILITY_RFC5245);
-    CHECK(len > 20, "STUN check");
-    peer_send(&p, buf, len);
-    double until = mf_test_now_s() + 0.25;
-    size_t n;
-    while (!ice_ok &&
-           (n = peer_recv(&p, buf, sizeof buf, (int)((until - mf_test_now_s()) * 1000))) > 0)
-      ice_ok = n >= 20 && buf[0] == 0x01 && buf[1] == 0x01; /* Binding success */
-  }
-  CHECK(ice_ok, "no STUN success response from %s", ip);
-
-  static const mf_dtls_callbacks_t cb = {.send = peer_send, .state = peer_dtls_state};
-  CHECK(mf_dtls_create(ctx, &cb, &p, &p.dtls) == MF_OK, "dtls create");
-  CHECK(mf_dtls_start(p.dtls, MF_DTLS_ROLE_CLIENT, "sha-256", fp) == MF_OK, "dtls start");
-  double deadline = mf_test_now_s() + 10;
-  while (!p.connected && !p.failed && mf_test_now_s() < deadline) {
-    long ms = mf_dtls_timeout_ms(p.dtls);
-    size_t n = peer_recv(&p, buf, sizeof buf, ms < 0 || ms > 100 ? 100 : (int)ms);
-    if (n > 0 && buf[0] >= 20 && buf[0] <= 63)
-      mf_dtls_handle_datagram(p.dtls, buf, n);
-    else if (n == 0)
-      mf_dtls_handle_timeout(p.dtls);
-  }
-  CHECK(p.connected, "DTLS handshake %s", p.failed ? "failed" : "timed out");
-
-  mf_srtp_keys_t k;
-  mf_srtp_session_t *out = NULL;
-  CHECK(mf_dtls_get_srtp_keys(p.dtls, &k) == MF_OK, "srtp keys");
-  CHECK(mf_srtp_session_create(k.profile, k.local_master, k.master_len, false, &out) == MF_OK,
-        "srtp session");
+  mf_webrtc_peer_remote_t remote;
+  CHECK(mf_webrtc_peer_remote_from_json(t, &remote) == MF_OK,
+        "transport answer lacks ICE/DTLS parameters");
+  mf_webrtc_peer_t *p = NULL;
+  CHECK(mf_webrtc_peer_create(ctx, &remote, (uint64_t)(mf_test_now_s() * 1000), &p) == MF_OK,
+        "peer create");
+  mf_err_t e = mf_webrtc_peer_connect(p, 10000);
+  CHECK(e == MF_OK, "ICE/DTLS with %s:%u: %s (%llu STUN checks, %llu answered)", remote.ip,
+        remote.port, e == MF_ERR_TIMEOUT ? "timed out" : "failed",
+        (unsigned long long)mf_webrtc_peer_counters(p)->stun_sent,
+        (unsigned long long)mf_webrtc_peer_counters(p)->stun_ok);
   /* VP8 keyframes: descriptor S=1 and the start code */
   static const uint8_t payload[] = {0x10, 0x50, 0x01, 0x00, 0x9d, 0x01,
                                     0x2a, 0x80, 0x02, 0xe0, 0x01};
+  uint8_t buf[256];
   for (int n = 0; n < RTP_PACKETS; n++) {
     mf_rtp_header_t h = {.marker = true, .payload_type = 96, .sequence = (uint16_t)(100 + n),
                          .timestamp = 3000u * (uint32_t)n, .ssrc = 1111};
     size_t len = 0;
     CHECK(mf_rtp_write_packet(buf, sizeof buf, &h, payload, sizeof payload, 0, &len) == MF_OK,
           "rtp");
-    CHECK(mf_srtp_protect_rtp(out, buf, &len, sizeof buf) == MF_OK, "srtp protect");
-    peer_send(&p, buf, len);
+    CHECK(mf_webrtc_peer_protect_rtp(p, buf, &len, sizeof buf) == MF_OK, "srtp protect");
+    CHECK(mf_webrtc_peer_send(p, buf, len) == MF_OK, "send");
   }
-  mf_srtp_session_free(out);
   /* no close_notify: that would close the transport (and its producer) before the stats
    * are read; the API closes it like the others */
-  mf_dtls_free(p.dtls);
-  close(p.fd);
+  mf_webrtc_peer_free(p);
 }
 
 /* ---------------------------------------------------------------- one wave */

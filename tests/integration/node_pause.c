@@ -56,47 +56,27 @@ static int api_port[PROCS];
 
 static void fail_exit(void);
 
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    if (!(cond)) {                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-      fail_exit();                                         \
-    }                                                      \
-  } while (0)
+#define CHECK(cond, ...) MF_TEST_CHECK(fail_exit, cond, __VA_ARGS__)
 
 static void fail_exit(void) {
-  char cmd[192];
-  snprintf(cmd, sizeof cmd, "for f in %s/*.log; do echo \"--- $f\"; tail -n 40 \"$f\"; done",
-           dir);
-  if (system(cmd) != 0) fprintf(stderr, "(no logs)\n");
+  mf_test_dump_logs(dir, 40);
   /* SIGKILL also ends a stopped process, so a frozen node 2 cannot outlive the test. */
-  mf_test_stop_wrapped(wrapper, PROCS);
-  if (!getenv("MF_TEST_KEEP")) mf_test_remove_dir(dir);
+  mf_test_abandon(dir, wrapper, PROCS);
   exit(1);
 }
 
-static void log_path(int i, char *out, size_t size) { snprintf(out, size, "%s/%d.log", dir, i); }
+static void log_path(int i, char *out, size_t size) { mf_test_log_path(dir, i, out, size); }
 
 static void launch(int i, char **argv) {
-  char log[128];
-  log_path(i, log, sizeof log);
-  int rv = mf_test_spawn_logged(argv, log, &wrapper[i]);
+  int rv = mf_test_launch_logged(dir, i, argv, &wrapper[i]);
   CHECK(rv == 0, "spawn of process %d: %s", i, strerror(rv));
 }
 
 static void start_controller(void) {
-  char raft[32], data[128];
-  snprintf(raft, sizeof raft, "127.0.0.1:%d", mf_test_free_port());
-  snprintf(ctl_rpc, sizeof ctl_rpc, "127.0.0.1:%d", mf_test_free_port());
+  int rv = mf_test_start_controller(dir, controller_bin, WRAP_DEADLINE, ctl_rpc, gossip,
+                                    &wrapper[0]);
+  CHECK(rv == 0, "spawn of the controller: %s", strerror(rv));
   snprintf(ctl_url, sizeof ctl_url, "tcp://%s", ctl_rpc);
-  snprintf(gossip, sizeof gossip, "127.0.0.1:%d", mf_test_free_port());
-  snprintf(data, sizeof data, "%s/ctl", dir);
-  char *argv[] = {"timeout", "-s", "KILL", WRAP_DEADLINE, (char *)controller_bin,
-                  "--listen", raft, "--rpc-listen", ctl_rpc, "--data-dir", data,
-                  "--election-timeout", "300", "--gossip-listen", gossip, NULL};
-  launch(0, argv);
 }
 
 static void ip_of(int i, char *out, size_t size) { snprintf(out, size, "127.0.0.%d", 30 + i); }

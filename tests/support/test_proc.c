@@ -168,3 +168,42 @@ void mf_test_remove_dir(const char *dir) {
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
+
+void mf_test_log_path(const char *dir, int i, char *out, size_t size) {
+  snprintf(out, size, "%s/%d.log", dir, i);
+}
+
+int mf_test_launch_logged(const char *dir, int i, char *const argv[], pid_t *wrapper) {
+  char log[256];
+  mf_test_log_path(dir, i, log, sizeof log);
+  return mf_test_spawn_logged(argv, log, wrapper);
+}
+
+void mf_test_dump_logs(const char *dir, int tail_lines) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd,
+           "for f in %s/*.log; do echo \"--- $f\"; tail -n %d \"$f\"; "
+           "grep -q -e 'ERROR: .*Sanitizer' -e 'runtime error:' \"$f\" && { echo \"--- sanitizer "
+           "report in $f\"; grep -A 40 -e 'ERROR: .*Sanitizer' -e 'runtime error:' \"$f\"; }; "
+           "done 1>&2",
+           dir, tail_lines);
+  if (system(cmd) != 0) fprintf(stderr, "(no logs)\n");
+}
+
+void mf_test_abandon(const char *dir, pid_t *wrappers, size_t n) {
+  mf_test_stop_wrapped(wrappers, n);
+  if (!getenv("MF_TEST_KEEP")) mf_test_remove_dir(dir);
+}
+
+int mf_test_start_controller(const char *dir, const char *controller_bin, const char *deadline_s,
+                             char rpc[32], char gossip[32], pid_t *wrapper) {
+  char raft[32], data[256];
+  snprintf(raft, sizeof raft, "127.0.0.1:%d", mf_test_free_port());
+  snprintf(rpc, 32, "127.0.0.1:%d", mf_test_free_port());
+  snprintf(gossip, 32, "127.0.0.1:%d", mf_test_free_port());
+  snprintf(data, sizeof data, "%s/ctl", dir);
+  char *argv[] = {"timeout", "-s", "KILL", (char *)deadline_s, (char *)controller_bin,
+                  "--listen", raft, "--rpc-listen", rpc, "--data-dir", data,
+                  "--election-timeout", "300", "--gossip-listen", gossip, NULL};
+  return mf_test_launch_logged(dir, 0, argv, wrapper);
+}

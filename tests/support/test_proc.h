@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* A TCP port on 127.0.0.1 that was free a moment ago (bound with port 0, then released). */
@@ -50,6 +51,36 @@ int mf_test_run_captured(char *const argv[], char *const envp[], int deadline_s,
 
 /* Every line of text (e.g. a tool's captured table output) has at most width bytes. */
 bool mf_test_lines_fit(const char *text, size_t width);
+
+/* ---- a test's servers, process i logging to <dir>/<i>.log ---- */
+
+/* Checks cond; on failure prints "FAIL file:line: <message>" and calls fail() (which does
+ * not return: it dumps the logs, stops the processes and exits). */
+#define MF_TEST_CHECK(fail, cond, ...)                     \
+  do {                                                     \
+    if (!(cond)) {                                         \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);                        \
+      fprintf(stderr, "\n");                               \
+      fail();                                              \
+    }                                                      \
+  } while (0)
+
+/* "<dir>/<i>.log". */
+void mf_test_log_path(const char *dir, int i, char *out, size_t size);
+/* mf_test_spawn_logged with the log <dir>/<i>.log; 0 or the spawn error number. */
+int mf_test_launch_logged(const char *dir, int i, char *const argv[], pid_t *wrapper);
+/* For a failure report, on stderr: the last tail_lines lines of every log in dir, and
+ * every sanitizer report in them whole (its stacks come before the tail). */
+void mf_test_dump_logs(const char *dir, int tail_lines);
+/* A single-voter mafalda-controller as process 0 of dir (free ports on 127.0.0.1, data in
+ * <dir>/ctl, 300 ms election timeout, gossip on) under `timeout -s KILL deadline_s`: its
+ * RPC "host:port" goes to rpc, its gossip address to gossip. 0 or the spawn error. */
+int mf_test_start_controller(const char *dir, const char *controller_bin, const char *deadline_s,
+                             char rpc[32], char gossip[32], pid_t *wrapper);
+/* The end of a failed test: kills and reaps the n wrappers, removes dir unless MF_TEST_KEEP
+ * is set (the logs stay for a post-mortem). */
+void mf_test_abandon(const char *dir, pid_t *wrappers, size_t n);
 
 /* rm -rf dir (a test's scratch directory); complains on stderr if that fails. */
 void mf_test_remove_dir(const char *dir);
