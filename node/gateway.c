@@ -838,6 +838,7 @@ mf_err_t mf_gateway_start(const mf_gateway_options_t *o, mf_worker_t *const *wor
                                .methods = gw_methods,
                                .ctx = gw,
                                .on_close = gw_on_session_close,
+                               .keepalive_ms = o->keepalive_ms,
                                .metrics = gw_metrics,
                                .admit = mf_gw_admit};
   if (!e && gw->hub) gw_hub_step(gw, OP_HUB_ATTACH);

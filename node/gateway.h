@@ -35,6 +35,7 @@ typedef struct {
   unsigned grace_ms;       /* a closed WebSocket's objects wait this long for a resume;
                               0 = close them at once */
   unsigned pipe_linger_ms; /* a pipe without consumers closes after this; 0 = 10 s */
+  unsigned keepalive_ms;   /* quiet WebSocket sessions are probed after this; 0 = never */
   uint64_t transport_pps;  /* packets/s a new transport is expected to add (placement);
                               0 = the controller's default */
   bool pipe_plain_rtp;     /* pipes between nodes without SRTP (--pipe-srtp=false) */

@@ -198,6 +198,7 @@ int mf_node_run(const mf_node_config_t *config) {
     mf_gateway_options_t go = {.listen = config->api_listen, .secret = config->api_secret,
                                .static_dir = config->web_dir,
                                .grace_ms = (unsigned)config->api_grace_ms,
+                               .keepalive_ms = (unsigned)config->api_keepalive_ms,
                                .pipe_linger_ms = (unsigned)config->pipe_linger_ms,
                                .transport_pps = (uint64_t)config->transport_pps,
                                .pipe_plain_rtp = !config->pipe_srtp,

@@ -70,6 +70,15 @@ static const mf_config_option_t mf_node_options[] = {
      .size = 256,
      .default_value = "",
      .help = "HS256 key that API tokens are signed with; empty: dev mode, no tokens."},
+    {.name = "api-keepalive-ms",
+     .type = MF_OPT_INT,
+     .offset = offsetof(mf_node_config_t, api_keepalive_ms),
+     .min = 0,
+     .max = 3600000,
+     .default_value = "15000",
+     .help = "A WebSocket session quiet for this long gets a system.keepalive notification; "
+             "a peer that is gone then closes, with its transports (after the grace). 0: "
+             "never."},
     {.name = "api-grace-ms",
      .type = MF_OPT_INT,
      .offset = offsetof(mf_node_config_t, api_grace_ms),

@@ -27,6 +27,7 @@ typedef struct {
   char api_secret[256];                /* HS256 token key; "" = dev mode (loopback only) */
   char web_dir[512];                   /* demo page files served under /app; "" = none */
   int api_grace_ms;                    /* a closed WebSocket's objects wait for a resume */
+  int api_keepalive_ms;                /* quiet sessions are probed after this long; 0 off */
   /* issue 12 (limits): API limits per session and per node (node/api_limits.h); 0 = none */
   int max_session_transports, max_session_producers, max_session_consumers, max_session_data;
   int api_rate, api_burst, api_flood_close;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
+#include <nng/supplemental/util/platform.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -34,6 +35,7 @@ struct mf_api_session {
   mf_jwt_claims_t claims;
   void *user;
   bool opened; /* authenticated: on_open ran, so on_close will */
+  _Atomic uint64_t last_rx_ms; /* nng_clock() of the last message received (keepalive) */
   bool awaiting_auth; /* no ?token=: the first message must be {"method":"auth"} */
   mf_api_sink_fn sink; /* virtual session (no stream): outgoing text goes here */
   void *sink_ctx;
@@ -67,6 +69,7 @@ struct mf_api_server {
   bool http_started; /* nng shares one server per address in a process: stop only ours */
   nng_stream_listener *listener;
   nng_aio *accept_aio;
+  nng_aio *keepalive_aio; /* the keepalive sweep's timer (keepalive_ms > 0) */
 
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -455,6 +458,7 @@ static void rx_cb(void *arg) {
   }
   nng_msg *msg = nng_aio_get_msg(s->rx);
   nng_aio_set_msg(s->rx, NULL);
+  atomic_store(&s->last_rx_ms, (uint64_t)nng_clock());
   if (msg) {
     handle_message(s, nng_msg_body(msg), nng_msg_len(msg));
     nng_msg_free(msg);
@@ -553,6 +557,7 @@ static void session_start(mf_api_server_t *sv, nng_stream *stream) {
 static void session_opened(mf_api_session_t *s) {
   mf_api_server_t *sv = s->server;
   atomic_fetch_add(&sv->stat_sessions_total, 1);
+  atomic_store(&s->last_rx_ms, (uint64_t)nng_clock());
   s->opened = true;
   MF_LOG_INFO("session %llu opened for '%s'%s", (unsigned long long)s->id, s->claims.sub,
               (s->claims.grants & MF_JWT_GRANT_ADMIN) ? " (admin)" : "");
@@ -863,6 +868,39 @@ static mf_err_t setup_ws(mf_api_server_t *sv, const char *host_in_url) {
   return MF_OK;
 }
 
+/* Every keepalive_ms / 2: each WebSocket session quiet for keepalive_ms gets a notification.
+ * Sending is the only way to learn that a peer is gone when its close never arrives. */
+static void keepalive_sweep(void *arg) {
+  mf_api_server_t *sv = arg;
+  if (nng_aio_result(sv->keepalive_aio) != 0) return; /* stopped */
+  uint64_t now = (uint64_t)nng_clock();
+  enum { SWEEP_MAX = 4096 };
+  mf_api_session_t **quiet = calloc(SWEEP_MAX, sizeof *quiet);
+  size_t n = 0;
+  pthread_mutex_lock(&sv->mu);
+  for (mf_api_session_t *s = sv->sessions; quiet && s && n < SWEEP_MAX && !sv->stopping;
+       s = s->next) {
+    if (!s->stream || !s->opened ||
+        now - atomic_load(&s->last_rx_ms) < (uint64_t)sv->cfg.keepalive_ms)
+      continue;
+    /* as in destroy: a session at zero references is being freed, never resurrect it */
+    int refs = atomic_load(&s->refs);
+    while (refs > 0 && !atomic_compare_exchange_weak(&s->refs, &refs, refs + 1)) {
+    }
+    if (refs > 0) quiet[n++] = s;
+  }
+  bool go_on = !sv->stopping;
+  pthread_mutex_unlock(&sv->mu);
+  for (size_t i = 0; i < n; i++) {
+    atomic_store(&quiet[i]->last_rx_ms, now); /* once per interval, not every sweep */
+    mf_api_session_notify(quiet[i], "system.keepalive", NULL, NULL);
+    mf_api_session_unref(quiet[i]);
+  }
+  free(quiet);
+  if (go_on) nng_sleep_aio(sv->cfg.keepalive_ms / 2 ? sv->cfg.keepalive_ms / 2 : 1,
+                           sv->keepalive_aio);
+}
+
 mf_err_t mf_api_server_create(const mf_api_server_config_t *config, mf_api_server_t **out) {
   if (!config || !out || !config->listen) return MF_ERR_INVALID_ARG;
   *out = NULL;
@@ -932,6 +970,13 @@ mf_err_t mf_api_server_create(const mf_api_server_config_t *config, mf_api_serve
                 "without a token. Loopback only (%s). Never use this in production. !!!",
                 config->listen);
   }
+  if (config->keepalive_ms) {
+    if (nng_aio_alloc(&sv->keepalive_aio, keepalive_sweep, sv) != 0) {
+      err = MF_ERR_NO_MEMORY;
+      goto fail;
+    }
+    nng_sleep_aio(config->keepalive_ms / 2 ? config->keepalive_ms / 2 : 1, sv->keepalive_aio);
+  }
   MF_LOG_INFO("API listening on http://%s:%u (WebSocket %s%s)", host_in_url,
               (unsigned)sv->port, MF_API_WS_PATH,
               config->static_dir ? ", static files" : "");
@@ -953,6 +998,7 @@ void mf_api_server_destroy(mf_api_server_t *sv) {
   pthread_mutex_unlock(&sv->mu);
   if (sv->listener) nng_stream_listener_close(sv->listener);
   if (sv->accept_aio) nng_aio_stop(sv->accept_aio);
+  if (sv->keepalive_aio) nng_aio_stop(sv->keepalive_aio); /* no sweep from here on */
 
   /* Close every session; each one's receive loop then ends on an nng thread. */
   pthread_mutex_lock(&sv->mu);
@@ -982,6 +1028,7 @@ void mf_api_server_destroy(mf_api_server_t *sv) {
   pthread_mutex_unlock(&sv->mu);
 
   if (sv->accept_aio) nng_aio_free(sv->accept_aio);
+  if (sv->keepalive_aio) nng_aio_free(sv->keepalive_aio);
   if (sv->listener) nng_stream_listener_free(sv->listener);
   if (sv->http) {
     if (sv->http_started) nng_http_server_stop(sv->http);

@@ -65,6 +65,11 @@ typedef struct {
   mf_api_session_fn on_close;
   mf_api_metrics_fn metrics;
   mf_api_admit_fn admit; /* NULL: every message is handled */
+  /* A WebSocket session quiet for this long gets a {"event":"system.keepalive"}
+   * notification (0: never). A peer that is gone makes the send fail, which closes the
+   * session: this also reaps a connection whose close the WebSocket layer never reported
+   * (docs/reliability.md). */
+  unsigned keepalive_ms;
 } mf_api_server_config_t;
 
 /* Starts serving. The secret and the strings are copied; the methods table and ctx

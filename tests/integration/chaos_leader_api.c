@@ -387,7 +387,7 @@ int main(int argc, char **argv) {
                      "--rtc-listen-ip", ip, "--announced-ip", ip, "--rtc-port-base", "0",
                      "--controller=false", "--controllers", all_rpc, "--join", gossip[0],
                      "--gossip-port", "0", "--node-rpc-port", "0", "--api-listen", api[n],
-                     "--api-grace-ms", "0", "--drain-timeout-ms", "5000",
+                     "--api-grace-ms", "0", "--drain-timeout-ms", "5000", "--api-keepalive-ms", "1000",
                      "--report-interval-ms", "500", NULL};
     launch(CONTROLLERS + n, nargv);
   }
