@@ -386,6 +386,17 @@ static void handle_message(mf_api_session_t *s, const char *text, size_t len) {
     mf_api_request_clear(&req);
     return;
   }
+  /* A token is checked on every request, not only when the connection opens: once its exp
+   * has passed, requests are refused (the client reconnects with a fresh token and its
+   * resumeToken, which keeps its objects). Virtual sessions (WHIP, links between nodes)
+   * are owned by the node and not bound to the token's lifetime. */
+  if (s->stream && s->claims.exp != INT64_MAX && (int64_t)time(NULL) >= s->claims.exp) {
+    send_error(s, req.has_id, req.id, MF_ERR_AUTH,
+               "the session's token has expired: reconnect with a new token (router.join "
+               "with the resumeToken keeps the session's objects)");
+    mf_api_request_clear(&req);
+    return;
+  }
   if (sv->cfg.admit) { /* issue 12: per-session rate limit (node/api_limits.h) */
     char why[MF_API_ERROR_MAX + 96] = "";
     bool close = false;

@@ -560,6 +560,24 @@ static void test_bad_tokens(void **state) {
   ws_free(s);
 }
 
+/* A token is checked on every request: past its exp, requests are refused (unauthorized)
+ * on the open connection, which stays open for nothing else. */
+static void test_token_expires_during_session(void **state) {
+  char q[MF_JWT_TOKEN_MAX + 16];
+  snprintf(q, sizeof q, "?token=%s", mint("brief", "lobby", MF_JWT_GRANT_JOIN,
+                                          (int64_t)time(NULL) + 2));
+  nng_stream *s = ws_dial(q);
+  expect_pong(s, 1);
+  /* exp is in whole seconds: wait until the clock is safely past it */
+  int64_t until = (int64_t)time(NULL) + 3;
+  while ((int64_t)time(NULL) < until) usleep(100 * 1000);
+  ws_send(s, "{\"id\":2,\"method\":\"system.ping\"}");
+  json_t *j = ws_recv(s);
+  assert_non_null(strstr(expect_error(j, 2, "unauthorized"), "expired"));
+  json_decref(j);
+  ws_free(s);
+}
+
 static void test_dev_mode(void **state) {
   mf_api_server_t *dev = NULL;
   mf_api_server_config_t cfg = {.listen = "0.0.0.0:0"};
@@ -628,6 +646,7 @@ int main(void) {
       cmocka_unit_test(test_async_reply_and_notify),
       cmocka_unit_test(test_many_clients_async),
       cmocka_unit_test(test_bad_tokens),
+      cmocka_unit_test(test_token_expires_during_session),
       cmocka_unit_test(test_dev_mode),
       cmocka_unit_test(test_bad_config),
   };
