@@ -81,7 +81,7 @@ coverage: deps
 	cmake --build $(COV_DIR) -j $(JOBS)
 	@# Counters from an earlier run would otherwise be summed into this one.
 	find $(COV_DIR) -name '*.gcda' -delete
-	cd $(COV_DIR) && ctest -LE 'browser|sdk|bench|chaos|timing' --output-on-failure -j $(JOBS)
+	cd $(COV_DIR) && ctest -LE 'browser|sdk|bench|chaos' --output-on-failure -j $(JOBS)
 	rm -rf $(COV_DIR)/html && mkdir -p $(COV_DIR)/html
 	@# gcov can print a negative branch count ("taken -1") when processes killed by the
 	@# tests (kill -9, SIGKILL deadlines) left a counter file half-merged: skip such lines.
