@@ -100,6 +100,16 @@ window.dc = {
     for (const m of messages) p.send(m);
     return p.bufferedAmount;
   },
+  // Paced: a burst of unreliable messages (maxRetransmits 0) is abandoned whole by the
+  // browser's SCTP when one retransmission timer fires on a busy machine.
+  async sendPaced(label, messages, batch, gapMs) {
+    const p = producers.get(label);
+    for (let i = 0; i < messages.length; i += batch) {
+      for (const m of messages.slice(i, i + batch)) p.send(m);
+      await new Promise((resolve) => setTimeout(resolve, gapMs));
+    }
+  },
+  request(method, data) { return api.request(method, data); },
   sendBinary(label, size) {
     producers.get(label).send(new Uint8Array(size).fill(7).buffer);
   },
