@@ -11,6 +11,11 @@
 #define SUSPECT_MULT 4          /* suspicion max = 4 · probe interval · ceil(log2(n+1)) */
 #define SUSPECT_CONFIRMATIONS 3 /* Lifeguard's K: confirmations that bring it to the min */
 #define MAX_SUSPECTERS (SUSPECT_CONFIRMATIONS + 1) /* the first suspecter + K */
+/* A refutation is pushed at once to up to REFUTE_FANOUT live members, REFUTE_PUSHES times
+ * one ack timeout apart (see swim.h: under 30% loss, waiting for our next probe round and
+ * piggybacking lost the race against confirmed suspicion timeouts). */
+#define REFUTE_FANOUT 8
+#define REFUTE_PUSHES 3
 #define MAX_MEMBERS 4096        /* forged ids cannot grow the table without bound */
 #define MAX_INDIRECT 16         /* upper bound for config.indirect_probes */
 #define RELAY_SLOTS 16          /* PING_REQs relayed at the same time */
@@ -33,6 +38,7 @@ typedef struct member {
   unsigned n_suspecters;
   unsigned suspect_rr; /* rotates the suspecter named in copies we relay */
   bool suspicion_probed; /* we have probed it since this suspicion started */
+  bool suspicion_told;   /* it has been sent this suspicion (our probe or a buddy PING) */
   /* Dissemination queue, one slot per member: its current record is what we gossip. */
   bool gossip_pending;
   uint32_t gossip_sent;
@@ -77,6 +83,9 @@ struct mf_swim {
   size_t n_seeds;
   uint32_t health;
   bool left;
+  bool refute_due;            /* set while applying updates; pushed once they are applied */
+  unsigned refute_pushes_left;
+  uint64_t next_refute_push_ms;
   mf_swim_stats_t stats;
 
   /* Large per-packet state lives here, not on the stack. */
@@ -303,6 +312,7 @@ static void start_suspicion(member_t *m, const char *from, uint64_t now) {
   m->n_suspecters = 0;
   m->suspect_rr = 0;
   m->suspicion_probed = false;
+  m->suspicion_told = false;
   add_suspecter(m, from);
 }
 
@@ -432,6 +442,7 @@ static void consider_self(mf_swim_t *s, const mf_swim_wire_member_t *u) {
   self->incarnation = u->incarnation + 1;
   if (accused) {
     s->stats.suspects_refuted++;
+    s->refute_due = true;
     health_up(s); /* being suspected hints that we are the slow one (Lifeguard) */
     MF_LOG_DEBUG("refuting %s about us: incarnation now %llu", mf_swim_status_name(u->status),
                  (unsigned long long)self->incarnation);
@@ -552,6 +563,49 @@ static void on_ack(mf_swim_t *s, const mf_swim_packet_t *p, uint64_t now) {
   /* Late, or the answer to a join ping: its header has done its work already. */
 }
 
+/* Lifeguard's buddy system, at once: a member we have just started to suspect gets a PING
+ * carrying the suspicion now, not only at our next round, which local health may have
+ * stretched to seconds (for a suspicion we raised, that round's probe is a second copy:
+ * under loss one copy is not enough). It refutes before it answers, so its ACK brings us
+ * the refutation too. */
+static void tell_new_suspects(mf_swim_t *s) {
+  for (size_t i = 1; i < s->n_members; i++) {
+    member_t *m = s->members[i];
+    if (m->status != MF_SWIM_SUSPECT || m->suspicion_told) continue;
+    m->suspicion_told = true;
+    s->stats.suspicion_pings++;
+    send_packet(s, MF_SWIM_PACKET_PING, m->address, ++s->seq, m->id, NULL, m, m);
+  }
+}
+
+/* Our refutation rides in the header of every packet we send, but we may send little: a
+ * suspected member is often the one whose probe rounds local health has slowed. So push it
+ * now to up to REFUTE_FANOUT live members (all of a small cluster) as PINGs: their ACKs
+ * are a second chance for each to hear of it. Repeated REFUTE_PUSHES times, one ack
+ * timeout apart, because one copy is lost as easily as a gossip one. */
+static void push_refutation(mf_swim_t *s, uint64_t now) {
+  if (s->refute_pushes_left == 0 || s->left) return;
+  s->refute_pushes_left--;
+  s->next_refute_push_ms = now + s->ack_timeout_ms;
+  member_t *to[REFUTE_FANOUT];
+  size_t n = 0, seen = 0;
+  for (size_t i = 1; i < s->n_members; i++) { /* reservoir sample of the live members */
+    member_t *m = s->members[i];
+    if (!is_live(m)) continue;
+    if (n < REFUTE_FANOUT) {
+      to[n++] = m;
+    } else {
+      size_t r = rng_below(s, seen + 1);
+      if (r < REFUTE_FANOUT) to[r] = m;
+    }
+    seen++;
+  }
+  for (size_t i = 0; i < n; i++) {
+    s->stats.refutation_pushes++;
+    send_packet(s, MF_SWIM_PACKET_PING, to[i]->address, ++s->seq, to[i]->id, NULL, NULL, to[i]);
+  }
+}
+
 static void process(mf_swim_t *s, const mf_swim_packet_t *p, uint64_t now) {
   const mf_swim_wire_member_t *hdr = &p->sender;
   member_t *m = find(s, hdr->id);
@@ -583,6 +637,12 @@ static void process(mf_swim_t *s, const mf_swim_packet_t *p, uint64_t now) {
   if (p->type == MF_SWIM_PACKET_SYNC && p->want_sync && m && !synced_recently(s, m, now))
     sync = true;
   if (sync && m) send_sync(s, m, false, now);
+  tell_new_suspects(s);
+  if (s->refute_due) {
+    s->refute_due = false;
+    s->refute_pushes_left = REFUTE_PUSHES;
+    push_refutation(s, now);
+  }
 }
 
 void mf_swim_receive(mf_swim_t *s, const char *from_address, const uint8_t *data, size_t len,
@@ -764,11 +824,14 @@ void mf_swim_tick(mf_swim_t *s, uint64_t now_ms) {
     start_round(s, now_ms);
   }
   if (now_ms >= s->next_sync_ms) periodic_sync(s, now_ms);
+  if (s->refute_pushes_left && now_ms >= s->next_refute_push_ms) push_refutation(s, now_ms);
+  tell_new_suspects(s);
   check_members(s, now_ms);
 }
 
 uint64_t mf_swim_next_deadline(const mf_swim_t *s) {
   uint64_t d = s->next_round_ms < s->next_sync_ms ? s->next_round_ms : s->next_sync_ms;
+  if (s->refute_pushes_left && s->next_refute_push_ms < d) d = s->next_refute_push_ms;
   if (s->probing && !s->probe_acked && !s->probe_indirect_sent && s->ack_deadline_ms < d)
     d = s->ack_deadline_ms;
   size_t live = live_count(s);

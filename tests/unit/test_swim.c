@@ -129,6 +129,19 @@ static void test_refutation(void **state) {
   mf_swim_stats_t st;
   mf_swim_stats(x->swim, &st);
   assert_true(st.suspects_refuted >= 1);
+  /* A refutation is pushed at once to the 4 others, 3 times (a new refutation during the
+   * pushes of the last restarts the count). */
+  assert_true(st.refutation_pushes >= 3 * 4);
+  assert_true(st.refutation_pushes <= st.suspects_refuted * 3 * 4);
+  assert_int_equal(st.refutation_pushes % 4, 0);
+  /* Each member that came to suspect it told it so with a buddy PING. */
+  uint64_t buddy = 0;
+  for (int a = 0; a < 5; a++) {
+    mf_swim_stats_t o;
+    mf_swim_stats(net->nodes[a].swim, &o);
+    buddy += o.suspicion_pings;
+  }
+  assert_true(buddy >= 1);
   /* Lifeguard: its failing probes raised its health multiplier; success brought it down. */
   assert_true(max_health > 0);
   assert_int_equal(st.health, 0);
@@ -180,6 +193,30 @@ static void test_lossy_network(void **state) {
   net->loss_permille = 0;
   assert_true(net_run(net, net->now + 60 * PROBE, all_alive, NULL));
   net_free(net);
+}
+
+/* 30% loss on every link of a 4-member cluster (the chaos_loss test's shape). Before the
+ * refutation was pushed and suspects told at once, this saw ~7 false deaths per 10
+ * simulated minutes; a crash must still be found under the same loss. */
+static void test_lossy_small_cluster(void **state) {
+  (void)state;
+  for (uint64_t seed = 21; seed < 24; seed++) {
+    net_t *net = converged_net(4, seed);
+    net->loss_permille = 300;
+    net_run(net, net->now + 10 * 60 * 1000, NULL, NULL);
+    size_t suspects = count_events(net, NULL, MF_SWIM_SUSPECT);
+    printf("# 4 members, 30%% loss, 10 min (seed %llu): %zu suspicion reports, 0 deaths "
+           "expected\n", (unsigned long long)seed, suspects);
+    assert_true(suspects > 0); /* the loss is heavy enough to matter */
+    assert_int_equal(count_events(net, NULL, MF_SWIM_DEAD), 0);
+    node_t *x = &net->nodes[3];
+    x->killed = true;
+    uint64_t t0 = net->now;
+    assert_true(net_run(net, t0 + 60 * 1000, all_see, &(seen_arg_t){x->idx, MF_SWIM_DEAD}));
+    printf("# ... then a crash under the same loss: DEAD everywhere after %.1f s\n",
+           (double)(net->now - t0) / 1000.0);
+    net_free(net);
+  }
 }
 
 /* ---- 5. 50 members --------------------------------------------------------------------------- */
@@ -665,6 +702,7 @@ int main(void) {
       cmocka_unit_test(test_refutation),
       cmocka_unit_test(test_indirect_probe),
       cmocka_unit_test(test_lossy_network),
+      cmocka_unit_test(test_lossy_small_cluster),
       cmocka_unit_test(test_fifty_members),
       cmocka_unit_test(test_leave),
       cmocka_unit_test(test_restart),
