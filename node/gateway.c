@@ -505,24 +505,32 @@ void mf_gw_fanin_done(gw_fanin_t *f) {
   free(f);
 }
 
-/* Resolves data.<field> to an object of this session; fails the call otherwise. */
-static gw_room_t *gw_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_request_t *req,
-                           const char *field, gw_kind_t kind, const char **id, uint32_t *worker) {
+gw_room_t *mf_gw_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_request_t *req,
+                       const char *field, gw_kind_t kind, bool forward, const char **id,
+                       uint32_t *worker) {
   mf_api_session_t *s = mf_api_call_session(call);
   *id = json_string_value(json_object_get(req->data, field));
   if (!*id || !mf_id_is_valid(*id)) {
     mf_api_call_fail(call, MF_ERR_INVALID_ARG, "data.%s must be an id (UUIDv4 string)", field);
     return NULL;
   }
-  /* an object of this session on another node: the call goes there */
-  if (mf_gw_forward_owned(gw, call, req, *id, kind)) return NULL;
+  if (forward && mf_gw_forward_owned(gw, call, req, *id, kind)) return NULL;
   char key[MF_ID_LEN + 1];
   uv_mutex_lock(&gw->mu);
   gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(*id, key));
   gw_room_t *room = o && o->kind == kind && o->session == s ? o->room : NULL;
   if (room) *worker = o->worker;
   uv_mutex_unlock(&gw->mu);
-  if (!room) mf_api_call_fail(call, MF_ERR_NOT_FOUND, "%s '%s' not found in this session", field, *id);
+  if (!room) {
+    mf_api_call_fail(call, MF_ERR_NOT_FOUND, "%s '%s' not found in this session", field, *id);
+    return NULL;
+  }
+  if (*worker >= gw->worker_count) { /* a forwarded transport (GW_NO_WORKER) */
+    mf_api_call_fail(call, MF_ERR_UNSUPPORTED, "%s '%s' lives on another node%s", field, *id,
+                     forward ? " and its link has ended"
+                             : ", without DataChannels (create it with enableSctp)");
+    return NULL;
+  }
   return room;
 }
 
@@ -551,7 +559,7 @@ static void gw_create_plain_transport(void *ctx, mf_api_call_t *call, const mf_a
 static void gw_transport_op(void *ctx, mf_api_call_t *call, const mf_api_request_t *req, gw_op_t op) {
   const char *id;
   uint32_t worker = 0;
-  gw_room_t *room = gw_owned(ctx, call, req, "transportId", GW_TRANSPORT, &id, &worker);
+  gw_room_t *room = mf_gw_owned(ctx, call, req, "transportId", GW_TRANSPORT, true, &id, &worker);
   if (room) gw_post_req(ctx, room, op, worker, call, req, id);
 }
 
@@ -584,7 +592,7 @@ static void gw_consume(void *ctx, mf_api_call_t *call, const mf_api_request_t *r
   mf_gateway_t *gw = ctx;
   const char *id;
   uint32_t worker = 0, origin = 0;
-  gw_room_t *room = gw_owned(ctx, call, req, "transportId", GW_TRANSPORT, &id, &worker);
+  gw_room_t *room = mf_gw_owned(ctx, call, req, "transportId", GW_TRANSPORT, true, &id, &worker);
   if (!room) return;
   const char *pid = json_string_value(json_object_get(req->data, "producerId"));
   if (!pid || !mf_id_is_valid(pid))
@@ -617,14 +625,14 @@ static void gw_can_consume(void *ctx, mf_api_call_t *call, const mf_api_request_
 static void gw_producer_op(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
   const char *id;
   uint32_t worker = 0;
-  gw_room_t *room = gw_owned(ctx, call, req, "producerId", GW_PRODUCER, &id, &worker);
+  gw_room_t *room = mf_gw_owned(ctx, call, req, "producerId", GW_PRODUCER, true, &id, &worker);
   if (room) gw_post_req(ctx, room, OP_PRODUCER, worker, call, req, id);
 }
 
 static void gw_consumer_op(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
   const char *id;
   uint32_t worker = 0;
-  gw_room_t *room = gw_owned(ctx, call, req, "consumerId", GW_CONSUMER, &id, &worker);
+  gw_room_t *room = mf_gw_owned(ctx, call, req, "consumerId", GW_CONSUMER, true, &id, &worker);
   if (room) gw_post_req(ctx, room, OP_CONSUMER, worker, call, req, id);
 }
 

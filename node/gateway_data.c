@@ -20,32 +20,6 @@
 #include "node/data_router.h"
 #include "node/gateway_internal.h"
 
-/* data.<field> as an object of this session of `kind`; fails the call otherwise. */
-static gw_room_t *gw_data_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_request_t *req,
-                                const char *field, gw_kind_t kind, const char **id,
-                                uint32_t *worker) {
-  mf_api_session_t *s = mf_api_call_session(call);
-  *id = json_string_value(json_object_get(req->data, field));
-  if (!*id || !mf_id_is_valid(*id)) {
-    mf_api_call_fail(call, MF_ERR_INVALID_ARG, "data.%s must be an id (UUIDv4 string)", field);
-    return NULL;
-  }
-  char key[MF_ID_LEN + 1];
-  uv_mutex_lock(&gw->mu);
-  gw_obj_t *o = mf_hashmap_get(gw->objs, mf_gw_key(*id, key));
-  gw_room_t *room = o && o->kind == kind && o->session == s ? o->room : NULL;
-  if (room) *worker = o->worker;
-  uv_mutex_unlock(&gw->mu);
-  if (!room) {
-    mf_api_call_fail(call, MF_ERR_NOT_FOUND, "%s '%s' not found in this session", field, *id);
-  } else if (*worker >= gw->worker_count) { /* placed on another node: never with SCTP */
-    mf_api_call_fail(call, MF_ERR_UNSUPPORTED, "%s '%s' lives on another node, without "
-                     "DataChannels (create it with enableSctp)", field, *id);
-    return NULL;
-  }
-  return room;
-}
-
 static void gw_data_post(mf_gateway_t *gw, gw_room_t *room, gw_op_t op, uint32_t worker,
                          mf_api_call_t *call, const mf_api_request_t *req, const char *target) {
   gw_cmd_t *c = mf_gw_cmd(gw, room, op, worker, call, mf_api_call_session(call), req->data, target);
@@ -57,7 +31,7 @@ static void gw_data_post(mf_gateway_t *gw, gw_room_t *room, gw_op_t op, uint32_t
 void mf_gw_produce_data(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
   const char *id;
   uint32_t worker = 0;
-  gw_room_t *room = gw_data_owned(ctx, call, req, "transportId", GW_TRANSPORT, &id, &worker);
+  gw_room_t *room = mf_gw_owned(ctx, call, req, "transportId", GW_TRANSPORT, false, &id, &worker);
   if (room) gw_data_post(ctx, room, OP_PRODUCE_DATA, worker, call, req, id);
 }
 
@@ -65,7 +39,7 @@ void mf_gw_consume_data(void *ctx, mf_api_call_t *call, const mf_api_request_t *
   mf_gateway_t *gw = ctx;
   const char *id;
   uint32_t worker = 0;
-  gw_room_t *room = gw_data_owned(gw, call, req, "transportId", GW_TRANSPORT, &id, &worker);
+  gw_room_t *room = mf_gw_owned(gw, call, req, "transportId", GW_TRANSPORT, false, &id, &worker);
   if (!room) return;
   const char *dpid = json_string_value(json_object_get(req->data, "dataProducerId"));
   if (!dpid || !mf_id_is_valid(dpid))
@@ -93,14 +67,14 @@ void mf_gw_consume_data(void *ctx, mf_api_call_t *call, const mf_api_request_t *
 void mf_gw_data_producer_op(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
   const char *id;
   uint32_t worker = 0;
-  gw_room_t *room = gw_data_owned(ctx, call, req, "dataProducerId", GW_DATA_PRODUCER, &id, &worker);
+  gw_room_t *room = mf_gw_owned(ctx, call, req, "dataProducerId", GW_DATA_PRODUCER, false, &id, &worker);
   if (room) gw_data_post(ctx, room, OP_DATA_PRODUCER, worker, call, req, id);
 }
 
 void mf_gw_data_consumer_op(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
   const char *id;
   uint32_t worker = 0;
-  gw_room_t *room = gw_data_owned(ctx, call, req, "dataConsumerId", GW_DATA_CONSUMER, &id, &worker);
+  gw_room_t *room = mf_gw_owned(ctx, call, req, "dataConsumerId", GW_DATA_CONSUMER, false, &id, &worker);
   if (room) gw_data_post(ctx, room, OP_DATA_CONSUMER, worker, call, req, id);
 }
 

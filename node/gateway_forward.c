@@ -103,8 +103,12 @@ static void fwd_free_value(const void *key, void *value, void *ud) {
   free(value);
 }
 
+/* Links are taken out of the map in batches (a map cannot be changed while it is walked);
+ * callers repeat until a batch comes back short. */
+#define FWD_PICK_BATCH 1024
+
 typedef struct {
-  fwd_link_t *items[1024];
+  fwd_link_t *items[FWD_PICK_BATCH];
   size_t n;
   const char *node_id;         /* filter: links to this node */
   const mf_api_session_t *session; /* filter: links of this session */
@@ -115,7 +119,7 @@ static void fwd_pick_fn(const void *key, void *value, void *ud) {
   (void)key;
   fwd_pick_t *p = ud;
   fwd_link_t *l = value;
-  if (p->n == 1024) return;
+  if (p->n == FWD_PICK_BATCH) return;
   if (p->all || (p->node_id && strcmp(l->node_id, p->node_id) == 0) ||
       (p->session && l->session == p->session))
     p->items[p->n++] = l;
@@ -151,7 +155,7 @@ void mf_gw_forward_stop(gw_forward_t *fw) {
       free(p->items[i]);
     }
     free(p);
-    if (n < 1024) break;
+    if (n < FWD_PICK_BATCH) break;
   }
 }
 
@@ -314,19 +318,28 @@ static void fwd_send(mf_gateway_t *gw, const char *link_id, mf_api_call_t *call,
   }
 }
 
+typedef struct {
+  const mf_api_session_t *session;
+  const char *node_id;
+  char *link_id; /* out: MF_ID_LEN + 1 bytes */
+} fwd_find_t;
+
+static void fwd_find_fn(const void *key, void *value, void *ud) {
+  (void)key;
+  fwd_find_t *f = ud;
+  const fwd_link_t *l = value;
+  if (l->session == f->session && strcmp(l->node_id, f->node_id) == 0)
+    memcpy(f->link_id, l->id, MF_ID_LEN + 1);
+}
+
 void mf_gw_forward_place(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
                          mf_api_session_t *s, json_t *data, const char *node_id,
                          const char *rpc, uint32_t worker) {
   gw_forward_t *fw = gw->fwd;
-  fwd_pick_t *pick = calloc(1, sizeof *pick);
-  if (!pick) return (void)mf_api_call_fail(call, MF_ERR_NO_MEMORY, "out of memory");
-  pick->session = s;
   char link_id[MF_ID_LEN + 1] = "";
+  fwd_find_t find = {.session = s, .node_id = node_id, .link_id = link_id};
   uv_mutex_lock(&fw->mu);
-  mf_hashmap_foreach(fw->links, fwd_pick_fn, pick);
-  for (size_t i = 0; i < pick->n; i++)
-    if (strcmp(pick->items[i]->node_id, node_id) == 0)
-      memcpy(link_id, pick->items[i]->id, sizeof link_id);
+  mf_hashmap_foreach(fw->links, fwd_find_fn, &find); /* the session's link to that node */
   fwd_link_t *l = NULL;
   if (!link_id[0] && (l = calloc(1, sizeof *l)) != NULL) {
     if (mf_id_generate(l->id) != MF_OK || mf_hashmap_put(fw->links, l->id, l) != MF_OK) {
@@ -342,7 +355,6 @@ void mf_gw_forward_place(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
     }
   }
   uv_mutex_unlock(&fw->mu);
-  free(pick);
   if (!link_id[0]) return (void)mf_api_call_fail(call, MF_ERR_NO_MEMORY, "out of memory");
   if (l)
     MF_LOG_INFO("room '%s': a session's transports on node %s go through link %s", room->name,
@@ -351,17 +363,23 @@ void mf_gw_forward_place(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
   fwd_send(gw, link_id, call, "router.createWebRtcTransport", data, true, worker);
 }
 
-bool mf_gw_forward_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_request_t *req,
-                         const char *id, gw_kind_t kind) {
-  gw_forward_t *fw = gw->fwd;
-  char key[MF_ID_LEN + 1], link_id[MF_ID_LEN + 1];
+/* The id of the calling session's link that holds id (of kind) into link_id, or false. */
+static bool fwd_link_holding(gw_forward_t *fw, mf_api_call_t *call, const char *id,
+                             gw_kind_t kind, char link_id[MF_ID_LEN + 1]) {
+  char key[MF_ID_LEN + 1];
   uv_mutex_lock(&fw->mu);
   fwd_obj_t *o = mf_hashmap_get(fw->objs, mf_gw_key(id, key));
   fwd_link_t *l = o && o->kind == kind ? mf_hashmap_get(fw->links, o->link) : NULL;
   bool mine = l && l->session == mf_api_call_session(call);
-  if (mine) memcpy(link_id, l->id, sizeof link_id);
+  if (mine) memcpy(link_id, l->id, MF_ID_LEN + 1);
   uv_mutex_unlock(&fw->mu);
-  if (!mine) return false;
+  return mine;
+}
+
+bool mf_gw_forward_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_request_t *req,
+                         const char *id, gw_kind_t kind) {
+  char link_id[MF_ID_LEN + 1];
+  if (!fwd_link_holding(gw->fwd, call, id, kind, link_id)) return false;
   fwd_send(gw, link_id, call, req->method, req->data, false, 0);
   return true;
 }
@@ -595,16 +613,24 @@ static void fwd_end_links(mf_gateway_t *gw, fwd_pick_t *p, bool tell_node, const
 
 static void fwd_end_matching(mf_gateway_t *gw, const mf_api_session_t *s, const char *node_id,
                              bool tell_node, const char *why) {
-  fwd_pick_t *p = calloc(1, sizeof *p);
-  if (!p) return;
-  p->session = s;
-  p->node_id = node_id;
-  uv_mutex_lock(&gw->fwd->mu);
-  mf_hashmap_foreach(gw->fwd->links, fwd_pick_fn, p);
-  for (size_t i = 0; i < p->n; i++) mf_hashmap_remove(gw->fwd->links, p->items[i]->id);
-  uv_mutex_unlock(&gw->fwd->mu);
-  fwd_end_links(gw, p, tell_node, why);
-  free(p);
+  for (;;) {
+    fwd_pick_t *p = calloc(1, sizeof *p);
+    if (!p) {
+      MF_LOG_ERROR("out of memory: links %s%s not ended (%s)", node_id ? "to node " : "of a session",
+                   node_id ? node_id : "", why);
+      return;
+    }
+    p->session = s;
+    p->node_id = node_id;
+    uv_mutex_lock(&gw->fwd->mu);
+    mf_hashmap_foreach(gw->fwd->links, fwd_pick_fn, p);
+    for (size_t i = 0; i < p->n; i++) mf_hashmap_remove(gw->fwd->links, p->items[i]->id);
+    uv_mutex_unlock(&gw->fwd->mu);
+    size_t n = p->n;
+    fwd_end_links(gw, p, tell_node, why);
+    free(p);
+    if (n < FWD_PICK_BATCH) return;
+  }
 }
 
 void mf_gw_forward_session_over(mf_gateway_t *gw, mf_api_session_t *s) {

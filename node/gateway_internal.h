@@ -447,6 +447,13 @@ void mf_gw_forward_place(mf_gateway_t *gw, gw_room_t *room, mf_api_call_t *call,
  * session's links holds, forwards the call there and returns true (the call is taken). */
 bool mf_gw_forward_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_request_t *req,
                          const char *id, gw_kind_t kind);
+/* Resolves data.<field> of req to an object of kind of the calling session, on one of this
+ * node's workers (*worker); fails the call and returns NULL otherwise. An object of the
+ * session on another node: with forward, the call goes there (NULL returned, call taken);
+ * without (DataChannel calls: SCTP transports are never forwarded), it fails unsupported. */
+gw_room_t *mf_gw_owned(mf_gateway_t *gw, mf_api_call_t *call, const mf_api_request_t *req,
+                       const char *field, gw_kind_t kind, bool forward, const char **id,
+                       uint32_t *worker);
 /* Front: the session's objects on other nodes close (its grace is over, or it closed). */
 void mf_gw_forward_session_over(mf_gateway_t *gw, mf_api_session_t *s);
 /* Front: a resuming session takes the old one's links over. */

@@ -619,8 +619,13 @@ int main(int argc, char **argv) {
              json_pack("{s:s}", "consumerId", "5b0e2f7a-4c1d-4e8f-9a3b-2c6d8e0f1a2b"), "not_found");
   call_fails(&b, "B closing A's forwarded transport", "transport.close",
              json_pack("{s:s}", "transportId", t2), "not_found");
+  /* DataChannel calls are never forwarded (an SCTP transport is placed locally) */
+  call_fails(&a, "produceData on the forwarded transport", "transport.produceData",
+             json_pack("{s:s, s:{s:i}, s:s}", "transportId", t2, "sctpStreamParameters",
+                       "streamId", 1, "label", "x"),
+             "unsupported");
   printf("ok 2 - connect forwarded; node 2's errors keep their code, node 1 answers its own "
-         "not_found\n");
+         "not_found and refuses DataChannel calls on it (unsupported)\n");
 
   /* ---- 3. A produces on node 2; B hears of it and consumes it ---- */
   char p[64];
