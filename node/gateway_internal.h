@@ -339,6 +339,10 @@ void mf_gw_place_plain_transport(mf_gateway_t *gw, gw_room_t *room, mf_api_call_
                                  mf_api_session_t *s, const mf_api_request_t *req);
 /* OP_CREATE_PLAIN_TRANSPORT on its worker: creates, indexes, answers the call. */
 void mf_gw_run_create_plain(gw_cmd_t *c, mf_worker_t *w);
+/* Worker thread: indexes t, just made for c's session. A session that ended meanwhile
+ * (its client went while the create ran) has already collected its transports, so t is
+ * closed at once instead of living on with nobody to close it. */
+void mf_gw_index_session_transport(gw_cmd_t *c, mf_router_transport_t *t);
 
 /* ---- gateway_shards.c: idle shards ----
  * A transport of (room, worker) went away: when none is left, the shard closes after the

@@ -35,8 +35,7 @@ void mf_gw_run_create_plain(gw_cmd_t *c, mf_worker_t *w) {
     if (c->call) mf_api_call_fail(c->call, e, "%s", err[0] ? err : "cannot create the transport");
     return;
   }
-  mf_gw_index_add_counted(c->gw, mf_router_transport_id(t), GW_TRANSPORT, c->room, c->worker,
-                          c->session, NULL);
+  mf_gw_index_session_transport(c, t);
   mf_api_call_reply(c->call,
                     mf_plain_transport_to_json(mf_plain_transport_of(mf_router_transport_webrtc(t))));
 }

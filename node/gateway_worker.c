@@ -69,6 +69,16 @@ void mf_gw_router_event(void *ud, const char *event, const char *target, json_t 
 
 /* ------------------------------------------------------------ helpers */
 
+void mf_gw_index_session_transport(gw_cmd_t *c, mf_router_transport_t *t) {
+  const char *id = mf_router_transport_id(t);
+  /* index first, then look: a close that collects after our index entry finds it; one
+   * that collected before has marked the session ended already (see mf_api_session_ended) */
+  mf_gw_index_add_counted(c->gw, id, GW_TRANSPORT, c->room, c->worker, c->session, NULL);
+  if (!c->session || !mf_api_session_ended(c->session)) return;
+  MF_LOG_INFO("transport %s: its session ended while it was made; closing it", id);
+  mf_gw_post(c->gw, c->room, OP_CLOSE_TRANSPORT, c->worker, NULL, NULL, NULL, id);
+}
+
 static void gw_fail(gw_cmd_t *c, mf_err_t code, const char *msg) {
   if (c->call) mf_api_call_fail(c->call, code, "%s", msg);
 }
@@ -547,8 +557,7 @@ void mf_gateway_on_command(mf_mailbox_msg_t *msg, void *owner) {
         if (e) gw_fail(c, e, r ? "cannot create the transport" : err);
         break;
       }
-      mf_gw_index_add_counted(c->gw, mf_router_transport_id(t), GW_TRANSPORT, c->room,
-                              c->worker, c->session, NULL);
+      mf_gw_index_session_transport(c, t);
       mf_api_call_reply(c->call, mf_webrtc_transport_parameters_json(mf_router_transport_webrtc(t)));
       break;
     }

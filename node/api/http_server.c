@@ -35,6 +35,7 @@ struct mf_api_session {
   mf_jwt_claims_t claims;
   void *user;
   bool opened; /* authenticated: on_open ran, so on_close will */
+  atomic_bool ended; /* on_close runs or ran (mf_api_session_ended) */
   _Atomic uint64_t last_rx_ms; /* nng_clock() of the last message received (keepalive) */
   bool awaiting_auth; /* no ?token=: the first message must be {"method":"auth"} */
   mf_api_sink_fn sink; /* virtual session (no stream): outgoing text goes here */
@@ -446,6 +447,7 @@ static void rx_finish(mf_api_session_t *s) {
   pthread_mutex_unlock(&s->mu);
   if (s->opened) {
     MF_LOG_INFO("session %llu (%s) closed", (unsigned long long)s->id, s->claims.sub);
+    atomic_store(&s->ended, true);
     if (s->server->cfg.on_close) s->server->cfg.on_close(s->server->cfg.ctx, s);
   }
   mf_api_session_unref(s); /* the connection's reference */
@@ -654,9 +656,12 @@ void mf_api_session_end(mf_api_session_t *s) {
   pthread_mutex_lock(&s->mu);
   s->closed = true;
   pthread_mutex_unlock(&s->mu);
+  atomic_store(&s->ended, true);
   if (s->opened && s->server->cfg.on_close) s->server->cfg.on_close(s->server->cfg.ctx, s);
   mf_api_session_unref(s);
 }
+
+bool mf_api_session_ended(mf_api_session_t *s) { return s && atomic_load(&s->ended); }
 
 /* ---------- HTTP handlers ---------- */
 

@@ -102,6 +102,10 @@ mf_err_t mf_api_session_notify(mf_api_session_t *session, const char *event,
 /* Closes the connection after the messages already queued are sent; later replies and
  * notifications are dropped (MF_ERR_CLOSED). on_close follows. */
 void mf_api_session_close(mf_api_session_t *session);
+/* True once on_close runs or has run for the session: whatever the application collects
+ * there is all it will collect, so an object made for the session later must be closed by
+ * whoever made it. Any thread. */
+bool mf_api_session_ended(mf_api_session_t *session);
 
 /* --- calls: one request awaiting its answer (any thread, exactly one answer each) --- */
 mf_api_session_t *mf_api_call_session(const mf_api_call_t *call); /* valid until answered */

@@ -1,5 +1,6 @@
 /* The node RPC requests other nodes send (node.RoomSync, node.RoomEvent, node.PipeOpen,
- * node.PipeClose): the first byte picks the method, the rest is its protobuf payload,
+ * node.PipeClose, and API forwarding: node.ApiForward, node.ApiDeliver, node.ApiForwardEnd,
+ * whose deliveries go nowhere here: the gateway is not clustered): the first byte picks the method, the rest is its protobuf payload,
  * served by a real gateway with one worker and one room whose router id the seeds use
  * (so valid-looking requests get past the room lookup into the validation of producers,
  * addresses, rtpParameters and keys). Nothing here may crash or leak; errors are answers. */
@@ -17,8 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define ROUTER_ID "6f1c2b4e-8a1d-4c3b-9e2f-0a1b2c3d4e5f"
 
-static const char *const methods[] = {"node.RoomSync", "node.RoomEvent", "node.PipeOpen",
-                                      "node.PipeClose"};
+static const char *const methods[] = {"node.RoomSync",   "node.RoomEvent", "node.PipeOpen",
+                                      "node.PipeClose",  "node.ApiForward", "node.ApiDeliver",
+                                      "node.ApiForwardEnd"};
+#define N_METHODS (sizeof methods / sizeof methods[0])
 
 /* One gateway for the whole run (test code: the process bootstrap owns it). */
 static struct {
@@ -52,7 +55,7 @@ static int fx_start(void) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!fx.ready) fx.ready = fx_start();
   if (fx.ready < 0 || size == 0) return 0;
-  const char *method = methods[data[0] % 4];
+  const char *method = methods[data[0] % N_METHODS];
   uint8_t *reply = NULL;
   size_t reply_len = 0;
   const ProtobufCMessageDescriptor *type = NULL;
