@@ -59,6 +59,10 @@ bench: release
 	$(BENCH_BIN) bound
 	$(BENCH_BIN) fanout --node $(BUILD_DIR)/release/node/mafalda-node --search
 	$(BENCH_BIN) room --node $(BUILD_DIR)/release/node/mafalda-node --subscribers 10
+	$(BENCH_BIN) fanout --node $(BUILD_DIR)/release/node/mafalda-node --sfu both --subscribers 20 --search --max-subscribers 320 \
+	    --plot $(BUILD_DIR)/bench-fanout.png
+	$(BENCH_BIN) pipe --node $(BUILD_DIR)/release/node/mafalda-node
+	$(BENCH_BIN) churn --node $(BUILD_DIR)/release/node/mafalda-node
 
 # clang + libFuzzer build of the fuzz targets only (fuzz_all), then each target runs for
 # FUZZ_SECONDS on a scratch copy of its seeds, JOBS at a time; crash inputs land in

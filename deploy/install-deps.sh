@@ -18,6 +18,10 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   # demo page build (npm: mediasoup-client + esbuild) and the browser test (playwright-core)
   nodejs chromium
+  # mafalda-bench --sfu janus|both (bench_janus_smoke): the C SFU measured side by side
+  janus
+  # mafalda-bench fanout --search --plot out.png: loss and CPU/Mpkt against N (gnuplot)
+  gnuplot-nox
 )
 # Debian's npm conflicts with a nodejs that already bundles npm (e.g. NodeSource's):
 # ask for it only when the command is missing.

@@ -18,6 +18,7 @@
 #include "node/rtp/rtcp.h"
 #include "node/rtp/rtp.h"
 #include "node/srtp.h"
+#include "tests/bench/gen_janus.h"
 #include "tests/support/webrtc_peer.h"
 #include "tests/support/ws_client.h"
 
@@ -60,6 +61,7 @@ typedef struct {
   mf_gen_audio_t amodel;
   uint32_t last_video_ts, last_audio_ts;
   uint64_t video_sent, audio_sent, video_octets, audio_octets;
+  uint64_t janus_feed; /* --sfu janus: the publisher's feed id */
   /* subscriber */
   track_t *tracks;
   size_t ntracks;
@@ -76,6 +78,9 @@ struct mf_gen {
   uint64_t plis_sent, nacks_sent, nacked_seqs, rtx_received, plis_received, nacks_received,
       keyframes_sent;
   uint64_t sent, forwarded; /* RTP packets, counted always; the run takes differences */
+  mf_gen_janus_t *janus;    /* cfg.janus_port != 0: peers join Janus instead */
+  pid_t extra_sfu[MF_GEN_MAX_EXTRA_SFU]; /* mf_gen_add_sfu_pid: summed with the run's sfu_pid */
+  size_t nextra_sfu;
 };
 
 /* ---------------------------------------------------------------- the API */
@@ -137,6 +142,7 @@ mf_err_t mf_gen_create(const mf_gen_config_t *cfg, mf_gen_t **out) {
   mf_err_t e = mf_srtp_library_init();
   if (e == MF_OK) e = mf_dtls_cert_generate(&g->cert);
   if (e == MF_OK) e = mf_dtls_context_create(g->cert, &g->dtls);
+  if (e == MF_OK && cfg->janus_port) e = mf_gen_janus_create(cfg->janus_port, &g->janus);
   if (e != MF_OK) {
     mf_gen_free(g);
     return e;
@@ -160,6 +166,7 @@ void mf_gen_free(mf_gen_t *g) {
   for (size_t i = 0; i < g->npeers; i++) peer_free(g->peers[i]);
   free(g->peers);
   free(g->pubs);
+  mf_gen_janus_free(g->janus);
   mf_dtls_context_free(g->dtls);
   mf_dtls_cert_free(g->cert);
   free(g);
@@ -241,7 +248,84 @@ static bool peer_connect(mf_gen_t *g, gpeer_t *p) {
   return true;
 }
 
+/* ---- the same peers against Janus (gen_janus.h): its API instead of mafalda's */
+
+static bool janus_peer_connect(gpeer_t *p) {
+  mf_err_t e = p->peer ? mf_webrtc_peer_connect(p->peer, 10000) : MF_ERR_STATE;
+  if (e != MF_OK)
+    fprintf(stderr, "gen: ICE/DTLS with Janus %s\n", e == MF_ERR_TIMEOUT ? "timed out" : "failed");
+  return e == MF_OK;
+}
+
+static mf_err_t janus_add_publisher(mf_gen_t *g, const char *room, size_t *index) {
+  service_idle(g);
+  gpeer_t *p = calloc(1, sizeof *p);
+  gpeer_t **pubs = realloc(g->pubs, (g->npubs + 1) * sizeof *pubs);
+  if (pubs) g->pubs = pubs;
+  if (!p || !pubs) {
+    free(p);
+    return MF_ERR_NO_MEMORY;
+  }
+  size_t k = g->npubs;
+  p->publisher = true;
+  p->rtcp_ssrc = 0x5000u + (uint32_t)g->npeers;
+  p->video_ssrc = 0x10000u + 2 * (uint32_t)k;
+  p->audio_ssrc = p->video_ssrc + 1;
+  p->video_stream = 2 * (uint32_t)k + 1;
+  p->audio_stream = 2 * (uint32_t)k + 2;
+  if (mf_gen_janus_publish(g->janus, room, g->dtls, mf_dtls_cert_fingerprint(g->cert), VIDEO_PT,
+                           p->video_ssrc, AUDIO_PT, p->audio_ssrc, &p->peer,
+                           &p->janus_feed) != MF_OK ||
+      !janus_peer_connect(p) || add_peer(g, p) != MF_OK) {
+    peer_free(p);
+    return MF_ERR_IO;
+  }
+  g->pubs[g->npubs++] = p;
+  if (index) *index = k;
+  return MF_OK;
+}
+
+/* Janus rewrites SSRCs (and may renumber payload types): the tracks are what its offer
+ * says; the stamps in the payloads are untouched, so the accounting is the same. */
+static mf_err_t janus_add_subscriber(mf_gen_t *g, const char *room, const size_t *publishers,
+                                     size_t count) {
+  service_idle(g);
+  size_t cap = 2 * count + 1, n = 0;
+  gpeer_t *s = calloc(1, sizeof *s);
+  uint64_t *feeds = calloc(count, sizeof *feeds);
+  mf_gen_janus_track_t *jt = calloc(cap, sizeof *jt);
+  bool ok = s && feeds && jt && (s->tracks = calloc(cap, sizeof *s->tracks)) != NULL;
+  if (ok) s->rtcp_ssrc = 0x5000u + (uint32_t)g->npeers;
+  for (size_t i = 0; ok && i < count; i++) feeds[i] = g->pubs[publishers[i]]->janus_feed;
+  ok = ok && mf_gen_janus_subscribe(g->janus, room, g->dtls, mf_dtls_cert_fingerprint(g->cert),
+                                    feeds, count, s->rtcp_ssrc, &s->peer, jt, cap, &n) == MF_OK;
+  for (size_t k = 0; ok && k < n; k++) {
+    track_t *t = &s->tracks[s->ntracks];
+    memset(t, 0, sizeof *t);
+    const gpeer_t *pub = g->pubs[publishers[jt[k].feed_index]];
+    t->video = jt[k].video;
+    t->ssrc = jt[k].ssrc;
+    t->rtx_ssrc = jt[k].rtx_ssrc;
+    snprintf(t->id, sizeof t->id, "janus-%zu", k);
+    t->stats = malloc(sizeof *t->stats);
+    if (!t->stats) {
+      ok = false;
+      break;
+    }
+    mf_bench_stream_init(t->stats, t->video ? pub->video_stream : pub->audio_stream);
+    s->ntracks++;
+  }
+  free(feeds);
+  free(jt);
+  if (!ok || !janus_peer_connect(s) || add_peer(g, s) != MF_OK) {
+    peer_free(s);
+    return MF_ERR_IO;
+  }
+  return MF_OK;
+}
+
 mf_err_t mf_gen_add_publisher(mf_gen_t *g, const char *room, size_t *index) {
+  if (g->janus) return janus_add_publisher(g, room, index);
   gpeer_t *p = peer_open(g, room);
   if (!p) return MF_ERR_IO;
   size_t k = g->npubs;
@@ -312,6 +396,7 @@ mf_err_t mf_gen_add_subscriber(mf_gen_t *g, const char *room, const size_t *publ
                                size_t count) {
   for (size_t i = 0; i < count; i++)
     if (publishers[i] >= g->npubs) return MF_ERR_INVALID_ARG;
+  if (g->janus) return janus_add_subscriber(g, room, publishers, count);
   gpeer_t *s = peer_open(g, room);
   if (!s) return MF_ERR_IO;
   s->tracks = calloc(2 * count + 1, sizeof *s->tracks);
@@ -372,6 +457,40 @@ static double self_cpu_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The run's SFU figures: sfu_pid (if > 0) plus every mf_gen_add_sfu_pid process (pipe:
+ * both nodes and the controller). */
+static double sfu_cpu_sum(const mf_gen_t *g, pid_t sfu_pid) {
+  double s = sfu_pid > 0 ? mf_gen_proc_cpu_s(sfu_pid) : 0;
+  for (size_t i = 0; i < g->nextra_sfu; i++) s += mf_gen_proc_cpu_s(g->extra_sfu[i]);
+  return s;
+}
+
+static long sfu_rss_sum(const mf_gen_t *g, pid_t sfu_pid) {
+  long s = sfu_pid > 0 ? mf_gen_proc_rss_kb(sfu_pid) : 0;
+  for (size_t i = 0; i < g->nextra_sfu; i++) s += mf_gen_proc_rss_kb(g->extra_sfu[i]);
+  return s;
+}
+
+mf_err_t mf_gen_add_sfu_pid(mf_gen_t *g, pid_t pid) {
+  if (!g || pid <= 0 || g->nextra_sfu == MF_GEN_MAX_EXTRA_SFU) return MF_ERR_INVALID_ARG;
+  g->extra_sfu[g->nextra_sfu++] = pid;
+  return MF_OK;
+}
+
+void mf_gen_set_api_port(mf_gen_t *g, uint16_t api_port) {
+  if (g) g->cfg.api_port = api_port;
+}
+
+mf_err_t mf_gen_publisher_ids(const mf_gen_t *g, size_t index, mf_gen_publisher_ids_t *out) {
+  if (!g || !out || index >= g->npubs) return MF_ERR_INVALID_ARG;
+  const gpeer_t *p = g->pubs[index];
+  snprintf(out->video_id, sizeof out->video_id, "%s", p->video_id);
+  snprintf(out->audio_id, sizeof out->audio_id, "%s", p->audio_id);
+  out->video_stream = p->video_stream;
+  out->audio_stream = p->audio_stream;
+  return MF_OK;
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -696,7 +815,7 @@ mf_err_t mf_gen_run(mf_gen_t *g, double warmup_s, double seconds, pid_t sfu_pid,
     uint64_t now = mf_clock_now_ns();
     if (!in_window && now >= win_start) {
       in_window = true;
-      cpu0 = sfu_pid > 0 ? mf_gen_proc_cpu_s(sfu_pid) : 0;
+      cpu0 = sfu_cpu_sum(g, sfu_pid);
       self0 = self_cpu_s();
       fwd0 = g->forwarded;
       sent0 = g->sent;
@@ -707,9 +826,9 @@ mf_err_t mf_gen_run(mf_gen_t *g, double warmup_s, double seconds, pid_t sfu_pid,
       out->forwarded = g->forwarded - fwd0;
       out->sent = g->sent - sent0;
       out->forwarded_pps = (double)out->forwarded / out->window_s;
-      out->sfu_cpu_s = sfu_pid > 0 ? mf_gen_proc_cpu_s(sfu_pid) - cpu0 : 0;
+      out->sfu_cpu_s = sfu_cpu_sum(g, sfu_pid) - cpu0;
       out->gen_cpu_s = self_cpu_s() - self0;
-      out->sfu_rss_kb = sfu_pid > 0 ? mf_gen_proc_rss_kb(sfu_pid) : 0;
+      out->sfu_rss_kb = sfu_rss_sum(g, sfu_pid);
     }
     if (now >= drain_end) break;
     uint64_t next = drain_end;

@@ -30,6 +30,9 @@
 
 typedef struct {
   uint16_t api_port; /* the node's API on 127.0.0.1 */
+  /* != 0: drive Debian's Janus instead (its HTTP API on 127.0.0.1:janus_port, the
+   * videoroom plugin; gen_janus.h); api_port is then unused */
+  uint16_t janus_port;
   mf_gen_video_config_t video;
   uint32_t audio_bps;
 } mf_gen_config_t;
@@ -71,6 +74,25 @@ typedef struct {
  * and RSS are read from /proc. */
 mf_err_t mf_gen_run(mf_gen_t *g, double warmup_s, double seconds, pid_t sfu_pid,
                     mf_gen_result_t *out);
+
+/* ---- issue 10 pipe / churn (gen_pipe.c, gen_churn.c) ---- */
+
+/* Peers added from now on dial this API port (pipe: publishers on node 1, subscribers on
+ * node 2). */
+void mf_gen_set_api_port(mf_gen_t *g, uint16_t api_port);
+
+/* One more SFU process whose CPU and RSS mf_gen_run adds to sfu_pid's (pipe: the second
+ * node, the controller). At most MF_GEN_MAX_EXTRA_SFU; MF_ERR_INVALID_ARG beyond. */
+#define MF_GEN_MAX_EXTRA_SFU 4
+mf_err_t mf_gen_add_sfu_pid(mf_gen_t *g, pid_t pid);
+
+/* What another client needs to consume publisher `index`'s streams (churn's subscribers,
+ * on their own thread: the ids are copied). MF_ERR_INVALID_ARG for an unknown index. */
+typedef struct {
+  char video_id[64], audio_id[64];
+  uint32_t video_stream, audio_stream; /* the stamps' stream ids */
+} mf_gen_publisher_ids_t;
+mf_err_t mf_gen_publisher_ids(const mf_gen_t *g, size_t index, mf_gen_publisher_ids_t *out);
 
 /* /proc/<pid>/stat utime + stime in seconds; -1 if unreadable. */
 double mf_gen_proc_cpu_s(pid_t pid);

@@ -10,6 +10,8 @@
  *   mafalda-bench fanout [--node PATH] [--subscribers N] [--seconds S] [--bitrate-kbps B]
  *                        [--search] [--json]   (not run without a figure name)
  *   mafalda-bench room [the options of fanout]  (N x N)
+ *   mafalda-bench pipe [--publishers P] [--subscribers S] [--mode workers|nodes|both]
+ *   mafalda-bench churn [--rate R] [--stay S] [--subscribers L] [--seconds S]
  *
  * pipes-count, pipes-cpu, bound and fanout live in their own files (bench.h); this file
  * runs the controller figure and dispatches.
@@ -313,9 +315,19 @@ static void usage(FILE *out) {
           "                mafalda-node of its own; fwd pkt/s, loss, latency, SFU CPU per\n"
           "                million packets, RSS per consumer; --search doubles N until loss\n"
           "                > 1%% or p99 > 100 ms (defaults: 10 subscribers, 5 s, 600 kbit/s)\n"
+          "                --plot OUT.png: loss and CPU/Mpkt against N (gnuplot); every run\n"
+          "                also prints the SFU's %% of the bound (measured at start)\n"
           "  room [the options of fanout]\n"
           "                N x N: N peers each publish and consume the N - 1 others\n"
-          "                (--subscribers is N, default 5)\n",
+          "                (--subscribers is N, default 5)\n"
+          "  pipe [--publishers P] [--subscribers S] [--mode workers|nodes|both] [--node PATH]\n"
+          "       [--seconds S] [--json]   P publishers -> S subscribers of one room split over\n"
+          "                2 workers of a node and over 2 nodes (+ a controller); pipes counted\n"
+          "                from /metrics, CPU of every SFU process summed (defaults: 4, 20)\n"
+          "  churn [--rate R] [--stay S] [--subscribers L] [--seconds S] [--node PATH] [--json]\n"
+          "                R joins/s (each staying S s) next to a publisher and L long-lived\n"
+          "                subscribers: joins/s achieved, join latency (transport created ->\n"
+          "                first RTP) p50/p99, long-lived loss, node RSS (defaults: 5, 2, 4, 10)\n",
           MF_BENCH_CONTROLLER);
 }
 
@@ -364,7 +376,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(argv[1], "list") == 0) {
-    printf("controller\npipes-count\npipes-cpu\nbound\nfanout\nroom\n");
+    printf("controller\npipes-count\npipes-cpu\nbound\nfanout\nroom\npipe\nchurn\n");
     return 0;
   }
   if (strcmp(argv[1], "controller") == 0) return run_controller(argc - 2, argv + 2);
@@ -373,6 +385,8 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "bound") == 0) return mf_bench_bound(argc - 2, argv + 2);
   if (strcmp(argv[1], "fanout") == 0) return mf_bench_fanout(argc - 2, argv + 2);
   if (strcmp(argv[1], "room") == 0) return mf_bench_room(argc - 2, argv + 2);
+  if (strcmp(argv[1], "pipe") == 0) return mf_bench_pipe(argc - 2, argv + 2);
+  if (strcmp(argv[1], "churn") == 0) return mf_bench_churn(argc - 2, argv + 2);
   fprintf(stderr, "mafalda-bench: unknown figure '%s'\n", argv[1]);
   usage(stderr);
   return 2;

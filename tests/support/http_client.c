@@ -27,6 +27,33 @@ static void header_value(const char *head, const char *name, char *out, size_t c
   }
 }
 
+/* Decodes a chunked body in place (RFC 9112 §7.1; extensions and trailers ignored): the
+ * decoded length, or -1 when malformed or truncated (Janus's HTTP transport chunks). */
+static long dechunk(char *b, size_t n) {
+  size_t in = 0, out = 0;
+  for (;;) {
+    size_t sz = 0, digits = 0;
+    while (in < n && digits < 16) {
+      char c = b[in];
+      int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (v < 0) break;
+      sz = sz * 16 + (size_t)v;
+      in++;
+      digits++;
+    }
+    if (digits == 0) return -1;
+    const char *eol = memchr(b + in, '\n', n - in);
+    if (!eol) return -1;
+    in = (size_t)(eol - b) + 1;
+    if (sz == 0) return (long)out;
+    if (sz > n - in || n - in - sz < 2 || b[in + sz] != '\r' || b[in + sz + 1] != '\n') return -1;
+    memmove(b + out, b + in, sz);
+    out += sz;
+    in += sz + 2;
+  }
+}
+
 int test_http(uint16_t port, const char *method, const char *path, const char *const *headers,
               const char *body, size_t body_len, unsigned timeout_ms, test_http_res_t *out) {
   memset(out, 0, sizeof *out);
@@ -102,6 +129,11 @@ int test_http(uint16_t port, const char *method, const char *path, const char *c
       header_value(buf, "Content-Length", cl, sizeof cl);
       *end = '\r';
       if (cl[0] && len - (size_t)(end + 4 - buf) >= strtoul(cl, NULL, 10)) break;
+      /* a chunked body is complete at its last chunk (0 CRLF CRLF, no trailers here) */
+      size_t blen = len - (size_t)(end + 4 - buf);
+      if (!cl[0] && blen >= 5 && memcmp(buf + len - 5, "0\r\n\r\n", 5) == 0 &&
+          (blen == 5 || buf[len - 6] == '\n'))
+        break;
     }
   }
   close(fd);
@@ -122,6 +154,17 @@ int test_http(uint16_t port, const char *method, const char *path, const char *c
   header_value(buf, "Allow", out->allow, sizeof out->allow);
   header_value(buf, "WWW-Authenticate", out->www_authenticate, sizeof out->www_authenticate);
   out->body_len = len - (size_t)(end + 4 - buf);
+  char te[32];
+  header_value(buf, "Transfer-Encoding", te, sizeof te);
+  if (strcasecmp(te, "chunked") == 0) {
+    long d = dechunk(end + 4, out->body_len);
+    if (d < 0) {
+      free(buf);
+      out->status = 0;
+      return -1;
+    }
+    out->body_len = (size_t)d;
+  }
   out->body = malloc(out->body_len + 1);
   if (out->body) {
     memcpy(out->body, end + 4, out->body_len);

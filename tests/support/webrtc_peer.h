@@ -52,6 +52,30 @@ mf_err_t mf_webrtc_peer_create(mf_dtls_context_t *ctx, const mf_webrtc_peer_remo
                                uint64_t now_ms, mf_webrtc_peer_t **out);
 void mf_webrtc_peer_free(mf_webrtc_peer_t *p); /* NULL ignored; sends nothing */
 
+/* Against a FULL ICE agent (Janus): the peer has credentials of its own, answers the
+ * remote's Binding requests (libnice's STUN agent, role conflicts resolved by RFC 8445
+ * tie-breakers) and sends its checks as "<remote ufrag>:<local ufrag>". controlled: its
+ * checks carry ICE-CONTROLLED and no USE-CANDIDATE (the remote offered and nominates);
+ * DTLS then starts once a check of ours succeeded AND the remote nominated. The default
+ * (mf_webrtc_peer_create) stays the ICE-lite client: controlling, nothing answered. */
+typedef struct {
+  bool full_ice;
+  bool controlled;
+  const char *local_ufrag, *local_pwd; /* copied; 4..255 ICE chars each when full_ice */
+} mf_webrtc_peer_opts_t;
+
+/* Like mf_webrtc_peer_create, but remote may be NULL: the socket is bound (its port is
+ * mf_webrtc_peer_local_port, for an SDP candidate) and nothing is sent until
+ * mf_webrtc_peer_set_remote. opts NULL = the default. */
+mf_err_t mf_webrtc_peer_create_ex(mf_dtls_context_t *ctx, const mf_webrtc_peer_remote_t *remote,
+                                  const mf_webrtc_peer_opts_t *opts, uint64_t now_ms,
+                                  mf_webrtc_peer_t **out);
+/* Connects the socket to the remote candidate and sends the first check. MF_ERR_STATE if
+ * a remote is already set, MF_ERR_INVALID_ARG / MF_ERR_IO otherwise on failure. */
+mf_err_t mf_webrtc_peer_set_remote(mf_webrtc_peer_t *p, const mf_webrtc_peer_remote_t *remote,
+                                   uint64_t now_ms);
+uint16_t mf_webrtc_peer_local_port(const mf_webrtc_peer_t *p);
+
 int mf_webrtc_peer_fd(const mf_webrtc_peer_t *p);
 mf_webrtc_peer_state_t mf_webrtc_peer_state(const mf_webrtc_peer_t *p);
 
@@ -86,6 +110,7 @@ mf_err_t mf_webrtc_peer_connect(mf_webrtc_peer_t *p, int timeout_ms);
 
 typedef struct {
   uint64_t stun_sent, stun_ok;
+  uint64_t stun_answered; /* full_ice: the remote's checks answered */
   uint64_t dtls_in, rtp_in, rtcp_in;
   uint64_t unprotect_failed, unknown_in, send_failed;
 } mf_webrtc_peer_counters_t;
