@@ -37,6 +37,7 @@
 #include "node/dtls.h"
 #include "node/rtp/rtp.h"
 #include "node/srtp.h"
+#include "tests/support/http_client.h"
 #include "tests/support/test_proc.h"
 #include "tests/support/webrtc_peer.h"
 #include "tests/support/ws_client.h"
@@ -84,42 +85,8 @@ static long rss_kb(void) {
   return kb;
 }
 
-/* GET path over HTTP/1.0: the whole response (free it), NULL if the connection failed. */
-static char *http_get(const char *path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(api_port)};
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    if (fd >= 0) close(fd);
-    return NULL;
-  }
-  char req[128];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-  if (write(fd, req, (size_t)n) != n) {
-    close(fd);
-    return NULL;
-  }
-  size_t cap = 65536, len = 0;
-  char *buf = malloc(cap);
-  CHECK(buf, "out of memory");
-  ssize_t r;
-  while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0) len += (size_t)r;
-  buf[len] = '\0';
-  close(fd);
-  return buf;
-}
-
-/* Sum of a per-worker series of /metrics over every worker. */
-static long long metric_sum(const char *text, const char *series) {
-  long long sum = 0;
-  char prefix[128];
-  snprintf(prefix, sizeof prefix, "%s{worker=", series);
-  for (const char *p = strstr(text, prefix); p; p = strstr(p + 1, prefix)) {
-    const char *v = strchr(p, ' ');
-    if (v) sum += strtoll(v + 1, NULL, 10);
-  }
-  return sum;
-}
+/* GET path from the node: the body of a 200 (free it), else NULL. */
+static char *http_get(const char *path) { return test_http_get_body("127.0.0.1", api_port, path, 3000); }
 
 typedef struct {
   long long transports, producers, consumers;
@@ -128,9 +95,9 @@ typedef struct {
 static counts_t metrics(void) {
   char *m = http_get("/metrics");
   CHECK(m, "GET /metrics failed");
-  counts_t c = {metric_sum(m, "mafalda_worker_transports"),
-                metric_sum(m, "mafalda_worker_producers"),
-                metric_sum(m, "mafalda_worker_consumers")};
+  counts_t c = {test_metric_sum(m, "mafalda_worker_transports"),
+                test_metric_sum(m, "mafalda_worker_producers"),
+                test_metric_sum(m, "mafalda_worker_consumers")};
   free(m);
   return c;
 }
@@ -183,35 +150,24 @@ typedef struct {
 
 static int send_req(session_t *s, const char *method, json_t *data) {
   int id = ++s->next_id;
-  json_t *req = json_pack("{s:i, s:s, s:o}", "id", id, "method", method, "data",
-                          data ? data : json_object());
-  char *text = json_dumps(req, JSON_COMPACT);
-  json_decref(req);
-  CHECK(text && mf_test_ws_send(s->ws, text, strlen(text), IO_MS) == 0, "send %s", method);
-  free(text);
+  CHECK(mf_test_api_send(s->ws, id, method, data, IO_MS) == 0, "send %s", method);
   return id;
 }
 
 /* The answer to request id (notifications in between are dropped): its data, referenced. */
 static json_t *recv_ok(session_t *s, int id, const char *what) {
-  for (;;) {
-    json_t *m = mf_test_ws_recv(s->ws, IO_MS);
-    CHECK(m, "%s: no answer", what);
-    if (json_integer_value(json_object_get(m, "id")) != id || !json_object_get(m, "ok")) {
-      json_decref(m);
-      continue;
-    }
-    if (!json_is_true(json_object_get(m, "ok"))) {
-      char *t = json_dumps(m, JSON_COMPACT);
-      fprintf(stderr, "%s: %s\n", what, t);
-      free(t);
-      json_decref(m);
-      CHECK(false, "%s failed", what);
-    }
-    json_t *d = json_incref(json_object_get(m, "data"));
+  json_t *m = mf_test_api_answer(s->ws, id, IO_MS, NULL);
+  CHECK(m, "%s: no answer", what);
+  if (!json_is_true(json_object_get(m, "ok"))) {
+    char *t = json_dumps(m, JSON_COMPACT);
+    fprintf(stderr, "%s: %s\n", what, t);
+    free(t);
     json_decref(m);
-    return d;
+    CHECK(false, "%s failed", what);
   }
+  json_t *d = json_incref(json_object_get(m, "data"));
+  json_decref(m);
+  return d;
 }
 
 static json_t *call_ok(session_t *s, const char *method, json_t *data) {

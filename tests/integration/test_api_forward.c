@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "tests/support/test_node_rpc.h"
+#include "tests/support/http_client.h"
 #include "tests/support/test_proc.h"
 #include "tests/support/ws_client.h"
 
@@ -197,49 +198,15 @@ static bool active_id(int i, char *out, size_t size) {
 static char *http_get(int node, const char *path) {
   char ip[32];
   ip_of(node, ip, sizeof ip);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return NULL;
-  struct timeval tv = {.tv_sec = 3};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)api_port[node])};
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(fd);
-    return NULL;
-  }
-  char req[160];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, ip);
-  if (write(fd, req, (size_t)n) != n) {
-    close(fd);
-    return NULL;
-  }
-  size_t cap = 1 << 17, len = 0;
-  char *buf = malloc(cap);
-  CHECK(buf, "out of memory");
-  ssize_t r;
-  while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0) len += (size_t)r;
-  buf[len] = '\0';
-  close(fd);
-  return buf;
+  return test_http_get_body(ip, (uint16_t)api_port[node], path, 3000);
 }
 
 /* Sum of a per-worker gauge of node's /metrics; -1 when /metrics did not answer. */
 static long long metric(int node, const char *series) {
   char *m = http_get(node, "/metrics");
-  if (!m || !strstr(m, " 200 ")) {
-    free(m);
-    return -1;
-  }
-  long long sum = 0;
-  char prefix[128];
-  snprintf(prefix, sizeof prefix, "%s{worker=", series);
-  for (const char *p = strstr(m, prefix); p; p = strstr(p + 1, prefix)) {
-    const char *v = strchr(p, ' ');
-    if (v) sum += strtoll(v + 1, NULL, 10);
-  }
+  long long v = m ? test_metric_sum(m, series) : -1;
   free(m);
-  return sum;
+  return v;
 }
 
 /* Seconds until node's /metrics counts `want` transports, or -1 after limit_s (*seen: the

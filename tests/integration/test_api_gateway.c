@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "node/gateway.h"
 #include "node/srtp.h"
+#include "tests/support/http_client.h"
 #include "tests/support/ws_client.h"
 
 #define IO_MS 5000
@@ -68,18 +69,10 @@ static nng_stream *client(fx_t *f) {
  * between are appended to `events` (if not NULL). */
 static json_t *call(fx_t *f, nng_stream *s, const char *method, json_t *data, json_t *events) {
   int id = f->next_id++;
-  json_t *req = json_pack("{s:i, s:s, s:o}", "id", id, "method", method, "data", data ? data : json_object());
-  char *text = json_dumps(req, JSON_COMPACT);
-  json_decref(req);
-  assert_int_equal(mf_test_ws_send(s, text, strlen(text), IO_MS), 0);
-  free(text);
-  for (;;) {
-    json_t *m = mf_test_ws_recv(s, IO_MS);
-    assert_non_null(m);
-    if (json_integer_value(json_object_get(m, "id")) == id && json_object_get(m, "ok")) return m;
-    if (events) json_array_append(events, m);
-    json_decref(m);
-  }
+  assert_int_equal(mf_test_api_send(s, id, method, data, IO_MS), 0);
+  json_t *m = mf_test_api_answer(s, id, IO_MS, events);
+  assert_non_null(m);
+  return m;
 }
 
 static json_t *ok_data(json_t *resp) {
@@ -121,42 +114,6 @@ static json_t *wait_event(nng_stream *s, json_t *events, const char *event) {
   print_error("no '%s' notification\n", event);
   fail();
   return NULL;
-}
-
-/* GET path over plain HTTP/1.0; returns the whole response (free it). */
-static char *http_get(uint16_t port, const char *path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(fd);
-    return NULL;
-  }
-  char req[256];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-  if (write(fd, req, (size_t)n) != n) {
-    close(fd);
-    return NULL;
-  }
-  size_t cap = 65536, len = 0;
-  char *buf = malloc(cap);
-  ssize_t r;
-  while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0) len += (size_t)r;
-  buf[len] = '\0';
-  close(fd);
-  return buf;
-}
-
-/* Sum of a per-worker series over every worker. */
-static long long metric_sum(const char *text, const char *series) {
-  long long sum = 0;
-  char prefix[128];
-  snprintf(prefix, sizeof prefix, "%s{worker=", series);
-  for (const char *p = strstr(text, prefix); p; p = strstr(p + 1, prefix)) {
-    const char *v = strchr(p, ' ');
-    if (v) sum += strtoll(v + 1, NULL, 10);
-  }
-  return sum;
 }
 
 static const char *const vp8_params =
@@ -258,13 +215,13 @@ static void test_mediasoup_client_flow(void **state) {
   assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(d, "stats"), 0), "type")), "outbound-rtp");
   json_decref(st);
   /* /metrics counts the objects per worker */
-  char *m = http_get(mf_gateway_port(f->gw), "/metrics");
+  char *m = test_http_get_body("127.0.0.1", mf_gateway_port(f->gw), "/metrics", 3000);
   assert_non_null(m);
   assert_non_null(strstr(m, "mafalda_workers 2"));
-  assert_int_equal(metric_sum(m, "mafalda_worker_routers"), 1);
-  assert_int_equal(metric_sum(m, "mafalda_worker_transports"), 2);
-  assert_int_equal(metric_sum(m, "mafalda_worker_producers"), 1);
-  assert_int_equal(metric_sum(m, "mafalda_worker_consumers"), 1);
+  assert_int_equal(test_metric_sum(m, "mafalda_worker_routers"), 1);
+  assert_int_equal(test_metric_sum(m, "mafalda_worker_transports"), 2);
+  assert_int_equal(test_metric_sum(m, "mafalda_worker_producers"), 1);
+  assert_int_equal(test_metric_sum(m, "mafalda_worker_consumers"), 1);
   assert_non_null(strstr(m, "# TYPE mafalda_worker_packets_in_total counter"));
   free(m);
   /* b may not touch a's producer */

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/support/http_client.h"
 #include "tests/support/test_proc.h"
 #include "tests/support/ws_client.h"
 
@@ -48,30 +49,12 @@ static const char *const vp8_params =
 
 /* ---------------------------------------------------------------- HTTP and the nodes */
 
-/* GET path over HTTP/1.0: the whole response (free it), NULL if the connection failed. */
+/* GET path from the node: the body of a 200 (free it), else NULL. */
 static char *http_get(uint16_t port, const char *path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    if (fd >= 0) close(fd);
-    return NULL;
-  }
-  char req[128];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-  if (write(fd, req, (size_t)n) != n) {
-    close(fd);
-    return NULL;
-  }
-  size_t cap = 262144, len = 0;
-  char *buf = malloc(cap);
-  ssize_t r;
-  while (buf && len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0) len += (size_t)r;
-  if (buf) buf[len] = '\0';
-  close(fd);
-  return buf;
+  return test_http_get_body("127.0.0.1", port, path, 3000);
 }
 
+/* The value of the /metrics line that starts with `series` (a name, labels and a space). */
 static long long metric(uint16_t port, const char *series) {
   char *m = http_get(port, "/metrics");
   assert_non_null(m);
@@ -121,23 +104,15 @@ static nng_stream *client(const node_t *n) {
 
 static int send_req(nng_stream *s, const char *method, json_t *data) {
   int id = next_id++;
-  json_t *req = json_pack("{s:i, s:s, s:o}", "id", id, "method", method, "data",
-                          data ? data : json_object());
-  char *text = json_dumps(req, JSON_COMPACT);
-  json_decref(req);
-  assert_int_equal(mf_test_ws_send(s, text, strlen(text), IO_MS), 0);
-  free(text);
+  assert_int_equal(mf_test_api_send(s, id, method, data, IO_MS), 0);
   return id;
 }
 
 /* The answer to request `id` (notifications in between are dropped). */
 static json_t *answer(nng_stream *s, int id) {
-  for (;;) {
-    json_t *m = mf_test_ws_recv(s, IO_MS);
-    assert_non_null(m);
-    if (json_object_get(m, "ok") && json_integer_value(json_object_get(m, "id")) == id) return m;
-    json_decref(m);
-  }
+  json_t *m = mf_test_api_answer(s, id, IO_MS, NULL);
+  assert_non_null(m);
+  return m;
 }
 
 static json_t *call(nng_stream *s, const char *method, json_t *data) {

@@ -1,6 +1,7 @@
 #include "tests/support/http_client.h"
 
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,12 @@ static long dechunk(char *b, size_t n) {
 
 int test_http(uint16_t port, const char *method, const char *path, const char *const *headers,
               const char *body, size_t body_len, unsigned timeout_ms, test_http_res_t *out) {
+  return test_http_at("127.0.0.1", port, method, path, headers, body, body_len, timeout_ms, out);
+}
+
+int test_http_at(const char *ip, uint16_t port, const char *method, const char *path,
+                 const char *const *headers, const char *body, size_t body_len,
+                 unsigned timeout_ms, test_http_res_t *out) {
   memset(out, 0, sizeof *out);
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
@@ -63,8 +70,7 @@ int test_http(uint16_t port, const char *method, const char *path, const char *c
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+  if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     close(fd);
     return -1;
   }
@@ -74,8 +80,8 @@ int test_http(uint16_t port, const char *method, const char *path, const char *c
     close(fd);
     return -1;
   }
-  size_t n = (size_t)snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n",
-                              method, path, (unsigned)port);
+  size_t n = (size_t)snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: %s:%u\r\nConnection: close\r\n",
+                              method, path, ip, (unsigned)port);
   for (size_t i = 0; headers && headers[i] && n < cap; i++)
     n += (size_t)snprintf(req + n, cap - n, "%s\r\n", headers[i]);
   if (n < cap) n += (size_t)snprintf(req + n, cap - n, "Content-Length: %zu\r\n\r\n", body ? body_len : 0);
@@ -177,4 +183,35 @@ int test_http(uint16_t port, const char *method, const char *path, const char *c
 void test_http_res_free(test_http_res_t *res) {
   free(res->body);
   res->body = NULL;
+}
+
+char *test_http_get_body(const char *ip, uint16_t port, const char *path, unsigned timeout_ms) {
+  test_http_res_t res;
+  if (test_http_at(ip, port, "GET", path, NULL, NULL, 0, timeout_ms, &res) != 0) return NULL;
+  if (res.status != 200) {
+    test_http_res_free(&res);
+    return NULL;
+  }
+  return res.body;
+}
+
+long long test_metric_sum(const char *text, const char *series) {
+  size_t n = strlen(series);
+  long long sum = 0;
+  bool found = false;
+  for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    if (strncmp(line, series, n) != 0 || (line[n] != '{' && line[n] != ' ')) continue;
+    const char *v = line + n;
+    if (*v == '{') {
+      v = strchr(v, '}'); /* label values never hold '}' in our exposition */
+      if (!v) continue;
+      v++;
+    }
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (end == v) continue;
+    sum += x;
+    found = true;
+  }
+  return found ? sum : -1;
 }

@@ -22,5 +22,15 @@ typedef struct {
 int test_http(uint16_t port, const char *method, const char *path, const char *const *headers,
               const char *body, size_t body_len, unsigned timeout_ms, test_http_res_t *out);
 void test_http_res_free(test_http_res_t *res);
+/* test_http to ip (an IPv4 literal) instead of 127.0.0.1. */
+int test_http_at(const char *ip, uint16_t port, const char *method, const char *path,
+                 const char *const *headers, const char *body, size_t body_len,
+                 unsigned timeout_ms, test_http_res_t *out);
+/* GET path from ip:port: the body (NUL-terminated, the caller frees) when the answer is a
+ * 200, else NULL. */
+char *test_http_get_body(const char *ip, uint16_t port, const char *path, unsigned timeout_ms);
+/* The sum of every sample of a Prometheus series in an exposition text, whatever its
+ * labels ("series{...} v" and "series v" lines); -1 when it has none. */
+long long test_metric_sum(const char *text, const char *series);
 
 #endif

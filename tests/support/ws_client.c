@@ -3,6 +3,7 @@
 #include <nng/supplemental/http/http.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 nng_stream *mf_test_ws_dial(const char *host, uint16_t port, const char *query, int timeout_ms) {
@@ -63,6 +64,29 @@ json_t *mf_test_ws_recv(nng_stream *s, int timeout_ms) {
   }
   nng_aio_free(aio);
   return j;
+}
+
+int mf_test_api_send(nng_stream *s, int id, const char *method, json_t *data, int timeout_ms) {
+  json_t *req = json_pack("{s:i, s:s, s:o}", "id", id, "method", method,
+                          "data", data ? data : json_object());
+  char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+  json_decref(req);
+  int rv = text && mf_test_ws_send(s, text, strlen(text), timeout_ms) == 0 ? 0 : -1;
+  free(text);
+  return rv;
+}
+
+json_t *mf_test_api_answer(nng_stream *s, int id, int timeout_ms, json_t *events) {
+  for (;;) {
+    json_t *m = mf_test_ws_recv(s, timeout_ms);
+    if (!m) return NULL;
+    if (json_object_get(m, "event")) {
+      if (json_is_array(events)) json_array_append(events, m);
+    } else if (json_object_get(m, "ok") && json_integer_value(json_object_get(m, "id")) == id) {
+      return m;
+    }
+    json_decref(m);
+  }
 }
 
 void mf_test_ws_free(nng_stream *s) {

@@ -18,4 +18,13 @@ int mf_test_ws_send(nng_stream *s, const char *text, size_t len, int timeout_ms)
 json_t *mf_test_ws_recv(nng_stream *s, int timeout_ms);
 void mf_test_ws_free(nng_stream *s);
 
+/* The node's JSON API (docs/api.md) over such a stream. */
+/* Sends {"id","method","data"}; data is stolen (NULL: {}). 0, or -1 when it could not. */
+int mf_test_api_send(nng_stream *s, int id, const char *method, json_t *data, int timeout_ms);
+/* The answer to request id (the whole message: "ok" and "data" or "error"; the caller
+ * decrefs), or NULL when no message came within timeout_ms of the last one. Notifications
+ * (messages with "event") that come first are appended to events when it is an array, else
+ * dropped; other answers are dropped. */
+json_t *mf_test_api_answer(nng_stream *s, int id, int timeout_ms, json_t *events);
+
 #endif
