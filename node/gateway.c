@@ -921,6 +921,7 @@ void mf_gateway_stop(mf_gateway_t *gw) {
     free(room->codecs);
     free(room->codecs_json);
     free(room->shards);
+    free(room->peers);
     free(room);
     room = next;
   }

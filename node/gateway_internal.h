@@ -69,8 +69,10 @@ typedef struct gw_room {
   size_t codec_count;
   char *codecs_json;  /* the same as given by router.create (for the controller); or NULL */
   gw_shard_t *shards; /* worker_count entries */
-  gw_peer_t peers[GW_PEERS_MAX]; /* mu */
-  size_t peer_count;             /* mu */
+  /* mu: grown on demand up to GW_PEERS_MAX, so a room entry (kept for the gateway's life,
+   * one per distinct room name) stays small when it has no peers */
+  gw_peer_t *peers;
+  size_t peer_count, peer_cap;
   bool synced;                   /* mu: node.RoomSync done with the controller's list */
   bool syncing;                  /* mu: controller.RouterNodes on its way */
   struct gw_grace *graces; /* home worker */

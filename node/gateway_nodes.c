@@ -113,6 +113,18 @@ static void gw_peer_add_locked(gw_room_t *room, const char *node_id, const char 
                 room->name, GW_PEERS_MAX, node_id);
     return;
   }
+  if (room->peer_count == room->peer_cap) {
+    size_t cap = room->peer_cap ? room->peer_cap * 2 : 4;
+    if (cap > GW_PEERS_MAX) cap = GW_PEERS_MAX;
+    gw_peer_t *grown = realloc(room->peers, cap * sizeof *grown);
+    if (!grown) {
+      MF_LOG_ERROR("room '%s': out of memory; node %s is not told about producers", room->name,
+                   node_id);
+      return;
+    }
+    room->peers = grown;
+    room->peer_cap = cap;
+  }
   gw_peer_t *p = &room->peers[room->peer_count++];
   snprintf(p->node_id, sizeof p->node_id, "%s", node_id);
   snprintf(p->rpc_address, sizeof p->rpc_address, "%s", rpc);
