@@ -75,8 +75,8 @@ fuzz: deps
 
 # Thresholds sit just below the last measured figures (docs/reliability.md); raise them as
 # coverage grows, never lower them to let a change in.
-COV_MIN_LINES ?= 89
-COV_MIN_BRANCHES ?= 72
+COV_MIN_LINES ?= 93
+COV_MIN_BRANCHES ?= 79
 COV_DIR = $(BUILD_DIR)/coverage
 # Regexes on paths relative to the repo root: generated protobuf code and tests are left out.
 COV_FILTERS = --filter 'node/' --filter 'controller/' --filter 'common/'

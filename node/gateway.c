@@ -563,8 +563,26 @@ static void gw_transport_op(void *ctx, mf_api_call_t *call, const mf_api_request
   if (room) gw_post_req(ctx, room, op, worker, call, req, id);
 }
 
+/* produce/consume options of a fixed type: a wrong one is refused, not read as a default
+ * ("paused":"yes" would otherwise be an unpaused producer). */
+static bool gw_options_typed(mf_api_call_t *call, const mf_api_request_t *req) {
+  json_t *paused = json_object_get(req->data, "paused");
+  if (paused && !json_is_boolean(paused)) {
+    mf_api_call_fail(call, MF_ERR_INVALID_ARG, "data.paused must be a boolean");
+    return false;
+  }
+  json_t *app = json_object_get(req->data, "appData");
+  if (app && !json_is_object(app)) {
+    mf_api_call_fail(call, MF_ERR_INVALID_ARG, "data.appData must be an object");
+    return false;
+  }
+  return true;
+}
+
 static void gw_connect(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) { gw_transport_op(ctx, call, req, OP_CONNECT); }
-static void gw_produce(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) { gw_transport_op(ctx, call, req, OP_PRODUCE); }
+static void gw_produce(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {
+  if (gw_options_typed(call, req)) gw_transport_op(ctx, call, req, OP_PRODUCE);
+}
 static void gw_transport_close(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) { gw_transport_op(ctx, call, req, OP_CLOSE_TRANSPORT); }
 
 /* The worker a producer of this room lives on (its origin); false when unknown. */
@@ -592,6 +610,7 @@ static void gw_consume(void *ctx, mf_api_call_t *call, const mf_api_request_t *r
   mf_gateway_t *gw = ctx;
   const char *id;
   uint32_t worker = 0, origin = 0;
+  if (!gw_options_typed(call, req)) return;
   gw_room_t *room = mf_gw_owned(ctx, call, req, "transportId", GW_TRANSPORT, true, &id, &worker);
   if (!room) return;
   const char *pid = json_string_value(json_object_get(req->data, "producerId"));
@@ -645,9 +664,9 @@ static void gw_list_fn(const void *key, void *value, void *ud) {
   gw_list_t *l = ud;
   gw_obj_t *o = value;
   if ((o->kind == GW_PRODUCER || o->kind == GW_REMOTE_PRODUCER) && o->room == l->room)
-    json_array_append_new(l->list, json_pack("{s:s, s:s, s:O}", "id", o->id, "kind",
+    json_array_append_new(l->list, json_pack("{s:s, s:s, s:o}", "id", o->id, "kind",
                                              o->media_kind, "appData",
-                                             o->app_data ? o->app_data : json_object()));
+                                             o->app_data ? json_incref(o->app_data) : json_object()));
 }
 
 static void gw_list_producers(void *ctx, mf_api_call_t *call, const mf_api_request_t *req) {

@@ -279,8 +279,8 @@ static void fwd_send(mf_gateway_t *gw, const char *link_id, mf_api_call_t *call,
     free(s);
     return (void)mf_api_call_fail(call, MF_ERR_NOT_FOUND, "the object's node is gone");
   }
-  json_t *msg = json_pack("{s:I, s:s, s:O}", "id", (json_int_t)p->id, "method", method, "data",
-                          data ? data : json_object());
+  json_t *msg = json_pack("{s:I, s:s, s:o}", "id", (json_int_t)p->id, "method", method, "data",
+                          data ? json_incref(data) : json_object());
   char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
   json_decref(msg);
   Mafalda__Cluster__ApiForwardRequest q = MAFALDA__CLUSTER__API_FORWARD_REQUEST__INIT;

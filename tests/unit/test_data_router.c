@@ -86,6 +86,12 @@ static void test_stream_parameters_table(void **state) {
       {"{\"streamId\":1,\"maxRetransmits\":1,\"maxPacketLifeTime\":1}", MF_ERR_INVALID_ARG, 0, 0, 0, 0},
       {"{\"streamId\":1,\"maxRetransmits\":70000}", MF_ERR_INVALID_ARG, 0, 0, 0, 0},
       {"[1]", MF_ERR_INVALID_ARG, 0, 0, 0, 0},
+      {"{\"streamId\":1,\"ordered\":false,\"maxPacketLifeTime\":10}", MF_OK, 1, 0, -1, 10},
+      {"{\"streamId\":1,\"maxPacketLifeTime\":null}", MF_OK, 1, 1, -1, -1},
+      {"{\"streamId\":null}", MF_ERR_INVALID_ARG, 0, 0, 0, 0},
+      {"{\"streamId\":1,\"ordered\":null}", MF_ERR_INVALID_ARG, 0, 0, 0, 0},
+      {"{\"streamId\":1,\"maxPacketLifeTime\":-1}", MF_ERR_INVALID_ARG, 0, 0, 0, 0},
+      {"{\"streamId\":1,\"maxRetransmits\":1.5}", MF_ERR_INVALID_ARG, 0, 0, 0, 0},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     json_t *j = J(rows[i].json);
@@ -131,6 +137,13 @@ static void test_sctp_options_table(void **state) {
       {"{\"enableSctp\":true,\"numSctpStreams\":{\"OS\":70000,\"MIS\":1}}", MF_ERR_INVALID_ARG, 1, 0, 0, 0},
       {"{\"enableSctp\":true,\"maxSctpMessageSize\":0}", MF_ERR_INVALID_ARG, 1, 0, 0, 0},
       {"{\"enableSctp\":true,\"maxSctpMessageSize\":20000000}", MF_ERR_INVALID_ARG, 1, 0, 0, 0},
+      {"{\"enableSctp\":true,\"numSctpStreams\":null,\"maxSctpMessageSize\":null}", MF_OK, 1, 0, 0, 0},
+      {"{\"enableSctp\":true,\"maxSctpMessageSize\":16777216}", MF_OK, 1, 0, 0, 16777216},
+      {"{\"enableSctp\":true,\"numSctpStreams\":[]}", MF_ERR_INVALID_ARG, 1, 0, 0, 0},
+      {"{\"enableSctp\":true,\"numSctpStreams\":{\"OS\":\"1\",\"MIS\":1}}", MF_ERR_INVALID_ARG, 1, 0, 0, 0},
+      {"{\"enableSctp\":true,\"numSctpStreams\":{\"OS\":1,\"MIS\":0}}", MF_ERR_INVALID_ARG, 1, 0, 0, 0},
+      {"{\"enableSctp\":true,\"numSctpStreams\":{\"OS\":1,\"MIS\":70000}}", MF_ERR_INVALID_ARG, 1, 0, 0, 0},
+      {"{\"enableSctp\":true,\"maxSctpMessageSize\":\"big\"}", MF_ERR_INVALID_ARG, 1, 0, 0, 0},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     json_t *j = J(rows[i].json);
@@ -194,6 +207,23 @@ static void test_produce_consume_and_cascade(void **state) {
   produce(a, "{\"sctpStreamParameters\":{\"streamId\":4}}", MF_ERR_INVALID_ARG); /* >= MIS */
   produce(a, "{\"sctpStreamParameters\":{\"streamId\":1},\"label\":7}", MF_ERR_INVALID_ARG);
   produce(a, "{}", MF_ERR_INVALID_ARG);
+  produce(a, "{\"sctpStreamParameters\":{\"streamId\":1},\"protocol\":[]}", MF_ERR_INVALID_ARG);
+  {
+    /* a label over MF_DATA_LABEL_MAX bytes; null label/protocol/appData read as absent */
+    char big[MF_DATA_LABEL_MAX + 64];
+    int n = snprintf(big, sizeof big, "{\"sctpStreamParameters\":{\"streamId\":1},\"label\":\"");
+    memset(big + n, 'l', MF_DATA_LABEL_MAX + 1);
+    snprintf(big + n + MF_DATA_LABEL_MAX + 1, sizeof big - (size_t)n - MF_DATA_LABEL_MAX - 1, "\"}");
+    produce(a, big, MF_ERR_INVALID_ARG);
+    mf_data_producer_t *nulls = produce(
+        a, "{\"sctpStreamParameters\":{\"streamId\":3},\"label\":null,\"protocol\":null,\"appData\":7}",
+        MF_OK);
+    json_t *nj = mf_data_producer_to_json(nulls);
+    assert_string_equal(json_string_value(json_object_get(nj, "label")), "");
+    assert_true(json_is_object(json_object_get(nj, "appData")));
+    json_decref(nj);
+    mf_data_producer_close(nulls);
+  }
   mf_data_producer_t *chat = produce(
       a, "{\"sctpStreamParameters\":{\"streamId\":1},\"label\":\"chat\",\"protocol\":\"p\",\"appData\":{\"x\":1}}",
       MF_OK);
