@@ -255,12 +255,14 @@ mf_err_t mf_gen_janus_sdp_parse(const char *sdp, size_t len, mf_gen_janus_sdp_t 
   if (lineno == 0 || !out->ufrag[0] || !out->pwd[0] || !ps.have_fp || !out->cand_port ||
       out->nmedia == 0)
     return MF_ERR_PARSE;
+  bool usable = false; /* an SDP with nothing to send or receive is no answer or offer to us */
   for (size_t k = 0; k < out->nmedia; k++) {
     const mf_gen_janus_media_t *m = &out->media[k];
     if (m->kind != MF_GEN_JANUS_MEDIA_OTHER && !m->rejected && (m->pt < 0 || !m->mid[0]))
       return MF_ERR_PARSE;
+    if (m->kind != MF_GEN_JANUS_MEDIA_OTHER && !m->rejected) usable = true;
   }
-  return MF_OK;
+  return usable ? MF_OK : MF_ERR_PARSE;
 }
 
 /* ---------------------------------------------------------------- writing */

@@ -52,7 +52,7 @@ typedef struct {
 /* Parses sdp[0..len) ("\r\n" or "\n" lines). ICE / fingerprint / setup attributes may be at
  * session or media level (the first one seen wins). MF_ERR_PARSE when it is not
  * "v=0 ..." or lacks ice-ufrag, ice-pwd, a sha-256 fingerprint, an IPv4 UDP host
- * candidate or any m-section, when an accepted audio/video m-section lacks its codec
+ * candidate or an accepted (port != 0) audio or video m-section, when an accepted one lacks its codec
  * (VP8 / opus), or when a line is malformed; MF_ERR_LIMIT over MF_GEN_JANUS_MAX_MEDIA
  * m-sections or MF_GEN_JANUS_SDP_MAX bytes; MF_ERR_INVALID_ARG for NULL arguments. */
 mf_err_t mf_gen_janus_sdp_parse(const char *sdp, size_t len, mf_gen_janus_sdp_t *out);
