@@ -20,6 +20,7 @@
 #include "node/gateway.h"
 #include "node/srtp.h"
 #include "tests/support/ws_client.h"
+#include "tests/unit/api_fixture.h"
 
 #define IO_MS 5000
 
@@ -57,31 +58,12 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* One request; notifications before its answer are skipped. */
 static json_t *call(fx_t *f, nng_stream *s, const char *method, json_t *data) {
-  int id = f->next_id++;
-  json_t *req = json_pack("{s:i, s:s, s:o}", "id", id, "method", method, "data", data ? data : json_object());
-  char *text = json_dumps(req, JSON_COMPACT);
-  json_decref(req);
-  assert_int_equal(mf_test_ws_send(s, text, strlen(text), IO_MS), 0);
-  free(text);
-  for (;;) {
-    json_t *m = mf_test_ws_recv(s, IO_MS);
-    assert_non_null(m);
-    if (json_integer_value(json_object_get(m, "id")) == id && json_object_get(m, "ok")) return m;
-    json_decref(m);
-  }
+  return mf_test_api_call_or_fail(&f->next_id, s, method, data);
 }
 
 static json_t *ok(fx_t *f, nng_stream *s, const char *method, json_t *data) {
-  json_t *r = call(f, s, method, data);
-  if (!json_is_true(json_object_get(r, "ok"))) {
-    char *t = json_dumps(r, 0);
-    print_error("%s: expected ok: %s\n", method, t);
-    free(t);
-    fail();
-  }
-  return r;
+  return mf_test_api_ok(&f->next_id, s, method, data);
 }
 
 static const char *id_of(json_t *resp, const char *key) {
@@ -489,16 +471,7 @@ static void test_object_lifecycle(void **state) {
 
 /* Reads notifications until one named `event` about `target` (NULL: any) arrives. */
 static bool wait_event(nng_stream *s, const char *event, const char *target) {
-  for (int n = 0; n < 40; n++) {
-    json_t *m = mf_test_ws_recv(s, IO_MS);
-    if (!m) return false;
-    const char *ev = json_string_value(json_object_get(m, "event"));
-    const char *tg = json_string_value(json_object_get(m, "target"));
-    bool hit = ev && strcmp(ev, event) == 0 && (!target || (tg && strcmp(tg, target) == 0));
-    json_decref(m);
-    if (hit) return true;
-  }
-  return false;
+  return mf_test_api_wait_event(s, event, target);
 }
 
 /* What the other members of a room hear: a new producer, its pause and resume through

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/unit/router_fixture.h"
 #include "common/log.h"
 #include "node/plain_transport.h"
 #include "node/router.h"
@@ -34,27 +35,15 @@ static void on_event(void *ud, const char *event, const char *target, json_t *da
 static int setup(void **state) {
   static fx_t f;
   memset(&f, 0, sizeof f);
-  mf_log_config_t lc = {.level = MF_LOG_LEVEL_WARN, .format = MF_LOG_FORMAT_TEXT, .fd = 2};
-  mf_log_configure(&lc);
-  if (mf_srtp_library_init() != MF_OK || uv_loop_init(&f.loop) != 0) return -1;
-  if (mf_bufpool_create(256, 2048, &f.pool) || mf_dtls_cert_generate(&f.cert)) return -1;
-  mf_rtc_server_options_t o = {.listen_ip = "127.0.0.1", .announced_ip = "127.0.0.1",
-                               .pool = f.pool, .cert = f.cert};
-  if (mf_rtc_server_create(&f.loop, &o, &f.server)) return -1;
-  char err[256];
-  if (mf_router_create(f.server, NULL, NULL, 0, on_event, &f, err, sizeof err, &f.router)) return -1;
+  if (mf_test_router_open(&f.loop, 256, &f.pool, &f.cert, &f.server, &f.router, on_event, &f))
+    return -1;
   *state = &f;
   return 0;
 }
 
 static int teardown(void **state) {
   fx_t *f = *state;
-  if (f->router) mf_router_close(f->router);
-  mf_rtc_server_close(f->server, NULL, NULL);
-  uv_run(&f->loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&f->loop) != 0) return -1;
-  mf_dtls_cert_free(f->cert);
-  mf_bufpool_destroy(f->pool);
+  if (mf_test_router_close(&f->loop, f->pool, f->cert, f->server, f->router)) return -1;
   return 0;
 }
 
