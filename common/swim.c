@@ -584,7 +584,8 @@ static void tell_new_suspects(mf_swim_t *s) {
  * are a second chance for each to hear of it. Repeated REFUTE_PUSHES times, one ack
  * timeout apart, because one copy is lost as easily as a gossip one. */
 static void push_refutation(mf_swim_t *s, uint64_t now) {
-  if (s->refute_pushes_left == 0 || s->left) return;
+  if (s->left) s->refute_pushes_left = 0; /* gone: nothing to refute (and no deadline left) */
+  if (s->refute_pushes_left == 0) return;
   s->refute_pushes_left--;
   s->next_refute_push_ms = now + s->ack_timeout_ms;
   member_t *to[REFUTE_FANOUT];
@@ -934,6 +935,7 @@ mf_err_t mf_swim_set_meta(mf_swim_t *s, const uint8_t *meta, size_t len, uint64_
 void mf_swim_leave(mf_swim_t *s, uint64_t now_ms) {
   if (s->left) return;
   s->left = true;
+  s->refute_pushes_left = 0;
   change_status(s->members[0], MF_SWIM_LEFT, now_ms);
   size_t n = 0;
   for (size_t i = 1; i < s->n_members; i++)

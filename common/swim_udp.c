@@ -63,7 +63,10 @@ static void on_timer(uv_timer_t *t);
 static void reschedule(mf_swim_udp_t *u) {
   if (u->closing) return;
   uint64_t now = mf_clock_now_ms(), due = mf_swim_next_deadline(u->swim);
-  uv_timer_start(&u->timer, on_timer, due > now ? due - now : 0, 0);
+  /* At least 1 ms: libuv runs a timer re-armed with 0 ms from its own callback again in the
+   * same pass, without updating its clock, so a deadline stuck in the past (a bug in the
+   * protocol code) would spin the whole loop instead of costing one wake-up per ms. */
+  uv_timer_start(&u->timer, on_timer, due > now + 1 ? due - now : 1, 0);
 }
 
 static void on_timer(uv_timer_t *t) {

@@ -219,6 +219,39 @@ static void test_lossy_small_cluster(void **state) {
   }
 }
 
+/* A member that leaves while its refutation pushes are still due: the pushes stop and
+ * its next deadline is in the future again (a deadline stuck in the past once spun the
+ * node's agent loop at shutdown; found by chaos_loss in CI). */
+static void test_leave_during_refutation_pushes(void **state) {
+  (void)state;
+  net_t *net = converged_net(4, 7);
+  node_t *x = &net->nodes[3];
+  mf_swim_stats_t st = {0};
+  bool pending = false;
+  for (int attempt = 0; attempt < 40 && !pending; attempt++) {
+    x->blocked = true;
+    net_run(net, net->now + MF_SWIM_DEFAULT_SUSPECT_MIN_MS - 500, NULL, NULL);
+    x->blocked = false;
+    for (int step = 0; step < 400 && !pending; step++) { /* 1 ms steps until a refutation */
+      net_run(net, net->now + 1, NULL, NULL);
+      mf_swim_stats(x->swim, &st);
+      /* refuted, and not all 3 pushes (to the 3 others) are out yet */
+      pending = st.suspects_refuted > 0 && st.refutation_pushes % 9 != 0;
+    }
+  }
+  assert_true(pending);
+  uint64_t pushes = st.refutation_pushes;
+  mf_swim_leave(x->swim, net->now);
+  for (int i = 0; i < 5; i++) {
+    uint64_t now = net->now + 100 * (uint64_t)(i + 1);
+    mf_swim_tick(x->swim, now);
+    assert_true(mf_swim_next_deadline(x->swim) > now);
+  }
+  mf_swim_stats(x->swim, &st);
+  assert_int_equal(st.refutation_pushes, pushes); /* none after the leave */
+  net_free(net);
+}
+
 /* ---- 5. 50 members --------------------------------------------------------------------------- */
 
 static void test_fifty_members(void **state) {
@@ -703,6 +736,7 @@ int main(void) {
       cmocka_unit_test(test_indirect_probe),
       cmocka_unit_test(test_lossy_network),
       cmocka_unit_test(test_lossy_small_cluster),
+      cmocka_unit_test(test_leave_during_refutation_pushes),
       cmocka_unit_test(test_fifty_members),
       cmocka_unit_test(test_leave),
       cmocka_unit_test(test_restart),
