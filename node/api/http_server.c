@@ -19,6 +19,11 @@
 
 #include "common/log.h"
 
+/* A refused connection waits this long for the client to close it, reading (and dropping)
+ * at most REFUSED_READS_MAX messages meanwhile. */
+#define REFUSED_LINGER_MS 2000
+#define REFUSED_READS_MAX 8
+
 typedef struct out_msg {
   struct out_msg *next;
   size_t len;
@@ -38,6 +43,11 @@ struct mf_api_session {
   atomic_bool ended; /* on_close runs or ran (mf_api_session_ended) */
   _Atomic uint64_t last_rx_ms; /* nng_clock() of the last message received (keepalive) */
   bool awaiting_auth; /* no ?token=: the first message must be {"method":"auth"} */
+  /* ?token= refused: the error is sent, and the connection stays until the client closes
+   * it (or REFUSED_LINGER_MS): closing at once, with the client's first request unread,
+   * resets the connection, and the reset can destroy the error before the client reads it */
+  bool refused;
+  unsigned refused_reads;
   mf_api_sink_fn sink; /* virtual session (no stream): outgoing text goes here */
   void *sink_ctx;
 
@@ -456,6 +466,20 @@ static void rx_finish(mf_api_session_t *s) {
 static void rx_cb(void *arg) {
   mf_api_session_t *s = arg;
   int rv = nng_aio_result(s->rx);
+  if (s->refused) {
+    nng_msg *m = rv == 0 ? nng_aio_get_msg(s->rx) : NULL;
+    if (m) {
+      nng_aio_set_msg(s->rx, NULL);
+      nng_msg_free(m); /* not answered: the error already went */
+    }
+    if (rv == 0 && ++s->refused_reads < REFUSED_READS_MAX) {
+      nng_stream_recv(s->stream, s->rx);
+      return;
+    }
+    mf_api_session_close(s);
+    rx_finish(s);
+    return;
+  }
   if (rv == NNG_ETIMEDOUT && s->awaiting_auth) {
     atomic_fetch_add(&s->server->stat_auth_failures, 1);
     MF_LOG_INFO("session %llu: refused: no auth message within %u ms",
@@ -555,8 +579,9 @@ static void session_start(mf_api_server_t *sv, nng_stream *stream) {
     char msg[MF_JWT_ERROR_MAX + 32];
     snprintf(msg, sizeof msg, "token rejected: %s", why);
     send_error(s, false, 0, MF_ERR_AUTH, msg);
-    mf_api_session_close(s); /* after the error is sent */
-    rx_finish(s);
+    s->refused = true; /* closed when the client goes, or after REFUSED_LINGER_MS */
+    nng_aio_set_timeout(s->rx, REFUSED_LINGER_MS);
+    nng_stream_recv(stream, s->rx);
     return;
   }
   if (s->awaiting_auth) {

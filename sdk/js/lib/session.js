@@ -117,8 +117,10 @@ export class Session extends EventEmitter {
   _sendNow(method, data) {
     return new Promise((resolve, reject) => {
       const ws = this._ws;
+      // The refusal can arrive before the first request is sent (with the upgrade answer):
+      // the socket is still open then, but nothing sent on it will be answered.
+      if (this._refused) return reject(this._refused);
       if (!ws || ws.readyState !== 1) {
-        if (this._refused) return reject(this._refused);
         reject(new ConnectionError(`${method}: not connected`, 'connection_lost', method));
         return;
       }
@@ -237,7 +239,7 @@ export class Session extends EventEmitter {
     if (ws !== this._ws) return;
     this._ws = null;
     this._stopHeartbeat();
-    this._failInflight((m) => new ConnectionError(
+    this._failInflight((m) => this._refused || new ConnectionError(
       `${m}: the connection to ${this.url} dropped while the request was in flight (it may or may not have run)`,
       'connection_lost', m));
     if (this.state !== 'open') return;
