@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "tests/unit/router_fixture.h"
+#include "tests/unit/udp_fixture.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "node/plain_transport.h"
@@ -72,46 +73,6 @@ static int teardown(void **state) {
 
 /* ------------------------------------------------------------ sockets and the chain */
 
-static int udp_open(uint16_t *port) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, (struct sockaddr *)&a, &len);
-  *port = ntohs(a.sin_port);
-  return fd;
-}
-
-static void udp_send(int fd, uint16_t port, const uint8_t *data, size_t len) {
-  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  assert_int_equal(sendto(fd, data, len, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)len);
-}
-
-static bool is_rtcp(const uint8_t *b, size_t n) { return n >= 2 && b[1] >= 192 && b[1] <= 223; }
-
-typedef struct {
-  uint8_t data[1500];
-  size_t len;
-} pkt_t;
-
-/* Runs the loop until fd has an RTP datagram or `rounds` iterations passed (the router's
- * 20 ms timer bounds each). RTCP on fd is counted into *plis (PSFB FMT 1) when given. */
-static size_t pump_rtp(fx_t *f, int fd, pkt_t *out, int rounds) {
-  for (int i = 0; i < rounds; i++) {
-    uv_run(&f->loop, UV_RUN_ONCE);
-    for (;;) {
-      ssize_t n = recv(fd, out->data, sizeof out->data, MSG_DONTWAIT);
-      if (n <= 0) break;
-      if (is_rtcp(out->data, (size_t)n)) continue;
-      out->len = (size_t)n;
-      return out->len;
-    }
-  }
-  out->len = 0;
-  return 0;
-}
 
 /* Reads what fd holds now; counts RTCP PLIs (a compound may hold one after an SR). */
 static int count_plis(int fd, uint32_t media_ssrc) {
@@ -120,7 +81,7 @@ static int count_plis(int fd, uint32_t media_ssrc) {
   for (;;) {
     ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
     if (n <= 0) break;
-    if (!is_rtcp(b, (size_t)n)) continue;
+    if (!mf_rtp_is_rtcp(b, (size_t)n)) continue;
     mf_rtcp_iter_t it;
     mf_rtcp_header_t h;
     mf_rtcp_iter_init(&it, b, (size_t)n);
@@ -163,8 +124,8 @@ typedef struct {
  * to the receiver socket, with a consumer of it. */
 static void make_chain(fx_t *f, chain_t *c, const char *params) {
   memset(c, 0, sizeof *c);
-  c->sender = udp_open(&c->send_port);
-  c->receiver = udp_open(&c->recv_port);
+  c->sender = mf_test_udp_open(&c->send_port);
+  c->receiver = mf_test_udp_open(&c->recv_port);
   c->in = make_plain(f, "{\"comedia\":true}");
   c->out = make_plain(f, "{}");
   char text[128], err[256] = "";
@@ -273,7 +234,7 @@ static void send_vp8(chain_t *c, stream_t *s, bool key, uint8_t tid, bool sync, 
   if (tid == 0) s->tl0++;
   size_t pn = vp8_payload(pl, key, s->pid, s->tl0, tid, sync, tag);
   size_t n = build_rtp(pkt, 96, s->seq, 3000u * s->seq, s->ssrc, s->rid, true, pl, pn);
-  udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, n);
+  mf_test_udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, n);
 }
 
 static void send_sr(chain_t *c, uint32_t ssrc, uint64_t ntp, uint32_t rtp_ts) {
@@ -281,24 +242,24 @@ static void send_sr(chain_t *c, uint32_t ssrc, uint64_t ntp, uint32_t rtp_ts) {
   uint8_t b[64];
   size_t n = 0;
   assert_int_equal(mf_rtcp_write_sr(b, sizeof b, &sr, &n), MF_OK);
-  udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), b, n);
+  mf_test_udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), b, n);
 }
 
 /* The forwarded packet's payload: its last byte is the tag, its descriptor the ids. */
-static uint8_t tag_of(const pkt_t *p) { return p->data[p->len - 1]; }
+static uint8_t tag_of(const mf_test_pkt_t *p) { return p->data[p->len - 1]; }
 
-static const uint8_t *payload_of(const pkt_t *p) {
+static const uint8_t *payload_of(const mf_test_pkt_t *p) {
   size_t off = 12 + 4u * (p->data[0] & 0x0f);
   if (p->data[0] & 0x10) off += 4 + 4u * ((size_t)(p->data[off + 2] << 8 | p->data[off + 3]));
   return p->data + off;
 }
 
-static uint16_t vp8_pid_of(const pkt_t *p) {
+static uint16_t vp8_pid_of(const mf_test_pkt_t *p) {
   const uint8_t *d = payload_of(p);
   return (uint16_t)(((d[2] & 0x7f) << 8) | d[3]);
 }
 
-static uint16_t seq_of(const pkt_t *p) { return (uint16_t)(p->data[2] << 8 | p->data[3]); }
+static uint16_t seq_of(const mf_test_pkt_t *p) { return (uint16_t)(p->data[2] << 8 | p->data[3]); }
 
 /* ------------------------------------------------------------ simulcast */
 
@@ -310,8 +271,8 @@ static const char *const simulcast_vp8 =
     "\"encodings\":[{\"rid\":\"r0\",\"scalabilityMode\":\"L1T2\"},{\"rid\":\"r1\",\"scalabilityMode\":\"L1T2\"},"
     "{\"rid\":\"r2\",\"scalabilityMode\":\"L1T2\"}],\"rtcp\":{\"cname\":\"sim\"}}";
 
-static void expect_tag(fx_t *f, chain_t *c, uint8_t tag, pkt_t *got) {
-  size_t n = pump_rtp(f, c->receiver, got, 50);
+static void expect_tag(fx_t *f, chain_t *c, uint8_t tag, mf_test_pkt_t *got) {
+  size_t n = mf_test_pump_rtp(&f->loop, c->receiver, got, 50);
   if (n == 0) print_error("expected a packet tagged %02x, got none\n", tag);
   assert_true(n > 12);
   assert_int_equal(rd32(got->data + 8), c->consumer_ssrc);
@@ -319,8 +280,8 @@ static void expect_tag(fx_t *f, chain_t *c, uint8_t tag, pkt_t *got) {
 }
 
 static void expect_nothing(fx_t *f, chain_t *c) {
-  pkt_t got;
-  size_t n = pump_rtp(f, c->receiver, &got, 4);
+  mf_test_pkt_t got;
+  size_t n = mf_test_pump_rtp(&f->loop, c->receiver, &got, 4);
   if (n) print_error("unexpected packet tagged %02x\n", tag_of(&got));
   assert_int_equal(n, 0);
 }
@@ -340,7 +301,7 @@ static void test_simulcast_switches_at_keyframes(void **state) {
 
   stream_t s0 = {.ssrc = 0x1000, .rid = "r0", .seq = 100}, s1 = {.ssrc = 0x2000, .rid = "r1", .seq = 200},
            s2 = {.ssrc = 0x3000, .rid = "r2", .seq = 300};
-  pkt_t got;
+  mf_test_pkt_t got;
   /* r0's keyframe, its stream learnt from the rid: the only active layer, forwarded */
   send_vp8(&c, &s0, true, 0, false, 0x01);
   expect_tag(f, &c, 0x01, &got);
@@ -425,11 +386,11 @@ static void test_simulcast_switches_at_keyframes(void **state) {
   uint8_t rb[256];
   size_t rn = 0;
   assert_int_equal(mf_rtcp_write_nack(rb, sizeof rb, 1, c.consumer_ssrc, &item, 1, &rn), MF_OK);
-  udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, rn);
+  mf_test_udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, rn);
   /* as RTX (RFC 4588): the consumer's rtx ssrc, the original sequence number first */
   const mf_rtp_encoding_parameters_t *enc = &mf_consumer_rtp_parameters(con)->encodings[0];
   assert_true(enc->has_rtx);
-  assert_true(pump_rtp(f, c.receiver, &got, 50) > 14);
+  assert_true(mf_test_pump_rtp(&f->loop, c.receiver, &got, 50) > 14);
   assert_int_equal(rd32(got.data + 8), enc->rtx_ssrc);
   assert_int_equal(tag_of(&got), 0x06);
   const uint8_t *osn = payload_of(&got);
@@ -437,13 +398,13 @@ static void test_simulcast_switches_at_keyframes(void **state) {
   /* a PLI from the receiver becomes a PLI to the sender of the current stream */
   (void)count_plis(c.sender, s0.ssrc);
   assert_int_equal(mf_rtcp_write_pli(rb, sizeof rb, 1, c.consumer_ssrc, &rn), MF_OK);
-  udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, rn);
+  mf_test_udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, rn);
   /* a receiver report with half the packets lost: score 5 of 10 */
   mf_rtcp_rr_t rr = {.ssrc = 1, .report_count = 1,
                      .reports = {{.ssrc = c.consumer_ssrc, .fraction_lost = 128}}};
   size_t rrn = 0;
   assert_int_equal(mf_rtcp_write_rr(rb, sizeof rb, &rr, &rrn), MF_OK);
-  udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, rrn);
+  mf_test_udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, rrn);
   for (int i = 0; i < 50 && f->score_events == 0; i++) uv_run(&f->loop, UV_RUN_ONCE);
   assert_int_equal(f->last_score, 5);
   /* then an SR whose report block shows no loss (score back to 10, with a round trip from
@@ -458,7 +419,7 @@ static void test_simulcast_switches_at_keyframes(void **state) {
   mf_rtcp_compound_add_sr(&cp, &rsr);
   mf_rtcp_compound_add_fir(&cp, 1, &fe, 1);
   assert_int_equal(cp.err, MF_OK);
-  udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, cp.len);
+  mf_test_udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, cp.len);
   for (int i = 0; i < 50 && f->score_events < 2; i++) uv_run(&f->loop, UV_RUN_ONCE);
   assert_int_equal(f->last_score, 10);
   st = mf_consumer_stats_json(con);
@@ -497,7 +458,7 @@ static void test_simulcast_switches_at_keyframes(void **state) {
     mf_rtcp_compound_add_pli(&jc, 1, 0xdead);
     mf_rtcp_compound_add_fir(&jc, 1, &uf, 1);
     assert_int_equal(jc.err, MF_OK);
-    udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), junk, jn + jc.len);
+    mf_test_udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), junk, jn + jc.len);
     for (int i = 0; i < 3; i++) uv_run(&f->loop, UV_RUN_ONCE);
     st = mf_consumer_stats_json(con);
     o = json_array_get(st, 0);
@@ -604,7 +565,7 @@ static void send_picture(chain_t *c, svc_t *s, bool key, uint8_t tid, uint8_t ta
                             (uint8_t)(tag + sid));
     s->seq++;
     size_t n = build_rtp(pkt, 98, s->seq, 3000u * s->pid, 4444, NULL, sid == 1, pl, pn);
-    udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, n);
+    mf_test_udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, n);
   }
 }
 
@@ -616,7 +577,7 @@ static void test_svc_drops_upper_layers(void **state) {
   assert_string_equal(json_string_value(json_object_get(j, "type")), "svc");
   json_decref(j);
   svc_t s = {.seq = 10};
-  pkt_t got;
+  mf_test_pkt_t got;
   /* a keyframe while only spatial layer 0 is active: that layer alone, ending the picture
    * (marker); layer 1 seen from then on but not decodable before its keyframe */
   send_picture(&c, &s, true, 0, 0x10);
@@ -676,7 +637,7 @@ static void send_big(chain_t *c, stream_t *s, bool key, size_t size, uint8_t tag
   memset(pl + pn - 1, 0x5a, size - pn);
   pl[size - 1] = tag;
   size_t n = build_rtp(pkt, 96, s->seq, 3000u * s->seq, s->ssrc, s->rid, true, pl, size);
-  udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, n);
+  mf_test_udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, n);
 }
 
 /* The subscriber negotiated transport-cc, so its transport has a send-side estimate (1 Mbit/s
@@ -700,12 +661,12 @@ static void test_bandwidth_caps_layers(void **state) {
   send_big(&c, &s2, true, 1200, 0x21);
   uint8_t fb[64];
   static const uint8_t bare_twcc[] = {0x8f, MF_RTCP_RTPFB, 0, 0};
-  udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), bare_twcc, sizeof bare_twcc);
+  mf_test_udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), bare_twcc, sizeof bare_twcc);
   mf_rtcp_twcc_t hdr = {.sender_ssrc = 1, .media_ssrc = c.consumer_ssrc, .base_seq = 1, .fb_pkt_count = 0};
   mf_rtcp_twcc_packet_t tp[3] = {{1, MF_TWCC_SMALL_DELTA, 4}, {2, MF_TWCC_SMALL_DELTA, 4}, {3, MF_TWCC_NOT_RECEIVED, 0}};
   size_t fn = 0;
   assert_int_equal(mf_rtcp_write_twcc(fb, sizeof fb, &hdr, tp, 3, &fn), MF_OK);
-  udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), fb, fn);
+  mf_test_udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), fb, fn);
   /* every 20 ms of loop time: 4 x 1200 bytes of r2 (about 2 Mbit/s), a little of r0 and r1
    * with keyframes now and then; until the consumer has moved down (at most 6 s) */
   int lowest = 2;
@@ -750,7 +711,7 @@ static void send_vp8_short(chain_t *c, stream_t *s, bool key, uint8_t tag) {
   n += key ? sizeof keyhdr : sizeof delta;
   pl[n++] = tag;
   size_t len = build_rtp(pkt, 96, s->seq, 3000u * s->seq, s->ssrc, s->rid, true, pl, n);
-  udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, len);
+  mf_test_udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, len);
 }
 
 /* 7-bit picture ids stay continuous (mod 128) across a switch, and a stream that stops
@@ -761,7 +722,7 @@ static void test_simulcast_short_ids_and_inactive_layer(void **state) {
   chain_t c;
   make_chain(f, &c, simulcast_vp8);
   stream_t s0 = {.ssrc = 0x1000, .rid = "r0", .pid = 120}, s1 = {.ssrc = 0x2000, .rid = "r1", .pid = 5};
-  pkt_t got;
+  mf_test_pkt_t got;
   send_vp8_short(&c, &s0, true, 0x01);
   expect_tag(f, &c, 0x01, &got);
   uint8_t last = payload_of(&got)[2] & 0x7f;
@@ -800,7 +761,7 @@ static void send_h264(chain_t *c, stream_t *s, bool idr, uint8_t tag) {
   uint8_t pkt[64];
   s->seq++;
   size_t n = build_rtp(pkt, 102, s->seq, 3000u * s->seq, s->ssrc, s->rid, true, pl, 4);
-  udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, n);
+  mf_test_udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, n);
 }
 
 /* Simulcast of a codec without VP8's descriptor: every packet starts a frame, switches at
@@ -810,7 +771,7 @@ static void test_simulcast_h264(void **state) {
   chain_t c;
   make_chain(f, &c, simulcast_h264);
   stream_t s0 = {.ssrc = 0x1000, .rid = "r0"}, s1 = {.ssrc = 0x2000, .rid = "r1"};
-  pkt_t got;
+  mf_test_pkt_t got;
   send_h264(&c, &s0, true, 0x01);
   expect_tag(f, &c, 0x01, &got);
   send_h264(&c, &s1, false, 0x11); /* r1 active, but no IDR yet */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tests/unit/router_fixture.h"
+#include "tests/unit/udp_fixture.h"
 #include "common/log.h"
 #include "node/plain_transport.h"
 #include "node/router.h"
@@ -275,22 +276,6 @@ static const char *const plain_vp8 =
     "{\"codecs\":[{\"mimeType\":\"video/VP8\",\"payloadType\":96,\"clockRate\":90000}],"
     "\"encodings\":[{\"ssrc\":1111}]}";
 
-static int udp_open(uint16_t *port) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, (struct sockaddr *)&a, &len);
-  *port = ntohs(a.sin_port);
-  return fd;
-}
-
-static void udp_send(int fd, uint16_t port, const uint8_t *data, size_t len) {
-  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  assert_int_equal(sendto(fd, data, len, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)len);
-}
 
 /* Runs the loop until fd has a datagram (or a bounded number of iterations: the router's
  * 20 ms timer keeps each one short). Returns its length, 0 when none came. */
@@ -363,7 +348,7 @@ static void make_chain(fx_t *f, chain_t *c, const char *in_opts, const char *out
 static void test_comedia_plain_forwarding(void **state) {
   fx_t *f = *state;
   uint16_t send_port, other_port, recv_port;
-  int sender = udp_open(&send_port), other = udp_open(&other_port), receiver = udp_open(&recv_port);
+  int sender = mf_test_udp_open(&send_port), other = mf_test_udp_open(&other_port), receiver = mf_test_udp_open(&recv_port);
   chain_t c;
   make_chain(f, &c, "{\"comedia\":true}", "{}", "", recv_port);
   assert_int_equal(mf_webrtc_transport_state(mf_router_transport_webrtc(c.in)), MF_TRANSPORT_STATE_NEW);
@@ -371,9 +356,9 @@ static void test_comedia_plain_forwarding(void **state) {
   uint8_t pkt[256], got[2048];
   /* not RTP: dropped, and no remote learnt from it */
   static const uint8_t junk[] = {0x00, 0x01, 0x00, 0x00};
-  udp_send(other, mf_plain_transport_port(c.pin), junk, sizeof junk);
+  mf_test_udp_send(other, mf_plain_transport_port(c.pin), junk, sizeof junk);
   size_t n = build_rtp(pkt, 1, 1111);
-  udp_send(sender, mf_plain_transport_port(c.pin), pkt, n);
+  mf_test_udp_send(sender, mf_plain_transport_port(c.pin), pkt, n);
   size_t m = pump_recv(f, receiver, got, sizeof got, 50);
   assert_true(m >= 12);
   assert_int_equal(rd32(got + 8), c.consumer_ssrc);
@@ -396,13 +381,13 @@ static void test_comedia_plain_forwarding(void **state) {
 
   /* another source, once the remote is known: dropped */
   n = build_rtp(pkt, 2, 1111);
-  udp_send(other, mf_plain_transport_port(c.pin), pkt, n);
+  mf_test_udp_send(other, mf_plain_transport_port(c.pin), pkt, n);
   assert_int_equal(pump_recv(f, receiver, got, sizeof got, 5), 0);
   mf_plain_transport_get_stats(c.pin, &st);
   assert_int_equal(st.dropped_unknown_source, 1);
   /* the remote keeps going */
   n = build_rtp(pkt, 3, 1111);
-  udp_send(sender, mf_plain_transport_port(c.pin), pkt, n);
+  mf_test_udp_send(sender, mf_plain_transport_port(c.pin), pkt, n);
   assert_true(pump_recv(f, receiver, got, sizeof got, 50) >= 12);
 
   mf_webrtc_transport_stats_t ws;
@@ -421,7 +406,7 @@ static void test_comedia_plain_forwarding(void **state) {
 
 static void srtp_forwarding(fx_t *f, const char *suite, const char *client_key_b64) {
   uint16_t send_port, recv_port;
-  int sender = udp_open(&send_port), receiver = udp_open(&recv_port);
+  int sender = mf_test_udp_open(&send_port), receiver = mf_test_udp_open(&recv_port);
   char in_opts[160], out_opts[160], extra[256], conn[256], err[256] = "";
   snprintf(in_opts, sizeof in_opts, "{\"comedia\":true,\"enableSrtp\":true,\"srtpCryptoSuite\":\"%s\"}", suite);
   snprintf(out_opts, sizeof out_opts, "{\"enableSrtp\":true,\"srtpCryptoSuite\":\"%s\"}", suite);
@@ -452,7 +437,7 @@ static void srtp_forwarding(fx_t *f, const char *suite, const char *client_key_b
   size_t n = build_rtp(pkt, 1, 1111), len = n;
   assert_int_equal(mf_srtp_protect_rtp(tx, pkt, &len, sizeof pkt), MF_OK);
   /* before connect(): no key yet */
-  udp_send(sender, mf_plain_transport_port(c.pin), pkt, len);
+  mf_test_udp_send(sender, mf_plain_transport_port(c.pin), pkt, len);
   assert_int_equal(pump_recv(f, receiver, got, sizeof got, 5), 0);
   mf_plain_transport_stats_t st;
   mf_plain_transport_get_stats(c.pin, &st);
@@ -466,7 +451,7 @@ static void srtp_forwarding(fx_t *f, const char *suite, const char *client_key_b
   n = build_rtp(pkt, 2, 1111);
   len = n;
   assert_int_equal(mf_srtp_protect_rtp(tx_wrong, pkt, &len, sizeof pkt), MF_OK);
-  udp_send(sender, mf_plain_transport_port(c.pin), pkt, len);
+  mf_test_udp_send(sender, mf_plain_transport_port(c.pin), pkt, len);
   assert_int_equal(pump_recv(f, receiver, got, sizeof got, 5), 0);
   mf_plain_transport_get_stats(c.pin, &st);
   assert_int_equal(st.srtp_failures, 1);
@@ -478,7 +463,7 @@ static void srtp_forwarding(fx_t *f, const char *suite, const char *client_key_b
     memcpy(clear, pkt, n);
     len = n;
     assert_int_equal(mf_srtp_protect_rtp(tx, pkt, &len, sizeof pkt), MF_OK);
-    udp_send(sender, mf_plain_transport_port(c.pin), pkt, len);
+    mf_test_udp_send(sender, mf_plain_transport_port(c.pin), pkt, len);
     size_t m = pump_recv(f, receiver, got, sizeof got, 50);
     assert_true(m > 12);
     assert_int_equal(mf_srtp_unprotect_rtp(rx, got, &m), MF_OK);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tests/unit/router_fixture.h"
+#include "tests/unit/udp_fixture.h"
 #include "common/log.h"
 #include "node/pipe_hub.h"
 #include "node/plain_transport.h"
@@ -71,46 +72,6 @@ static int teardown(void **state) {
 
 /* ------------------------------------------------------------ sockets and the chain */
 
-static int udp_open(uint16_t *port) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, (struct sockaddr *)&a, &len);
-  *port = ntohs(a.sin_port);
-  return fd;
-}
-
-static void udp_send(int fd, uint16_t port, const uint8_t *data, size_t len) {
-  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  assert_int_equal(sendto(fd, data, len, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)len);
-}
-
-static bool is_rtcp(const uint8_t *b, size_t n) { return n >= 2 && b[1] >= 192 && b[1] <= 223; }
-
-typedef struct {
-  uint8_t data[1500];
-  size_t len;
-} pkt_t;
-
-/* Runs the loop until fd has an RTP datagram or `rounds` iterations passed (the router's
- * 20 ms timer bounds each). RTCP on fd is counted into *plis (PSFB FMT 1) when given. */
-static size_t pump_rtp(fx_t *f, int fd, pkt_t *out, int rounds) {
-  for (int i = 0; i < rounds; i++) {
-    uv_run(&f->loop, UV_RUN_ONCE);
-    for (;;) {
-      ssize_t n = recv(fd, out->data, sizeof out->data, MSG_DONTWAIT);
-      if (n <= 0) break;
-      if (is_rtcp(out->data, (size_t)n)) continue;
-      out->len = (size_t)n;
-      return out->len;
-    }
-  }
-  out->len = 0;
-  return 0;
-}
 
 /* Reads what fd holds now; counts RTCP PLIs (a compound may hold one after an SR). */
 static mf_router_transport_t *make_plain(fx_t *f, const char *options) {
@@ -142,8 +103,8 @@ typedef struct {
  * to the receiver socket, with a consumer of it. */
 static void make_chain(fx_t *f, chain_t *c, const char *params, mf_media_kind_t kind) {
   memset(c, 0, sizeof *c);
-  c->sender = udp_open(&c->send_port);
-  c->receiver = udp_open(&c->recv_port);
+  c->sender = mf_test_udp_open(&c->send_port);
+  c->receiver = mf_test_udp_open(&c->recv_port);
   c->in = make_plain(f, "{\"comedia\":true}");
   c->out = make_plain(f, "{}");
   char text[128], err[256] = "";
@@ -212,12 +173,12 @@ static size_t vp8_payload(uint8_t *p, bool key, uint16_t pid, uint8_t tl0, uint8
   return n;
 }
 
-static uint8_t tag_of(const pkt_t *p) { return p->data[p->len - 1]; }
+static uint8_t tag_of(const mf_test_pkt_t *p) { return p->data[p->len - 1]; }
 
-static uint16_t seq_of(const pkt_t *p) { return (uint16_t)(p->data[2] << 8 | p->data[3]); }
+static uint16_t seq_of(const mf_test_pkt_t *p) { return (uint16_t)(p->data[2] << 8 | p->data[3]); }
 
-static void expect_tag(fx_t *f, chain_t *c, uint8_t tag, pkt_t *got) {
-  size_t n = pump_rtp(f, c->receiver, got, 50);
+static void expect_tag(fx_t *f, chain_t *c, uint8_t tag, mf_test_pkt_t *got) {
+  size_t n = mf_test_pump_rtp(&f->loop, c->receiver, got, 50);
   if (n == 0) print_error("expected a packet tagged %02x, got none\n", tag);
   assert_true(n > 12);
   assert_int_equal(rd32(got->data + 8), c->consumer_ssrc);
@@ -225,8 +186,8 @@ static void expect_tag(fx_t *f, chain_t *c, uint8_t tag, pkt_t *got) {
 }
 
 static void expect_nothing(fx_t *f, chain_t *c) {
-  pkt_t got;
-  size_t n = pump_rtp(f, c->receiver, &got, 4);
+  mf_test_pkt_t got;
+  size_t n = mf_test_pump_rtp(&f->loop, c->receiver, &got, 4);
   if (n) print_error("unexpected packet tagged %02x\n", tag_of(&got));
   assert_int_equal(n, 0);
 }
@@ -272,7 +233,7 @@ static void send_frame(chain_t *c, uint32_t ssrc, uint16_t seq, bool key, uint8_
   pn += vp8_payload(pl + pn, key, seq, (uint8_t)seq, 0, false, tag);
   size_t n = rtx_ssrc ? build_rtp_ext(pkt, 97, rtx_seq, rtx_ssrc, ext_id, ext, pl, pn)
                       : build_rtp_ext(pkt, 96, seq, ssrc, ext_id, ext, pl, pn);
-  udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, n);
+  mf_test_udp_send(c->sender, mf_plain_transport_port(plain_of(c->in)), pkt, n);
 }
 
 /* Runs the loop until the sender gets RTCP of `type`/`fmt` about media_ssrc (NACKs must
@@ -285,7 +246,7 @@ static bool pump_feedback(fx_t *f, chain_t *c, uint8_t type, uint8_t fmt, uint32
     for (;;) {
       ssize_t n = recv(c->sender, b, sizeof b, MSG_DONTWAIT);
       if (n <= 0) break;
-      if (!is_rtcp(b, (size_t)n)) continue;
+      if (!mf_rtp_is_rtcp(b, (size_t)n)) continue;
       mf_rtcp_iter_t it;
       mf_rtcp_header_t h;
       mf_rtcp_iter_init(&it, b, (size_t)n);
@@ -326,7 +287,7 @@ static void test_producer_learns_by_mid_and_repairs(void **state) {
              "{\"uri\":\"urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id\",\"id\":3}],"
              "\"encodings\":[{}]}",
              MF_MEDIA_KIND_VIDEO);
-  pkt_t got;
+  mf_test_pkt_t got;
   send_frame(&c, 5000, 1, true, 0x01, 1, "v", 0, 0);
   expect_tag(f, &c, 0x01, &got);
   uint16_t first = seq_of(&got);
@@ -346,13 +307,13 @@ static void test_producer_learns_by_mid_and_repairs(void **state) {
   /* an RTX padding probe (no payload): nothing to recover */
   uint8_t probe[32];
   size_t pn = build_rtp_ext(probe, 97, 41, 5001, 0, NULL, NULL, 0);
-  udp_send(c.sender, mf_plain_transport_port(plain_of(c.in)), probe, pn);
+  mf_test_udp_send(c.sender, mf_plain_transport_port(plain_of(c.in)), probe, pn);
   expect_nothing(f, &c);
   /* the receiver's PLI: the producer (no "nack pli") asks its sender with a FIR */
   uint8_t rb[64];
   size_t rn = 0;
   assert_int_equal(mf_rtcp_write_pli(rb, sizeof rb, 1, c.consumer_ssrc, &rn), MF_OK);
-  udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, rn);
+  mf_test_udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, rn);
   assert_true(pump_feedback(f, &c, MF_RTCP_PSFB, MF_RTCP_PSFB_FIR, 5000, 0, 150));
   json_t *st = mf_producer_stats_json(c.producer);
   json_t *o = json_array_get(st, 0);
@@ -374,7 +335,7 @@ static void test_producer_learns_rtx_from_payload_type(void **state) {
              "{\"mimeType\":\"video/rtx\",\"payloadType\":97,\"clockRate\":90000,\"parameters\":{\"apt\":96}}],"
              "\"encodings\":[{\"ssrc\":6000}]}",
              MF_MEDIA_KIND_VIDEO);
-  pkt_t got;
+  mf_test_pkt_t got;
   send_frame(&c, 6000, 1, true, 0x01, 0, NULL, 0, 0);
   expect_tag(f, &c, 0x01, &got);
   send_frame(&c, 6000, 3, false, 0x03, 0, NULL, 0, 0);
@@ -417,7 +378,7 @@ static void test_pipe_between_workers(void **state) {
   mf_router_set_pipe_hub(rb, hub, 1);
 
   uint16_t send_port, recv_port;
-  int sender = udp_open(&send_port), receiver = udp_open(&recv_port);
+  int sender = mf_test_udp_open(&send_port), receiver = mf_test_udp_open(&recv_port);
   mf_router_transport_t *in = make_plain_on(f->router, "{\"comedia\":true}");
   mf_router_transport_t *out = make_plain_on(rb, "{}");
   char text[128];
@@ -458,7 +419,7 @@ static void test_pipe_between_workers(void **state) {
   uint32_t cssrc = mf_consumer_rtp_parameters(c)->encodings[0].ssrc;
   chain_t ch = {.sender = sender, .receiver = receiver, .in = in, .out = out, .consumer = c,
                 .consumer_ssrc = cssrc};
-  pkt_t got;
+  mf_test_pkt_t got;
   send_frame(&ch, 1111, 1, true, 0x31, 0, NULL, 0, 0);
   expect_tag(f, &ch, 0x31, &got);
   send_frame(&ch, 1111, 2, false, 0x32, 0, NULL, 0, 0);
@@ -472,7 +433,7 @@ static void test_pipe_between_workers(void **state) {
   uint8_t rb_buf[64];
   size_t rn = 0;
   assert_int_equal(mf_rtcp_write_pli(rb_buf, sizeof rb_buf, 1, cssrc, &rn), MF_OK);
-  udp_send(receiver, mf_plain_transport_port(plain_of(out)), rb_buf, rn);
+  mf_test_udp_send(receiver, mf_plain_transport_port(plain_of(out)), rb_buf, rn);
   for (int i = 0; i < 150 && f->pipe_keyframe_requests == before; i++) uv_run(&f->loop, UV_RUN_ONCE);
   assert_true(f->pipe_keyframe_requests > before);
 
@@ -513,11 +474,11 @@ static void test_audio_levels_observed(void **state) {
   static const uint8_t opus[] = {0xfc, 0xff, 0xfe, 0x33};
   uint8_t pkt[64];
   uint16_t seq = 1;
-  pkt_t got;
+  mf_test_pkt_t got;
   /* not observed: forwarded, nothing measured */
   size_t n = build_rtp_ext(pkt, 111, seq++, 7000, 1, "\x8a", opus, sizeof opus); /* V, 10 dBov */
-  udp_send(c.sender, mf_plain_transport_port(plain_of(c.in)), pkt, n);
-  assert_true(pump_rtp(f, c.receiver, &got, 50) > 12);
+  mf_test_udp_send(c.sender, mf_plain_transport_port(plain_of(c.in)), pkt, n);
+  assert_true(mf_test_pump_rtp(&f->loop, c.receiver, &got, 50) > 12);
   mf_audio_level_summary_t sum;
   mf_producer_take_audio_level(c.producer, &sum);
   assert_int_equal(sum.count, 0);
@@ -527,8 +488,8 @@ static void test_audio_levels_observed(void **state) {
   static const char *const levels[] = {"\x8a", "\x14", "\x14"};       /* 10 (voice), 20, 20 */
   for (size_t i = 0; i < 3; i++) {
     n = build_rtp_ext(pkt, 111, seq++, 7000, 1, levels[i], opus, sizeof opus);
-    udp_send(c.sender, mf_plain_transport_port(plain_of(c.in)), pkt, n);
-    assert_true(pump_rtp(f, c.receiver, &got, 50) > 12);
+    mf_test_udp_send(c.sender, mf_plain_transport_port(plain_of(c.in)), pkt, n);
+    assert_true(mf_test_pump_rtp(&f->loop, c.receiver, &got, 50) > 12);
   }
   mf_producer_take_audio_level(c.producer, &sum);
   assert_int_equal(sum.count, 3);
@@ -537,16 +498,16 @@ static void test_audio_levels_observed(void **state) {
   /* paused: not measured (and not forwarded) */
   mf_producer_pause(c.producer);
   n = build_rtp_ext(pkt, 111, seq++, 7000, 1, "\x8a", opus, sizeof opus);
-  udp_send(c.sender, mf_plain_transport_port(plain_of(c.in)), pkt, n);
-  assert_int_equal(pump_rtp(f, c.receiver, &got, 4), 0);
+  mf_test_udp_send(c.sender, mf_plain_transport_port(plain_of(c.in)), pkt, n);
+  assert_int_equal(mf_test_pump_rtp(&f->loop, c.receiver, &got, 4), 0);
   mf_producer_take_audio_level(c.producer, &sum);
   assert_int_equal(sum.count, 0);
   mf_producer_resume(c.producer);
   /* one observer left still measures; none left drops what was pending */
   assert_int_equal(mf_producer_observe_audio_level(c.producer, false), MF_OK);
   n = build_rtp_ext(pkt, 111, seq++, 7000, 1, "\x1e", opus, sizeof opus);
-  udp_send(c.sender, mf_plain_transport_port(plain_of(c.in)), pkt, n);
-  assert_true(pump_rtp(f, c.receiver, &got, 50) > 12);
+  mf_test_udp_send(c.sender, mf_plain_transport_port(plain_of(c.in)), pkt, n);
+  assert_true(mf_test_pump_rtp(&f->loop, c.receiver, &got, 50) > 12);
   assert_int_equal(mf_producer_observe_audio_level(c.producer, false), MF_OK);
   assert_int_equal(mf_producer_observe_audio_level(c.producer, false), MF_OK); /* none left: no-op */
   mf_producer_take_audio_level(c.producer, &sum);
