@@ -909,6 +909,16 @@ static mf_err_t setup_ws(mf_api_server_t *sv, const char *host_in_url) {
   return MF_OK;
 }
 
+/* sv->mu held: a reference to s, taken while it is on the server's list. A session at zero
+ * references is inside session_free, waiting for sv->mu to unlink itself: taking one then
+ * would resurrect it and free it twice, so it is skipped (false). */
+static bool session_ref_listed(mf_api_session_t *s) {
+  int refs = atomic_load(&s->refs);
+  while (refs > 0 && !atomic_compare_exchange_weak(&s->refs, &refs, refs + 1)) {
+  }
+  return refs > 0;
+}
+
 /* Every keepalive_ms / 2: each WebSocket session quiet for keepalive_ms gets a notification.
  * Sending is the only way to learn that a peer is gone when its close never arrives. */
 static void keepalive_sweep(void *arg) {
@@ -924,11 +934,7 @@ static void keepalive_sweep(void *arg) {
     if (!s->stream || !s->opened ||
         now - atomic_load(&s->last_rx_ms) < (uint64_t)sv->cfg.keepalive_ms)
       continue;
-    /* as in destroy: a session at zero references is being freed, never resurrect it */
-    int refs = atomic_load(&s->refs);
-    while (refs > 0 && !atomic_compare_exchange_weak(&s->refs, &refs, refs + 1)) {
-    }
-    if (refs > 0) quiet[n++] = s;
+    if (session_ref_listed(s)) quiet[n++] = s;
   }
   bool go_on = !sv->stopping;
   pthread_mutex_unlock(&sv->mu);
@@ -1048,12 +1054,7 @@ void mf_api_server_destroy(mf_api_server_t *sv) {
   mf_api_session_t **all = n ? calloc(n, sizeof *all) : NULL;
   size_t k = 0;
   for (mf_api_session_t *s = sv->sessions; s && all; s = s->next) {
-    /* A session at zero references is inside session_free, waiting for sv->mu to unlink
-     * itself: taking a reference would resurrect it and free it twice. */
-    int refs = atomic_load(&s->refs);
-    while (refs > 0 && !atomic_compare_exchange_weak(&s->refs, &refs, refs + 1)) {
-    }
-    if (refs > 0) all[k++] = s;
+    if (session_ref_listed(s)) all[k++] = s;
   }
   pthread_mutex_unlock(&sv->mu);
   for (size_t i = 0; i < k; i++) {
