@@ -212,6 +212,104 @@ static void handle_apply(mf_rpc_request_t *req, const envelope_t *env) {
   protobuf_c_message_free_unpacked(&cmd->base, NULL);
 }
 
+/* controller.ApplyBatch: the commands go into the log back to back, so libraft writes and
+ * replicates them together; one Apply per round trip held a node's records to the rate of
+ * one commit at a time. The answer waits for the last outcome. */
+typedef struct apply_batch apply_batch_t;
+typedef struct {
+  apply_batch_t *batch;
+  size_t i;
+} batch_item_t;
+struct apply_batch {
+  mf_rpc_request_t *req;
+  size_t n, pending;
+  Mafalda__Controller__CommandResult *results;
+  Mafalda__Controller__CommandResult **ptrs;
+  batch_item_t *items;
+};
+
+static void batch_free(apply_batch_t *b) {
+  for (size_t i = 0; i < b->n; i++) free(b->results[i].message);
+  free(b->results);
+  free(b->ptrs);
+  free(b->items);
+  free(b);
+}
+
+static void batch_settle(apply_batch_t *b) {
+  if (--b->pending) return;
+  if (!mf_rpc_endpoint_stopped(mf_rpc_request_endpoint(b->req))) {
+    Mafalda__Controller__ApplyBatchResponse resp =
+        MAFALDA__CONTROLLER__APPLY_BATCH_RESPONSE__INIT;
+    resp.n_results = b->n;
+    resp.results = b->ptrs;
+    mf_rpc_reply(b->req, MAFALDA__RPC__STATUS__STATUS_OK, "", &resp.base);
+  }
+  batch_free(b);
+}
+
+static void batch_result(apply_batch_t *b, size_t i, mf_err_t code, const char *message,
+                         uint64_t index) {
+  Mafalda__Controller__CommandResult *r = &b->results[i];
+  r->code = (int32_t)code;
+  r->index = code == MF_OK ? index : 0;
+  r->message = strdup(code == MF_OK ? "" : message && message[0] ? message : mf_strerror(code));
+}
+
+static void batch_item_done(void *ud, mf_err_t status, mf_err_t code, const char *message,
+                            uint64_t index) {
+  batch_item_t *it = ud;
+  if (status == MF_ERR_STATE)
+    batch_result(it->batch, it->i, status,
+                 "leadership moved before the entry committed (it may still commit)", 0);
+  else if (status != MF_OK)
+    batch_result(it->batch, it->i, status, message, 0);
+  else
+    batch_result(it->batch, it->i, code, message, index);
+  batch_settle(it->batch);
+}
+
+static void handle_apply_batch(mf_rpc_request_t *req, const envelope_t *env) {
+  Mafalda__Controller__ApplyBatchRequest *r = (Mafalda__Controller__ApplyBatchRequest *)
+      mf_rpc_request_decode(req, env, &mafalda__controller__apply_batch_request__descriptor);
+  if (!r) return;
+  mf_raft_node_t *raft = call_of(req)->server->raft;
+  apply_batch_t *b = NULL;
+  if (r->n_commands == 0 || r->n_commands > MF_RPC_APPLY_BATCH_MAX) {
+    char why[64];
+    snprintf(why, sizeof why, "%zu commands (1 to %d)", r->n_commands, MF_RPC_APPLY_BATCH_MAX);
+    mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT, why, NULL);
+  } else if (!mf_raft_node_is_leader(raft)) {
+    reply_not_leader(req);
+  } else if (!(b = calloc(1, sizeof *b)) ||
+             !(b->results = calloc(r->n_commands, sizeof *b->results)) ||
+             !(b->ptrs = calloc(r->n_commands, sizeof *b->ptrs)) ||
+             !(b->items = calloc(r->n_commands, sizeof *b->items))) {
+    if (b) batch_free(b);
+    mf_rpc_reply(req, MAFALDA__RPC__STATUS__STATUS_ERROR, "out of memory", NULL);
+  } else {
+    b->req = req;
+    b->n = r->n_commands;
+    b->pending = b->n + 1; /* + this loop: no answer before every command is submitted */
+    for (size_t i = 0; i < b->n; i++) {
+      Mafalda__Controller__CommandResult init = MAFALDA__CONTROLLER__COMMAND_RESULT__INIT;
+      b->results[i] = init;
+      b->ptrs[i] = &b->results[i];
+      b->items[i] = (batch_item_t){b, i};
+      Mafalda__Controller__Command *cmd = mafalda__controller__command__unpack(
+          NULL, r->commands[i].len, r->commands[i].data);
+      mf_err_t err = cmd ? mf_raft_node_submit(raft, cmd, batch_item_done, &b->items[i])
+                         : MF_ERR_PARSE;
+      if (cmd) protobuf_c_message_free_unpacked(&cmd->base, NULL);
+      if (err == MF_OK) continue;
+      batch_result(b, i, err, cmd ? NULL : "command does not decode", 0);
+      b->pending--;
+    }
+    batch_settle(b);
+  }
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
 static void handle_create_router(mf_rpc_request_t *req, const envelope_t *env) {
   Mafalda__Controller__CreateRouter *cr = (Mafalda__Controller__CreateRouter *)
       mf_rpc_request_decode(req, env, &mafalda__controller__create_router__descriptor);
@@ -750,6 +848,8 @@ static void handle_request(void *ud, mf_rpc_request_t *req, const envelope_t *en
   }
   if (strcmp(m, MF_RPC_METHOD_APPLY) == 0) {
     handle_apply(req, env);
+  } else if (strcmp(m, MF_RPC_METHOD_APPLY_BATCH) == 0) {
+    handle_apply_batch(req, env);
   } else if (strcmp(m, MF_RPC_METHOD_CREATE_ROUTER) == 0) {
     handle_create_router(req, env);
   } else if (strcmp(m, MF_RPC_METHOD_REGISTER_NODE) == 0) {

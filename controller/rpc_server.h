@@ -3,6 +3,10 @@
  *
  * Methods (payload -> response payload):
  *   controller.Apply        Command              -> CommandResult   (write)
+ *   controller.ApplyBatch   ApplyBatchRequest    -> ApplyBatchResponse (writes, in order:
+ *                                                   one Raft entry per command, one
+ *                                                   CommandResult each; at most
+ *                                                   MF_RPC_APPLY_BATCH_MAX commands)
  *   controller.CreateRouter CreateRouter         -> CommandResult   (write)
  *   cluster.RegisterNode    RegisterNodeRequest  -> RegisterNodeResponse (write)
  *   cluster.ReportLoad      LoadReport           -> LoadReportResponse (leader only)
@@ -60,6 +64,8 @@
 #define MF_RPC_METHOD_PLACE_TRANSPORT "controller.PlaceTransport"
 #define MF_RPC_METHOD_PLACE_PIPE "controller.PlacePipe"
 #define MF_RPC_METHOD_ROUTER_NODES "controller.RouterNodes"
+#define MF_RPC_METHOD_APPLY_BATCH "controller.ApplyBatch"
+#define MF_RPC_APPLY_BATCH_MAX 256
 
 typedef struct {
   const char *listen_url;  /* e.g. "tcp://127.0.0.1:9101" */

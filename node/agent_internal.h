@@ -52,7 +52,10 @@ typedef struct {
   mf_gateway_call_done_fn done;    /* AGENT_JOB_GATEWAY */
   void *done_ud;
   bool ordered;                    /* a gateway controller.Apply record: runs in order */
+  bool to_controller;              /* a gateway call to the controller, not to a node */
   void *next_ordered;              /* agent_job_t *, the queue of those (agent.c) */
+  void *members;                   /* a controller.ApplyBatch: the ordered jobs it carries */
+  size_t n_members;
 } agent_job_t;
 
 typedef struct {
@@ -70,6 +73,7 @@ struct mf_agent {
   char gossip_advertise[64]; /* "" = announced_ip:bound port */
   agent_job_t *ordered_head, *ordered_tail; /* gateway Apply records waiting their turn */
   bool ordered_running;
+  bool batch_refused; /* the controller predates controller.ApplyBatch: one record per call */
   char controller_url[160];
   uint16_t gossip_port, rpc_port;
   uint32_t report_interval_ms;
@@ -122,6 +126,24 @@ struct mf_agent {
   uint32_t drain_timeout_ms;
   uint64_t drain_deadline, left_at;
 };
+
+void mf_agent_job_free(agent_job_t *j);
+
+/* ---- gateway records in batches (agent_batch.c) ---- */
+#define AGENT_BATCH_MAX 64
+#define AGENT_BATCH_BYTES (512u * 1024u) /* payload bytes per batch, beyond its first record */
+/* A controller.ApplyBatch job carrying the first queued ordered records (at most
+ * AGENT_BATCH_MAX, taken off the queue; they become its members), or NULL when out of
+ * memory (the queue is left as it was). */
+agent_job_t *mf_agent_batch_take(mf_agent_t *a);
+/* Answers every member of batch b, in order, and frees them: each gets the envelope a
+ * single controller.Apply would have got (its CommandResult), or, when the call failed
+ * (err, or env with an error status), that failure. */
+void mf_agent_batch_finish(agent_job_t *b, mf_err_t err, const Mafalda__Rpc__Envelope *env);
+/* The controller answered b with STATUS_UNKNOWN_METHOD (it predates ApplyBatch): puts the
+ * members back at the head of the queue, in order, sets batch_refused and returns true.
+ * False (nothing changed) for any other answer. */
+bool mf_agent_batch_requeue(mf_agent_t *a, agent_job_t *b);
 
 const char *mf_agent_state_name(int state);
 void mf_agent_event(mf_agent_t *a, int kind, uint32_t worker, const char *object_id,

@@ -19,7 +19,9 @@
  *    producers;
  *  - SIGTERM: the nodes and the two surviving controllers exit 0.
  * Usage: chaos_leader_api mafalda-controller mafalda-node [seconds-after-kill]
- * MF_TEST_KEEP=1 keeps the logs; MF_TEST_HOLD=<s> keeps the processes that long on failure. */
+ * MF_TEST_KEEP=1 keeps the logs; MF_TEST_HOLD=<s> keeps the processes that long on failure;
+ * MF_TEST_SETTLE_S=<s> waits that long instead of SETTLE_S for the records to land (to tell
+ * slow from lost: the progress is printed every second). */
 #include <jansson.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -479,7 +481,9 @@ int main(int argc, char **argv) {
   double settle0 = mf_test_now_s();
   size_t n_routers = 0, n_producers = 0;
   int polls = 0;
-  while (mf_test_now_s() - settle0 < SETTLE_S) {
+  double settle_s = getenv("MF_TEST_SETTLE_S") ? atof(getenv("MF_TEST_SETTLE_S")) : SETTLE_S;
+  double next_print = settle0 + 1;
+  while (mf_test_now_s() - settle0 < settle_s) {
     int l = find_leader(leader);
     Mafalda__Controller__StateResponse *resp = NULL;
     const Mafalda__Controller__Snapshot *st = l >= 0 ? state_of(l, &resp) : NULL;
@@ -493,6 +497,11 @@ int main(int argc, char **argv) {
     if (polls++ == 0)
       printf("# right after the load: %d acknowledged objects not (yet) reflected, e.g. %s\n", bad,
              why);
+    if (mf_test_now_s() > next_print) {
+      printf("# %.0f s: %d not reflected, %zu producers\n", mf_test_now_s() - settle0, bad, n_producers);
+      fflush(stdout);
+      next_print += 1;
+    }
     mf_test_sleep_ms(250);
   }
   CHECK(bad == 0, "%d acknowledged objects disagree with the state after %.0f s: %s", bad,

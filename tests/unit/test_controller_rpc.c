@@ -1,6 +1,6 @@
 /* The controller RPC server in-process: a single-voter Raft node (real raft_uv on a temp
  * directory, loopback TCP) on a loop thread, a blocking client on the test thread.
- * Writes, status, rejected commands, and bad input (malformed envelope, malformed payload,
+ * Writes, status, rejected commands, batches of writes, and bad input (malformed envelope, malformed payload,
  * unknown method, wrong version, oversize) all answered while the server keeps serving. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -209,6 +209,8 @@ static void test_bad_input(void **state) {
       {1, MF_RPC_METHOD_REGISTER_NODE, "\x3a\x05\x08", 3,
        MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
       {1, MF_RPC_METHOD_APPLY, "", 0, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT}, /* empty */
+      {1, MF_RPC_METHOD_APPLY_BATCH, "\x0a\x09", 2,
+       MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT}, /* an item longer than the payload */
       {1, MF_RPC_METHOD_REPORT_LOAD, "\x22\x7f", 2,
        MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
       {1, MF_RPC_METHOD_ADD_VOTER, "\x12\x7f", 2, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT},
@@ -249,10 +251,107 @@ static void test_bad_input(void **state) {
   free(dump);
 }
 
+static size_t pack_command(const Mafalda__Controller__Command *cmd, uint8_t *buf) {
+  return mafalda__controller__command__pack(cmd, buf);
+}
+
+static size_t pack_create(const char *id, uint8_t *buf) {
+  Mafalda__Controller__Router r = MAFALDA__CONTROLLER__ROUTER__INIT;
+  r.id = (char *)id;
+  r.codecs_json = (char *)"[]";
+  Mafalda__Controller__CreateRouter cr = MAFALDA__CONTROLLER__CREATE_ROUTER__INIT;
+  cr.router = &r;
+  Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
+  cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_CREATE_ROUTER;
+  cmd.create_router = &cr;
+  return pack_command(&cmd, buf);
+}
+
+/* controller.ApplyBatch: one outcome per command, in the order given (the second create of
+ * the same id is the one refused, the close after it sees the router), an undecodable item
+ * refused alone, and the state holding exactly what was applied. */
+static void test_apply_batch(void **state) {
+  fixture_t *f = *state;
+  create_router(f, "warm", MAFALDA__RPC__STATUS__STATUS_OK); /* leader, answering writes */
+  uint8_t bufs[6][128];
+  ProtobufCBinaryData items[6];
+  items[0] = (ProtobufCBinaryData){pack_create("rb1", bufs[0]), bufs[0]};
+  items[1] = (ProtobufCBinaryData){pack_create("rb1", bufs[1]), bufs[1]};
+  Mafalda__Controller__CloseRouter close = MAFALDA__CONTROLLER__CLOSE_ROUTER__INIT;
+  close.router_id = (char *)"rb1";
+  Mafalda__Controller__Command cmd = MAFALDA__CONTROLLER__COMMAND__INIT;
+  cmd.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_CLOSE_ROUTER;
+  cmd.close_router = &close;
+  items[2] = (ProtobufCBinaryData){pack_command(&cmd, bufs[2]), bufs[2]};
+  items[3] = (ProtobufCBinaryData){2, (uint8_t *)"\xff\xff"};
+  Mafalda__Controller__SetNodeState sns = MAFALDA__CONTROLLER__SET_NODE_STATE__INIT;
+  sns.node_id = (char *)"ghost";
+  sns.state = MAFALDA__CONTROLLER__NODE_STATE__NODE_STATE_ACTIVE;
+  Mafalda__Controller__Command cmd2 = MAFALDA__CONTROLLER__COMMAND__INIT;
+  cmd2.cmd_case = MAFALDA__CONTROLLER__COMMAND__CMD_SET_NODE_STATE;
+  cmd2.set_node_state = &sns;
+  items[4] = (ProtobufCBinaryData){pack_command(&cmd2, bufs[4]), bufs[4]};
+  items[5] = (ProtobufCBinaryData){pack_create("rb2", bufs[5]), bufs[5]};
+  Mafalda__Controller__ApplyBatchRequest req = MAFALDA__CONTROLLER__APPLY_BATCH_REQUEST__INIT;
+  req.n_commands = 6;
+  req.commands = items;
+  mf_rpc_reply_t reply;
+  assert_int_equal(mf_rpc_call(f->rep.url, MF_RPC_METHOD_APPLY_BATCH, &req.base, 5000, &reply),
+                   MF_OK);
+  assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_OK);
+  Mafalda__Controller__ApplyBatchResponse *resp =
+      mafalda__controller__apply_batch_response__unpack(NULL, reply.envelope->payload.len,
+                                                        reply.envelope->payload.data);
+  assert_non_null(resp);
+  assert_int_equal(resp->n_results, 6);
+  const mf_err_t want[6] = {MF_OK, MF_ERR_EXISTS, MF_OK, MF_ERR_PARSE, MF_ERR_NOT_FOUND, MF_OK};
+  uint64_t last_index = 0;
+  for (size_t i = 0; i < 6; i++) {
+    const Mafalda__Controller__CommandResult *r = resp->results[i];
+    if (r->code != (int32_t)want[i])
+      fail_msg("result %zu: code %d (%s), want %d", i, r->code, r->message, want[i]);
+    if (want[i] == MF_OK) { /* committed in the order given */
+      assert_true(r->index > last_index);
+      last_index = r->index;
+      assert_string_equal(r->message, "");
+    } else {
+      assert_int_equal(r->index, 0);
+      assert_true(r->message[0] != '\0');
+    }
+  }
+  assert_non_null(strstr(resp->results[4]->message, "ghost"));
+  mafalda__controller__apply_batch_response__free_unpacked(resp, NULL);
+  mf_rpc_reply_free(&reply);
+  char *dump = status_dump(f);
+  assert_null(strstr(dump, "router rb1 "));
+  assert_non_null(strstr(dump, "router rb2 "));
+  free(dump);
+
+  /* Empty, and one command too many: refused whole, nothing applied. */
+  static ProtobufCBinaryData many[MF_RPC_APPLY_BATCH_MAX + 1];
+  uint8_t one[128];
+  size_t one_len = pack_create("rb3", one);
+  for (size_t i = 0; i <= MF_RPC_APPLY_BATCH_MAX; i++) many[i] = (ProtobufCBinaryData){one_len, one};
+  const size_t counts[] = {0, MF_RPC_APPLY_BATCH_MAX + 1};
+  for (size_t k = 0; k < 2; k++) {
+    req.n_commands = counts[k];
+    req.commands = many;
+    assert_int_equal(mf_rpc_call(f->rep.url, MF_RPC_METHOD_APPLY_BATCH, &req.base, 5000, &reply),
+                     MF_OK);
+    assert_int_equal(reply.envelope->status, MAFALDA__RPC__STATUS__STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(reply.envelope->error_message, "commands"));
+    mf_rpc_reply_free(&reply);
+  }
+  dump = status_dump(f);
+  assert_null(strstr(dump, "router rb3 "));
+  free(dump);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_writes_and_status, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_apply_batch, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
