@@ -10,7 +10,7 @@
 const char *mf_consumer_id(const mf_consumer_t *c) { return c->id; }
 bool mf_consumer_paused(const mf_consumer_t *c) { return c->paused; }
 bool mf_consumer_producer_paused(const mf_consumer_t *c) { return c->producer_paused; }
-const mf_rtp_parameters_t *mf_consumer_rtp_parameters(const mf_consumer_t *c) { return &c->params; }
+const char *mf_consumer_rtp_parameters_text(const mf_consumer_t *c) { return c->params_text; }
 mf_producer_t *mf_consumer_producer(const mf_consumer_t *c) { return c->producer; }
 
 static uint8_t mf_consumer_ext_id(const mf_rtp_parameters_t *params, const char *uri) {
@@ -19,14 +19,40 @@ static uint8_t mf_consumer_ext_id(const mf_rtp_parameters_t *params, const char 
   return 0;
 }
 
+mf_rtp_parameters_t *mf_consumer_rtp_parameters_copy(const mf_consumer_t *c) {
+  json_t *j = json_loads(c->params_text, 0, NULL);
+  mf_rtp_parameters_t *out = j ? malloc(sizeof *out) : NULL;
+  char err[128];
+  if (out && mf_rtp_parameters_from_json(j, "consumer rtpParameters", out, err, sizeof err)) {
+    MF_LOG_ERROR("consumer %s: its own rtpParameters do not parse back: %s", c->id, err);
+    free(out);
+    out = NULL;
+  }
+  json_decref(j);
+  return out;
+}
+
 static void mf_consumer_free(mf_consumer_t *c) {
+  free(c->params_text);
   mf_rtp_rewriter_destroy(c->rewriter);
   mf_rtx_store_destroy(c->store);
   free(c);
 }
 
-static mf_err_t mf_consumer_setup(mf_consumer_t *c, char *err, size_t errsz) {
-  const mf_rtp_parameters_t *pr = &c->params;
+/* Copies out what the media path needs of the consumer's rtpParameters pr. */
+static mf_err_t mf_consumer_setup(mf_consumer_t *c, const mf_rtp_parameters_t *pr, char *err,
+                                  size_t errsz) {
+  json_t *j = mf_rtp_parameters_to_json(pr);
+  c->params_text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  if (!c->params_text) {
+    snprintf(err, errsz, "out of memory");
+    return MF_ERR_NO_MEMORY;
+  }
+  snprintf(c->mid, sizeof c->mid, "%s", pr->mid);
+  c->mid_len = (uint8_t)strlen(c->mid);
+  snprintf(c->cname, sizeof c->cname, "%s", pr->rtcp.cname);
+  snprintf(c->mime_type, sizeof c->mime_type, "%s", pr->codecs[0].mime_type);
   memset(c->rtx_pt_for, MF_PT_NONE, sizeof c->rtx_pt_for);
   for (size_t i = 0; i < pr->codec_count; i++) {
     const mf_rtp_codec_parameters_t *codec = &pr->codecs[i];
@@ -75,10 +101,11 @@ static mf_err_t mf_consumer_setup(mf_consumer_t *c, char *err, size_t errsz) {
   c->rtx_seq = (uint16_t)(r >> 16);
   mf_err_t e = mf_rtp_rewriter_create(&rc, &c->rewriter);
   if (!e)
-    e = mf_rtx_store_create(MF_RTX_STORE_DEFAULT_CAPACITY,
-                            c->kind == MF_MEDIA_KIND_VIDEO ? MF_RTX_STORE_MAX_AGE_VIDEO_MS
-                                                           : MF_RTX_STORE_MAX_AGE_AUDIO_MS,
-                            &c->store);
+    e = c->kind == MF_MEDIA_KIND_VIDEO
+            ? mf_rtx_store_create(MF_RTX_STORE_DEFAULT_CAPACITY, MF_RTX_STORE_MAX_AGE_VIDEO_MS,
+                                  &c->store)
+            : mf_rtx_store_create(MF_RTX_STORE_AUDIO_CAPACITY, MF_RTX_STORE_MAX_AGE_AUDIO_MS,
+                                  &c->store);
   return e;
 }
 
@@ -99,13 +126,16 @@ mf_err_t mf_consumer_create(mf_router_transport_t *t, mf_producer_t *p,
   c->paused = paused;
   c->producer_paused = p->paused;
   c->score = 10;
-  mf_err_t e = mf_id_generate(c->id);
-  if (!e) e = mf_ortc_get_consumer_rtp_parameters(&p->consumable, caps, false, true, &c->params,
+  mf_rtp_parameters_t *params = malloc(sizeof *params); /* only while the consumer is made */
+  mf_err_t e = params ? mf_id_generate(c->id) : MF_ERR_NO_MEMORY;
+  if (!e) e = mf_ortc_get_consumer_rtp_parameters(&p->consumable, caps, false, true, params,
                                                   err, errsz);
   if (!e) {
-    snprintf(c->params.mid, sizeof c->params.mid, "%u", t->next_mid++);
-    e = mf_consumer_setup(c, err, errsz);
+    snprintf(params->mid, sizeof params->mid, "%u", t->next_mid++);
+    e = mf_consumer_setup(c, params, err, errsz);
   }
+  if (!params) snprintf(err, errsz, "out of memory");
+  free(params);
   /* transport-cc towards a browser: the transport estimates its downstream bandwidth (not on
    * pipes: the other node sends no feedback) */
   if (!e && c->ext_twcc && !t->send_bwe && t->webrtc && !mf_router_transport_is_pipe(t))
@@ -125,7 +155,7 @@ mf_err_t mf_consumer_create(mf_router_transport_t *t, mf_producer_t *p,
     return e;
   }
   MF_LOG_INFO("consumer %s of producer %s on transport %s (ssrc %u, mid %s%s)", c->id, p->id,
-              mf_router_transport_id(t), c->ssrc, c->params.mid, paused ? ", paused" : "");
+              mf_router_transport_id(t), c->ssrc, c->mid, paused ? ", paused" : "");
   if (!paused) mf_producer_request_keyframe(p, uv_now(t->router->timer.loop));
   *out = c;
   return MF_OK;
@@ -155,8 +185,7 @@ static bool mf_consumer_send_copy(mf_consumer_t *c, const mf_rtp_packet_t *pkt, 
     ext[n++] = (mf_rtp_ext_elem_t){c->ext_twcc, 2, twcc};
   }
   if (c->ext_mid)
-    ext[n++] = (mf_rtp_ext_elem_t){c->ext_mid, (uint8_t)strlen(c->params.mid),
-                                   (const uint8_t *)c->params.mid};
+    ext[n++] = (mf_rtp_ext_elem_t){c->ext_mid, c->mid_len, (const uint8_t *)c->mid};
   const struct {
     uint8_t from, to;
   } copies[] = {{p->ext_abs_send_time, c->ext_abs_send_time},
@@ -440,7 +469,7 @@ void mf_consumer_send_sr(mf_consumer_t *c, uint64_t now_ms) {
   mf_rtcp_compound_t cp;
   mf_rtcp_compound_init(&cp, buf, sizeof buf);
   mf_rtcp_compound_add_sr(&cp, &sr);
-  const char *cname = c->params.rtcp.cname[0] ? c->params.rtcp.cname : "mafalda";
+  const char *cname = c->cname[0] ? c->cname : "mafalda";
   mf_rtcp_compound_add_sdes_cname(&cp, c->ssrc, (const uint8_t *)cname, strlen(cname));
   if (cp.err == MF_OK) mf_router_transport_send_rtcp(c->transport, buf, cp.len);
 }
@@ -493,7 +522,7 @@ void mf_consumer_close(mf_consumer_t *c) { mf_consumer_destroy(c, true); }
 json_t *mf_consumer_to_json(const mf_consumer_t *c) {
   json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:b}", "id", c->id, "producerId",
                         c->producer->id, "kind", mf_media_kind_str(c->kind), "rtpParameters",
-                        mf_rtp_parameters_to_json(&c->params), "type",
+                        json_loads(c->params_text, 0, NULL), "type",
                         c->simulcast ? "simulcast" : c->svc ? "svc" : "simple", "paused", c->paused,
                         "producerPaused", c->producer_paused);
   if (c->simulcast || c->svc) {
@@ -510,7 +539,7 @@ json_t *mf_consumer_stats_json(const mf_consumer_t *c) {
       "{s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "type",
       "outbound-rtp", "timestamp", (json_int_t)uv_now(c->router->timer.loop), "ssrc",
       (json_int_t)c->ssrc, "kind", mf_media_kind_str(c->kind), "mimeType",
-      c->params.codecs[0].mime_type, "fractionLost", (json_int_t)c->fraction_lost, "nackCount",
+      c->mime_type, "fractionLost", (json_int_t)c->fraction_lost, "nackCount",
       (json_int_t)c->nacks_received, "nackPacketCount", (json_int_t)c->nack_seqs_received,
       "pliCount", (json_int_t)c->plis_received, "firCount", (json_int_t)c->firs_received,
       "score", (json_int_t)c->score, "packetCount", (json_int_t)c->packets, "byteCount",

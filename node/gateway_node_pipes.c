@@ -638,9 +638,7 @@ static void gw_run_pipe_serve(gw_cmd_t *c) {
                 c->room->name, sv->producer_id, sv->node_id, sv->addr, c->worker,
                 sv->relay ? " (a relay: from its copy)" : "");
   }
-  json_t *j = mf_rtp_parameters_to_json(mf_consumer_rtp_parameters(con));
-  sv->params_text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  json_decref(j);
+  sv->params_text = strdup(mf_consumer_rtp_parameters_text(con));
   sv->paused = mf_producer_paused(p);
   if (!sv->params_text) {
     sv->err = MF_ERR_NO_MEMORY;

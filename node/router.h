@@ -148,7 +148,11 @@ bool mf_consumer_paused(const mf_consumer_t *c);
 bool mf_consumer_producer_paused(const mf_consumer_t *c);
 /* {id, producerId, kind, rtpParameters, type: "simple", paused, producerPaused} */
 json_t *mf_consumer_to_json(const mf_consumer_t *c);
-const mf_rtp_parameters_t *mf_consumer_rtp_parameters(const mf_consumer_t *c);
+/* The consumer's rtpParameters as compact JSON text (owned by the consumer). */
+const char *mf_consumer_rtp_parameters_text(const mf_consumer_t *c);
+/* The same parsed, in a new malloc'd struct (109 kB: free() it), or NULL when out of
+ * memory. */
+mf_rtp_parameters_t *mf_consumer_rtp_parameters_copy(const mf_consumer_t *c);
 mf_producer_t *mf_consumer_producer(const mf_consumer_t *c);
 void mf_consumer_pause(mf_consumer_t *c);
 void mf_consumer_resume(mf_consumer_t *c);

@@ -126,7 +126,14 @@ struct mf_consumer {
   mf_router_transport_t *transport;
   mf_producer_t *producer;
   mf_media_kind_t kind;
-  mf_rtp_parameters_t params;
+  /* The rtpParameters as compact JSON, for dumps: the parsed form (mf_rtp_parameters_t,
+   * fixed arrays for 32 codecs) was 109 kB, half of what a consumer cost. What the media
+   * path needs of them is copied out below. */
+  char *params_text;
+  char mid[MF_RTP_MID_MAX];
+  uint8_t mid_len;
+  char cname[MF_RTP_CNAME_MAX];
+  char mime_type[MF_RTP_MIME_TYPE_MAX];
   uint32_t ssrc, rtx_ssrc;
   bool has_rtx;
   bool pt_ok[128];          /* router media pts the consumer receives */

@@ -37,7 +37,10 @@
 #include "common/bufpool.h"
 #include "common/err.h"
 
-#define MF_RTX_STORE_DEFAULT_CAPACITY 2500
+#define MF_RTX_STORE_DEFAULT_CAPACITY 2500 /* video: 2 s up to 1,250 packets/s (~10 Mbit/s) */
+/* Audio: 1 s up to 256 packets/s (Opus sends 50, or 100 with 10 ms frames). 2,500 slots
+ * (40 B each) made an audio consumer's store 100 kB for ~50 packets. */
+#define MF_RTX_STORE_AUDIO_CAPACITY 256
 #define MF_RTX_STORE_MAX_CAPACITY 32768 /* so the window is unambiguous modulo 2^16 */
 #define MF_RTX_STORE_MAX_AGE_VIDEO_MS 2000
 #define MF_RTX_STORE_MAX_AGE_AUDIO_MS 1000

@@ -284,7 +284,7 @@ static mf_err_t cmd_node_source_open(bench_t *b, side_t *s, void *arg) {
     e = mf_router_consume(s->node, b->producer_id, mf_router_rtp_capabilities(s->router), false,
                           b->err, sizeof b->err, &s->pipe_consumer);
   if (e != MF_OK) return e;
-  json_t *j = mf_rtp_parameters_to_json(mf_consumer_rtp_parameters(s->pipe_consumer));
+  json_t *j = json_loads(mf_consumer_rtp_parameters_text(s->pipe_consumer), 0, NULL);
   b->node_params = j ? json_dumps(j, JSON_COMPACT) : NULL;
   json_decref(j);
   return b->node_params ? MF_OK : MF_ERR_NO_MEMORY;

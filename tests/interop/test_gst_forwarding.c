@@ -258,9 +258,11 @@ static void offer_to_receiver(fx_t *f, receiver_t *r, int index) {
     }
     mf_consumer_t *c = r->consumers[r->consumer_count++];
     mf_sdp_media_t *m = &offer->media[offer->media_count++];
-    assert_int_equal(mf_sdp_media_from_rtp_parameters(mf_consumer_rtp_parameters(c),
-                                                      mf_producer_kind(f->producers[i]),
+    mf_rtp_parameters_t *cpar = mf_consumer_rtp_parameters_copy(c);
+    assert_non_null(cpar);
+    assert_int_equal(mf_sdp_media_from_rtp_parameters(cpar, mf_producer_kind(f->producers[i]),
                                                       MF_SDP_DIR_SENDONLY, "mafalda", m), MF_OK);
+    free(cpar);
     snprintf(m->transport.ice_ufrag, sizeof m->transport.ice_ufrag, "%s", mf_webrtc_transport_ice_ufrag(wt));
     snprintf(m->transport.ice_pwd, sizeof m->transport.ice_pwd, "%s", mf_webrtc_transport_ice_pwd(wt));
     snprintf(m->transport.fingerprint_alg, sizeof m->transport.fingerprint_alg, "sha-256");
@@ -351,7 +353,7 @@ static mf_producer_t *video_producer(fx_t *f) {
 
 static mf_consumer_t *video_consumer(receiver_t *r) {
   for (size_t i = 0; i < r->consumer_count; i++)
-    if (strcmp(mf_consumer_rtp_parameters(r->consumers[i])->codecs[0].mime_type, "video/VP8") == 0)
+    if (strstr(mf_consumer_rtp_parameters_text(r->consumers[i]), "\"mimeType\":\"video/VP8\""))
       return r->consumers[i];
   return NULL;
 }

@@ -180,8 +180,11 @@ static void offer_to_webrtc(fx_t *f, mf_producer_t *p) {
                              .transport = "udp", .foundation = "udpcandidate",
                              .address = "127.0.0.1", .port = mf_rtc_server_port(f->server)};
   mf_sdp_media_t *m = &offer->media[offer->media_count++];
-  assert_int_equal(mf_sdp_media_from_rtp_parameters(mf_consumer_rtp_parameters(c), MF_MEDIA_KIND_VIDEO,
+  mf_rtp_parameters_t *cpar = mf_consumer_rtp_parameters_copy(c);
+  assert_non_null(cpar);
+  assert_int_equal(mf_sdp_media_from_rtp_parameters(cpar, MF_MEDIA_KIND_VIDEO,
                                                     MF_SDP_DIR_SENDONLY, "mafalda", m), MF_OK);
+  free(cpar);
   snprintf(m->transport.ice_ufrag, sizeof m->transport.ice_ufrag, "%s", mf_webrtc_transport_ice_ufrag(wt));
   snprintf(m->transport.ice_pwd, sizeof m->transport.ice_pwd, "%s", mf_webrtc_transport_ice_pwd(wt));
   snprintf(m->transport.fingerprint_alg, sizeof m->transport.fingerprint_alg, "sha-256");
@@ -281,7 +284,13 @@ static void run_scenario(const char *suite) {
   mf_consumer_t *consumer = NULL;
   assert_int_equal(mf_router_consume(tout, mf_producer_id(producer), mf_router_rtp_capabilities(f->router),
                                      false, err, sizeof err, &consumer), MF_OK);
-  const mf_rtp_parameters_t *cp = mf_consumer_rtp_parameters(consumer);
+  mf_rtp_parameters_t *cp_full = mf_consumer_rtp_parameters_copy(consumer);
+  assert_non_null(cp_full);
+  const struct {
+    uint8_t pt;
+    uint32_t ssrc;
+  } cp = {cp_full->codecs[0].payload_type, cp_full->encodings[0].ssrc};
+  free(cp_full);
 
   char pipeline[2048];
   if (suite) {
@@ -300,14 +309,14 @@ static void run_scenario(const char *suite) {
              "rtpvp8depay ! vp8dec ! fakesink silent=false sync=false "
              /* our SRTCP sender reports come out there (rtcp-mux) */
              "dec.rtcp_src ! fakesink sync=false async=false",
-             recv_port, cp->codecs[0].payload_type, cp->encodings[0].ssrc, key_hex, cipher, auth,
+             recv_port, cp.pt, cp.ssrc, key_hex, cipher, auth,
              cipher, auth);
   } else {
     snprintf(pipeline, sizeof pipeline,
              "udpsrc address=127.0.0.1 port=%u caps=application/x-rtp,media=(string)video,"
              "clock-rate=(int)90000,encoding-name=(string)VP8,payload=(int)%u ! rtpvp8depay ! "
              "vp8dec ! fakesink silent=false sync=false",
-             recv_port, cp->codecs[0].payload_type);
+             recv_port, cp.pt);
   }
   launch_start(f, &f->receiver, pipeline);
 

@@ -147,7 +147,10 @@ static void make_chain(fx_t *f, chain_t *c, const char *params) {
                         false, err, sizeof err, &c->consumer);
   if (e) print_error("consume: %s\n", err);
   assert_int_equal(e, MF_OK);
-  c->consumer_ssrc = mf_consumer_rtp_parameters(c->consumer)->encodings[0].ssrc;
+  mf_rtp_parameters_t *cp = mf_consumer_rtp_parameters_copy(c->consumer);
+  assert_non_null(cp);
+  c->consumer_ssrc = cp->encodings[0].ssrc;
+  free(cp);
 }
 
 static void close_chain(chain_t *c) {
@@ -388,7 +391,10 @@ static void test_simulcast_switches_at_keyframes(void **state) {
   assert_int_equal(mf_rtcp_write_nack(rb, sizeof rb, 1, c.consumer_ssrc, &item, 1, &rn), MF_OK);
   mf_test_udp_send(c.receiver, mf_plain_transport_port(plain_of(c.out)), rb, rn);
   /* as RTX (RFC 4588): the consumer's rtx ssrc, the original sequence number first */
-  const mf_rtp_encoding_parameters_t *enc = &mf_consumer_rtp_parameters(con)->encodings[0];
+  mf_rtp_parameters_t *con_params = mf_consumer_rtp_parameters_copy(con);
+  assert_non_null(con_params);
+  const mf_rtp_encoding_parameters_t enc0 = con_params->encodings[0], *enc = &enc0;
+  free(con_params);
   assert_true(enc->has_rtx);
   assert_true(mf_test_pump_rtp(&f->loop, c.receiver, &got, 50) > 14);
   assert_int_equal(rd32(got.data + 8), enc->rtx_ssrc);
@@ -499,9 +505,11 @@ static void test_simple_consumer_has_no_layers(void **state) {
   assert_true(json_is_null(j));
   json_decref(j);
   /* no pipe hub on this router: no piped producers, no pipes out */
-  const mf_rtp_parameters_t *cp = mf_consumer_rtp_parameters(c.consumer);
+  mf_rtp_parameters_t *cp = mf_consumer_rtp_parameters_copy(c.consumer);
+  assert_non_null(cp);
   static mf_rtp_parameters_t params;
   params = *cp;
+  free(cp);
   mf_producer_t *piped = NULL;
   assert_int_equal(mf_router_pipe_produce(f->router, mf_producer_id(c.producer), MF_MEDIA_KIND_VIDEO,
                                           &params, false, 7, err, sizeof err, &piped), MF_ERR_STATE);
@@ -650,9 +658,11 @@ static void test_bandwidth_caps_layers(void **state) {
   chain_t c;
   make_chain(f, &c, simulcast_vp8);
   bool twcc = false;
-  const mf_rtp_parameters_t *cp = mf_consumer_rtp_parameters(c.consumer);
+  mf_rtp_parameters_t *cp = mf_consumer_rtp_parameters_copy(c.consumer);
+  assert_non_null(cp);
   for (size_t i = 0; i < cp->header_extension_count; i++)
     twcc |= strstr(cp->header_extensions[i].uri, "transport-wide-cc") != NULL;
+  free(cp);
   assert_true(twcc);
   stream_t s0 = {.ssrc = 0x1000, .rid = "r0"}, s1 = {.ssrc = 0x2000, .rid = "r1"},
            s2 = {.ssrc = 0x3000, .rid = "r2"};

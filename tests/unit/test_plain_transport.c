@@ -340,9 +340,11 @@ static void make_chain(fx_t *f, chain_t *c, const char *in_opts, const char *out
                         err, sizeof err, &c->consumer);
   if (e) print_error("consume: %s\n", err);
   assert_int_equal(e, MF_OK);
-  const mf_rtp_parameters_t *cp = mf_consumer_rtp_parameters(c->consumer);
+  mf_rtp_parameters_t *cp = mf_consumer_rtp_parameters_copy(c->consumer);
+  assert_non_null(cp);
   c->consumer_ssrc = cp->encodings[0].ssrc;
   c->consumer_pt = cp->codecs[0].payload_type;
+  free(cp);
 }
 
 static void test_comedia_plain_forwarding(void **state) {

@@ -126,7 +126,10 @@ static void make_chain(fx_t *f, chain_t *c, const char *params, mf_media_kind_t 
                         false, err, sizeof err, &c->consumer);
   if (e) print_error("consume: %s\n", err);
   assert_int_equal(e, MF_OK);
-  c->consumer_ssrc = mf_consumer_rtp_parameters(c->consumer)->encodings[0].ssrc;
+  mf_rtp_parameters_t *cp = mf_consumer_rtp_parameters_copy(c->consumer);
+  assert_non_null(cp);
+  c->consumer_ssrc = cp->encodings[0].ssrc;
+  free(cp);
 }
 
 static void close_chain(chain_t *c) {
@@ -416,7 +419,10 @@ static void test_pipe_between_workers(void **state) {
   mf_consumer_t *c = NULL;
   assert_int_equal(mf_router_consume(out, mf_producer_id(copy), mf_router_rtp_capabilities(rb), false,
                                      err, sizeof err, &c), MF_OK);
-  uint32_t cssrc = mf_consumer_rtp_parameters(c)->encodings[0].ssrc;
+  mf_rtp_parameters_t *cpar = mf_consumer_rtp_parameters_copy(c);
+  assert_non_null(cpar);
+  uint32_t cssrc = cpar->encodings[0].ssrc;
+  free(cpar);
   chain_t ch = {.sender = sender, .receiver = receiver, .in = in, .out = out, .consumer = c,
                 .consumer_ssrc = cssrc};
   mf_test_pkt_t got;

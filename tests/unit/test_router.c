@@ -146,7 +146,10 @@ static void test_consume_parameters_and_errors(void **state) {
   assert_int_equal(json_integer_value(json_object_get(json_object_get(enc, "rtx"), "ssrc")), ssrc + 1);
   assert_string_equal(json_string_value(json_object_get(json_object_get(rp, "rtcp"), "cname")), "abc");
   json_decref(j);
-  assert_string_equal(mf_consumer_rtp_parameters(c2)->mid, "1"); /* per-transport counter */
+  mf_rtp_parameters_t *cp2 = mf_consumer_rtp_parameters_copy(c2);
+  assert_non_null(cp2);
+  assert_string_equal(cp2->mid, "1"); /* per-transport counter */
+  free(cp2);
   assert_true(mf_consumer_paused(c2));
   json_t *st = mf_consumer_stats_json(c1);
   assert_string_equal(json_string_value(json_object_get(json_array_get(st, 0), "type")), "outbound-rtp");
