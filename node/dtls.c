@@ -69,7 +69,6 @@ struct mf_dtls {
   char fp_value[MF_DTLS_FINGERPRINT_MAX];
   bool keys_ready;
   mf_srtp_keys_t keys;
-  uint8_t *app_buf; /* MF_DTLS_MAX_APP_DATA bytes, only when an app_data callback is set */
   char reason[320];
 };
 
@@ -407,7 +406,6 @@ static unsigned int dtls_timer_cb(SSL *ssl, unsigned int timer_us) {
 static void destroy(mf_dtls_t *d) {
   SSL_free(d->ssl); /* frees the BIO too */
   OPENSSL_cleanse(&d->keys, sizeof d->keys);
-  free(d->app_buf);
   free(d);
 }
 
@@ -504,9 +502,9 @@ static bool export_keys(mf_dtls_t *d) {
 /* Reads records after the handshake: application data, close_notify, retransmitted
  * handshake flights (OpenSSL answers those itself). */
 static void read_records(mf_dtls_t *d) {
-  uint8_t scratch[2048];
-  uint8_t *buf = d->app_buf != NULL ? d->app_buf : scratch;
-  int cap = d->app_buf != NULL ? MF_DTLS_MAX_APP_DATA : (int)sizeof scratch;
+  /* On the stack: a buffer per transport was 16 kB for the few carrying DataChannels. */
+  uint8_t buf[MF_DTLS_MAX_APP_DATA];
+  const int cap = (int)sizeof buf;
   while (!finished(d) && !d->free_requested) {
     ERR_clear_error();
     d->in_ssl = true;
@@ -607,13 +605,6 @@ mf_err_t mf_dtls_create(mf_dtls_context_t *ctx, const mf_dtls_callbacks_t *cb, v
   d->ud = ud;
   d->state = MF_DTLS_STATE_NEW;
   d->role = MF_DTLS_ROLE_AUTO;
-  if (cb->app_data != NULL) {
-    d->app_buf = malloc(MF_DTLS_MAX_APP_DATA);
-    if (d->app_buf == NULL) {
-      free(d);
-      return MF_ERR_NO_MEMORY;
-    }
-  }
   ERR_clear_error();
   d->ssl = SSL_new(ctx->ssl_ctx);
   BIO *bio = d->ssl != NULL ? BIO_new(ctx->bio_method) : NULL;
@@ -622,7 +613,6 @@ mf_err_t mf_dtls_create(mf_dtls_context_t *ctx, const mf_dtls_callbacks_t *cb, v
     openssl_errors(errs, sizeof errs);
     MF_LOG_ERROR("DTLS object setup failed: %s", errs);
     if (d->ssl != NULL) SSL_free(d->ssl);
-    free(d->app_buf);
     free(d);
     return MF_ERR_CRYPTO;
   }

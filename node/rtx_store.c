@@ -1,8 +1,8 @@
 /* Retransmission buffer; see rtx_store.h for the contract.
  *
- * The window [start_seq, start_seq + len) maps onto `slots` as a ring starting at
- * start_idx. Invariants: len <= capacity; when len > 0 the first and last slots of the
- * window hold a packet; every slot outside the window is empty. Positions are computed
+ * The window [start_seq, start_seq + len) maps onto `slots` (slots_n of them) as a ring
+ * starting at start_idx. Invariants: len <= slots_n <= capacity; when len > 0 the first and
+ * last slots of the window hold a packet; every slot outside the window is empty. Positions are computed
  * relative to the NEWEST seq, so a window of up to 32768 seqs is never ambiguous. */
 #include "node/rtx_store.h"
 
@@ -20,9 +20,10 @@ typedef struct {
 } slot_t;
 
 struct mf_rtx_store {
-  uint32_t capacity;
+  uint32_t capacity; /* the window's limit */
   uint32_t max_age_ms;
   slot_t *slots;
+  uint32_t slots_n; /* allocated, grown by doubling up to capacity */
   uint16_t start_seq;
   uint32_t start_idx;
   uint32_t len;
@@ -40,7 +41,8 @@ mf_err_t mf_rtx_store_create(uint32_t capacity, uint32_t max_age_ms, mf_rtx_stor
   if (!s) {
     return MF_ERR_NO_MEMORY;
   }
-  s->slots = calloc(capacity, sizeof(*s->slots));
+  s->slots_n = capacity < MF_RTX_STORE_INITIAL_SLOTS ? capacity : MF_RTX_STORE_INITIAL_SLOTS;
+  s->slots = calloc(s->slots_n, sizeof(*s->slots));
   if (!s->slots) {
     free(s);
     return MF_ERR_NO_MEMORY;
@@ -55,7 +57,7 @@ mf_err_t mf_rtx_store_create(uint32_t capacity, uint32_t max_age_ms, mf_rtx_stor
 
 static void empty_window(mf_rtx_store_t *s, uint64_t *counter) {
   for (uint32_t i = 0; i < s->len; i++) {
-    slot_t *sl = &s->slots[(s->start_idx + i) % s->capacity];
+    slot_t *sl = &s->slots[(s->start_idx + i) % s->slots_n];
     if (sl->buf) {
       mf_buf_unref(sl->buf);
       sl->buf = NULL;
@@ -99,10 +101,28 @@ static void pop_front(mf_rtx_store_t *s, uint64_t *counter) {
     (*counter)++;
   }
   do {
-    s->start_idx = (s->start_idx + 1) % s->capacity;
+    s->start_idx = (s->start_idx + 1) % s->slots_n;
     s->start_seq++;
     s->len--;
   } while (s->len > 0 && !s->slots[s->start_idx].buf);
+}
+
+/* Makes room for a window of `needed` slots (<= capacity): the ring doubles, the window
+ * moving to its start in order. False when out of memory (the ring stays as it was). */
+static bool grow(mf_rtx_store_t *s, uint32_t needed) {
+  if (needed <= s->slots_n) return true;
+  uint32_t n = s->slots_n;
+  while (n < needed) n *= 2;
+  if (n > s->capacity) n = s->capacity;
+  slot_t *slots = calloc(n, sizeof *slots);
+  if (!slots) return false;
+  for (uint32_t i = 0; i < s->len; i++) slots[i] = s->slots[(s->start_idx + i) % s->slots_n];
+  free(s->slots);
+  s->slots = slots;
+  s->slots_n = n;
+  s->start_idx = 0;
+  s->stats.grown++;
+  return true;
 }
 
 static void evict_aged(mf_rtx_store_t *s, uint64_t now_ms) {
@@ -145,8 +165,11 @@ bool mf_rtx_store_insert(mf_rtx_store_t *s, mf_buf_t *buf, uint16_t seq, uint32_
       put(s, &s->slots[0], buf, ts, aux, now_ms);
       return true;
     }
-    /* Make room so that the window [start, seq] fits the capacity. */
-    while (s->len + (uint32_t)dn > s->capacity) {
+    /* Make room so that the window [start, seq] fits: more slots while the window may
+     * grow, else (or without memory) the oldest go. */
+    uint32_t needed = s->len + (uint32_t)dn;
+    (void)grow(s, needed < s->capacity ? needed : s->capacity);
+    while (s->len + (uint32_t)dn > s->slots_n) {
       pop_front(s, &s->stats.evicted_full);
     }
     if (s->len == 0) {
@@ -157,10 +180,10 @@ bool mf_rtx_store_insert(mf_rtx_store_t *s, mf_buf_t *buf, uint16_t seq, uint32_
       return true;
     }
     s->len += (uint32_t)dn;
-    put(s, &s->slots[(s->start_idx + s->len - 1) % s->capacity], buf, ts, aux, now_ms);
+    put(s, &s->slots[(s->start_idx + s->len - 1) % s->slots_n], buf, ts, aux, now_ms);
     return true;
   }
-  if (dn < 0 && mf_rtp_ts_newer(ts, s->slots[(s->start_idx + s->len - 1) % s->capacity].ts)) {
+  if (dn < 0 && mf_rtp_ts_newer(ts, s->slots[(s->start_idx + s->len - 1) % s->slots_n].ts)) {
     /* Lower seq but newer timestamp than the newest packet: the sequence restarted (or
      * jumped by more than half the seq space). mediasoup empties the buffer here too. */
     mf_rtx_store_clear(s);
@@ -171,7 +194,7 @@ bool mf_rtx_store_insert(mf_rtx_store_t *s, mf_buf_t *buf, uint16_t seq, uint32_
   }
   int64_t off = (int64_t)s->len - 1 + dn; /* position from the window start */
   if (off >= 0) {
-    slot_t *sl = &s->slots[(s->start_idx + (uint32_t)off) % s->capacity];
+    slot_t *sl = &s->slots[(s->start_idx + (uint32_t)off) % s->slots_n];
     if (sl->buf) {
       if (sl->ts == ts) {
         s->stats.rejected++;
@@ -184,11 +207,11 @@ bool mf_rtx_store_insert(mf_rtx_store_t *s, mf_buf_t *buf, uint16_t seq, uint32_
   }
   /* Older than the window start: extend backwards if the window still fits. */
   uint32_t extra = (uint32_t)(-off);
-  if (s->len + extra > s->capacity) {
+  if (s->len + extra > s->capacity || !grow(s, s->len + extra)) {
     s->stats.rejected++;
     return false;
   }
-  s->start_idx = (s->start_idx + s->capacity - extra) % s->capacity;
+  s->start_idx = (s->start_idx + s->slots_n - extra) % s->slots_n;
   s->start_seq = seq;
   s->len += extra;
   put(s, &s->slots[s->start_idx], buf, ts, aux, now_ms);
@@ -205,7 +228,7 @@ static slot_t *lookup(mf_rtx_store_t *s, uint16_t seq, uint64_t now_ms) {
   if (dn > 0 || off < 0) {
     return NULL;
   }
-  slot_t *sl = &s->slots[(s->start_idx + (uint32_t)off) % s->capacity];
+  slot_t *sl = &s->slots[(s->start_idx + (uint32_t)off) % s->slots_n];
   if (!sl->buf || too_old(s, sl, now_ms)) {
     return NULL;
   }

@@ -25,9 +25,15 @@
  * output seq/ts are kept in the entry so a caller storing a shared input buffer can rebuild
  * the header.
  *
+ * Memory follows the packet rate, not the limit: the slots start at
+ * MF_RTX_STORE_INITIAL_SLOTS and double (up to capacity) when the window needs more, so a
+ * 600 kbit/s stream keeps ~512 slots (20 kB) of its 2,500. That is the only allocation after
+ * create, at most log2(capacity / 256) times per store; without memory the store keeps its
+ * slots and evicts as if full.
+ *
  * Not thread-safe: ONE worker thread owns each store (the same thread that owns the buffer
- * pool). No allocation after create, no clock of its own, O(1) per insert/get except eviction
- * (amortised O(1)) and the clear of a far jump (O(capacity), rare). */
+ * pool). No clock of its own, O(1) per insert/get except eviction (amortised O(1)), a
+ * growth and the clear of a far jump (O(capacity), rare). */
 #ifndef MF_RTX_STORE_H
 #define MF_RTX_STORE_H
 
@@ -42,6 +48,7 @@
  * (40 B each) made an audio consumer's store 100 kB for ~50 packets. */
 #define MF_RTX_STORE_AUDIO_CAPACITY 256
 #define MF_RTX_STORE_MAX_CAPACITY 32768 /* so the window is unambiguous modulo 2^16 */
+#define MF_RTX_STORE_INITIAL_SLOTS 256
 #define MF_RTX_STORE_MAX_AGE_VIDEO_MS 2000
 #define MF_RTX_STORE_MAX_AGE_AUDIO_MS 1000
 #define MF_RTX_STORE_DEFAULT_RTT_MS 100 /* throttle interval when the RTT is unknown */
@@ -75,6 +82,7 @@ typedef struct {
   uint64_t evicted_age;   /* removed because older than max_age_ms */
   uint64_t evicted_full;  /* pushed out of the window by newer packets (or a far jump) */
   uint64_t cleared;       /* removed by mf_rtx_store_clear or a sequence restart */
+  uint64_t grown;         /* times the slots were doubled */
 } mf_rtx_store_stats_t;
 
 /* capacity 1..MF_RTX_STORE_MAX_CAPACITY (0 = default 2500), max_age_ms > 0 (use the

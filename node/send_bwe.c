@@ -20,9 +20,8 @@ struct mf_send_bwe {
   uint64_t window_start_ms;
   uint64_t feedbacks, bad_feedbacks;
   uint32_t last_budget_bps;
-  mf_rtcp_twcc_packet_t pkts[MF_SEND_BWE_MAX_FEEDBACK];
-  mf_bitrate_allocator_consumer_t alloc[MF_ALLOC_MAX_CONSUMERS];
-  mf_consumer_t *members[MF_ALLOC_MAX_CONSUMERS];
+  /* The feedback's packets and the allocator's inputs live on the worker's stack while
+   * they are used: as members they made every subscriber transport 58 kB bigger. */
 };
 
 mf_err_t mf_send_bwe_create(mf_send_bwe_t **out) {
@@ -50,12 +49,13 @@ uint16_t mf_send_bwe_on_send(mf_send_bwe_t *b, uint32_t size) {
 
 void mf_send_bwe_on_feedback(mf_send_bwe_t *b, const mf_rtcp_header_t *h) {
   mf_rtcp_twcc_t fb;
-  if (mf_rtcp_parse_twcc(h, &fb, b->pkts, MF_SEND_BWE_MAX_FEEDBACK) != MF_OK) {
+  mf_rtcp_twcc_packet_t pkts[MF_SEND_BWE_MAX_FEEDBACK]; /* 32 kB */
+  if (mf_rtcp_parse_twcc(h, &fb, pkts, MF_SEND_BWE_MAX_FEEDBACK) != MF_OK) {
     b->bad_feedbacks++;
     return;
   }
   b->feedbacks++;
-  mf_send_estimator_on_feedback(b->est, &fb, b->pkts, fb.written, mf_clock_now_us());
+  mf_send_estimator_on_feedback(b->est, &fb, pkts, fb.written, mf_clock_now_us());
 }
 
 void mf_send_bwe_set_rtt(mf_send_bwe_t *b, uint32_t rtt_ms) { mf_send_estimator_set_rtt(b->est, rtt_ms); }
@@ -99,6 +99,8 @@ void mf_send_bwe_tick(mf_router_transport_t *t, uint64_t now_ms) {
   b->window_start_ms = now_ms;
   uint64_t other_bits = 0;
   size_t n = 0;
+  mf_bitrate_allocator_consumer_t alloc[MF_ALLOC_MAX_CONSUMERS]; /* 24 kB */
+  mf_consumer_t *members[MF_ALLOC_MAX_CONSUMERS];
   for (size_t i = 0; i < t->consumers.count; i++) {
     mf_consumer_t *c = t->consumers.items[i];
     uint64_t sent = c->bytes + c->rtx_bytes;
@@ -108,9 +110,9 @@ void mf_send_bwe_tick(mf_router_transport_t *t, uint64_t now_ms) {
     if (!layered || n == MF_ALLOC_MAX_CONSUMERS) {
       other_bits += delta * 8;
     } else {
-      b->alloc[n] = c->alloc;
-      fill_layers(&b->alloc[n], c, secs);
-      b->members[n++] = c;
+      alloc[n] = c->alloc;
+      fill_layers(&alloc[n], c, secs);
+      members[n++] = c;
     }
     memset(c->layer_bytes, 0, sizeof c->layer_bytes);
   }
@@ -119,10 +121,10 @@ void mf_send_bwe_tick(mf_router_transport_t *t, uint64_t now_ms) {
   uint64_t other_bps = (uint64_t)((double)other_bits / secs);
   uint32_t budget = est > other_bps ? (uint32_t)(est - other_bps) : 0;
   b->last_budget_bps = budget;
-  if (mf_bitrate_allocator_run(&b->cfg, b->alloc, n, budget, now_ms, NULL) != MF_OK) return;
+  if (mf_bitrate_allocator_run(&b->cfg, alloc, n, budget, now_ms, NULL) != MF_OK) return;
   for (size_t i = 0; i < n; i++) {
-    mf_consumer_t *c = b->members[i];
-    const mf_bitrate_allocator_consumer_t *a = &b->alloc[i];
+    mf_consumer_t *c = members[i];
+    const mf_bitrate_allocator_consumer_t *a = &alloc[i];
     /* keep the allocator's state; the inputs are refilled every window */
     c->alloc = *a;
     unsigned ls = a->spatial < 0 ? 0 : (unsigned)a->spatial;

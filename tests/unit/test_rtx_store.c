@@ -357,10 +357,9 @@ static void test_long_run(void **state) {
 /* Random walk of inserts (small jumps both ways, occasional far jumps) checked against
  * invariants: never more than capacity, the pool holds exactly what the store says, every
  * buffer returned is the one inserted for that seq, the newest stored seq is present. */
-static void test_random_walk(void **state) {
-  (void)state;
+static void random_walk(uint32_t capacity) {
   mf_rtx_store_t *s = NULL;
-  assert_int_equal(mf_rtx_store_create(64, 1000000, &s), MF_OK);
+  assert_int_equal(mf_rtx_store_create(capacity, 1000000, &s), MF_OK);
   uint32_t rng = 12345;
   int64_t ext_newest = 1000 + 3 * 65536; /* extended seq; ts derives from it */
   uint16_t newest = (uint16_t)ext_newest;
@@ -405,10 +404,58 @@ static void test_random_walk(void **state) {
         }
       }
       assert_int_equal(present, st.stored);
-      assert_true(st.stored <= 64);
+      assert_true(st.stored <= capacity);
       assert_int_equal(in_use(), st.stored);
     }
   }
+  mf_rtx_store_destroy(s);
+  assert_int_equal(in_use(), 0);
+}
+
+static void test_random_walk(void **state) {
+  (void)state;
+  random_walk(64);   /* within the first slots */
+  random_walk(2000); /* the slots grow on the way (far jumps need them all) */
+}
+
+/* The slots start small and double while the window needs them: what is stored is kept, in
+ * order, across a growth from a ring that had wrapped; the window's limit is the capacity
+ * asked for, as if every slot had been there from the start. */
+static void test_growth(void **state) {
+  (void)state;
+  mf_rtx_store_t *s = NULL;
+  assert_int_equal(mf_rtx_store_create(2500, 1000, &s), MF_OK);
+  uint16_t first = 65400; /* across the 16-bit wrap too */
+  /* 200 packets at t=0, then 200 more at t=600: at t=1100 the first 200 age out, so the
+   * ring's start moves past its middle before it has to grow */
+  for (uint16_t i = 0; i < 200; i++) assert_true(insert_fresh(s, (uint16_t)(first + i), i, 0));
+  for (uint16_t i = 200; i < 400; i++) assert_true(insert_fresh(s, (uint16_t)(first + i), i, 600));
+  mf_rtx_store_stats_t st;
+  mf_rtx_store_get_stats(s, &st);
+  assert_int_equal(st.grown, 1); /* 400 > 256 */
+  for (uint16_t i = 400; i < 700; i++) assert_true(insert_fresh(s, (uint16_t)(first + i), i, 1100));
+  for (uint16_t i = 0; i < 200; i++) expect_absent(s, (uint16_t)(first + i), 1100);
+  for (uint16_t i = 200; i < 700; i++) expect_present(s, (uint16_t)(first + i), 1100);
+  /* up to the capacity: 2,500 packets in the window, none pushed out */
+  for (uint16_t i = 700; i < 2700; i++) assert_true(insert_fresh(s, (uint16_t)(first + i), i, 1100));
+  mf_rtx_store_get_stats(s, &st);
+  assert_int_equal(st.stored, 2500);
+  assert_int_equal(st.evicted_full, 0);
+  assert_true(st.grown <= 4); /* 256 -> 512 -> 1024 -> 2048 -> 2500 */
+  for (uint16_t i = 200; i < 2700; i++) expect_present(s, (uint16_t)(first + i), 1100);
+  /* one more pushes the oldest out: the limit is the capacity */
+  assert_true(insert_fresh(s, (uint16_t)(first + 2700), 2700, 1100));
+  expect_absent(s, (uint16_t)(first + 200), 1100);
+  expect_present(s, (uint16_t)(first + 201), 1100);
+  mf_rtx_store_get_stats(s, &st);
+  assert_int_equal(st.evicted_full, 1);
+  assert_int_equal(in_use(), st.stored);
+  /* a late packet extending the window backwards makes the slots grow too */
+  mf_rtx_store_clear(s);
+  assert_true(insert_fresh(s, 1000, 1000, 2000));
+  assert_true(insert_fresh(s, 700, 700, 2000)); /* 301 slots: grows backwards */
+  expect_present(s, 700, 2000);
+  expect_present(s, 1000, 2000);
   mf_rtx_store_destroy(s);
   assert_int_equal(in_use(), 0);
 }
@@ -420,6 +467,7 @@ int main(void) {
       cmocka_unit_test(test_window),        cmocka_unit_test(test_age),
       cmocka_unit_test(test_order),         cmocka_unit_test(test_resend_throttle),
       cmocka_unit_test(test_long_run),      cmocka_unit_test(test_random_walk),
+      cmocka_unit_test(test_growth),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
