@@ -218,7 +218,8 @@ static void start_gateway_job(mf_agent_t *a, agent_job_t *j) {
  * controller.ApplyBatch. Other gateway calls (answers a client waits for) stay parallel. */
 static void start_next_ordered(mf_agent_t *a) {
   while (!a->ordered_running && a->ordered_head) {
-    agent_job_t *j = a->ordered_head->next_ordered && !a->batch_refused ? mf_agent_batch_take(a) : NULL;
+    bool several = a->ordered_head->next_ordered != NULL;
+    agent_job_t *j = several && !a->batch_refused ? mf_agent_batch_take(a) : NULL;
     if (!j) {
       j = a->ordered_head;
       a->ordered_head = j->next_ordered;

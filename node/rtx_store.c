@@ -2,8 +2,9 @@
  *
  * The window [start_seq, start_seq + len) maps onto `slots` (slots_n of them) as a ring
  * starting at start_idx. Invariants: len <= slots_n <= capacity; when len > 0 the first and
- * last slots of the window hold a packet; every slot outside the window is empty. Positions are computed
- * relative to the NEWEST seq, so a window of up to 32768 seqs is never ambiguous. */
+ * last slots of the window hold a packet; every slot outside the window is empty.
+ * Positions are computed relative to the NEWEST seq, so a window of up to 32768 seqs is
+ * never ambiguous. */
 #include "node/rtx_store.h"
 
 #include <stdlib.h>

@@ -1,7 +1,8 @@
 /* The controller RPC server in-process: a single-voter Raft node (real raft_uv on a temp
  * directory, loopback TCP) on a loop thread, a blocking client on the test thread.
- * Writes, status, rejected commands, batches of writes, and bad input (malformed envelope, malformed payload,
- * unknown method, wrong version, oversize) all answered while the server keeps serving. */
+ * Writes, status, rejected commands, batches of writes, and bad input (malformed envelope,
+ * malformed payload, unknown method, wrong version, oversize) all answered while the server
+ * keeps serving. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -437,7 +437,8 @@ static void test_growth(void **state) {
   for (uint16_t i = 0; i < 200; i++) expect_absent(s, (uint16_t)(first + i), 1100);
   for (uint16_t i = 200; i < 700; i++) expect_present(s, (uint16_t)(first + i), 1100);
   /* up to the capacity: 2,500 packets in the window, none pushed out */
-  for (uint16_t i = 700; i < 2700; i++) assert_true(insert_fresh(s, (uint16_t)(first + i), i, 1100));
+  for (uint16_t i = 700; i < 2700; i++)
+    assert_true(insert_fresh(s, (uint16_t)(first + i), i, 1100));
   mf_rtx_store_get_stats(s, &st);
   assert_int_equal(st.stored, 2500);
   assert_int_equal(st.evicted_full, 0);
