@@ -214,7 +214,12 @@ static void handle_apply(mf_rpc_request_t *req, const envelope_t *env) {
 
 /* controller.ApplyBatch: the commands go into the log back to back, so libraft writes and
  * replicates them together; one Apply per round trip held a node's records to the rate of
- * one commit at a time. The answer waits for the last outcome. */
+ * one commit at a time. The answer waits for the last outcome.
+ * When an entry did not commit here (leadership moved, or Raft failed), the whole batch is
+ * answered as a single Apply would be (NOT_LEADER / UNAVAILABLE), so the client sends all
+ * of it again to the new leader: replaying the batch in order converges on the same state
+ * (commands already applied are refused, or undone again by the later ones), where
+ * resending only the failed entries could reorder them. */
 typedef struct apply_batch apply_batch_t;
 typedef struct {
   apply_batch_t *batch;
@@ -223,6 +228,8 @@ typedef struct {
 struct apply_batch {
   mf_rpc_request_t *req;
   size_t n, pending;
+  mf_err_t failed;   /* MF_OK, or the first Raft-level failure of an entry */
+  char why[128];
   Mafalda__Controller__CommandResult *results;
   Mafalda__Controller__CommandResult **ptrs;
   batch_item_t *items;
@@ -238,7 +245,13 @@ static void batch_free(apply_batch_t *b) {
 
 static void batch_settle(apply_batch_t *b) {
   if (--b->pending) return;
-  if (!mf_rpc_endpoint_stopped(mf_rpc_request_endpoint(b->req))) {
+  if (mf_rpc_endpoint_stopped(mf_rpc_request_endpoint(b->req))) {
+    /* nobody to answer */
+  } else if (b->failed == MF_ERR_STATE) {
+    reply_not_leader(b->req);
+  } else if (b->failed != MF_OK) {
+    mf_rpc_reply(b->req, MAFALDA__RPC__STATUS__STATUS_UNAVAILABLE, b->why, NULL);
+  } else {
     Mafalda__Controller__ApplyBatchResponse resp =
         MAFALDA__CONTROLLER__APPLY_BATCH_RESPONSE__INIT;
     resp.n_results = b->n;
@@ -256,14 +269,18 @@ static void batch_result(apply_batch_t *b, size_t i, mf_err_t code, const char *
   r->message = strdup(code == MF_OK ? "" : message && message[0] ? message : mf_strerror(code));
 }
 
+/* A Raft-level failure (not a command the FSM refused): the batch is to be sent again. */
+static void batch_failed(apply_batch_t *b, mf_err_t status, const char *message) {
+  if (b->failed != MF_OK) return;
+  b->failed = status;
+  snprintf(b->why, sizeof b->why, "%s", message && message[0] ? message : mf_strerror(status));
+}
+
 static void batch_item_done(void *ud, mf_err_t status, mf_err_t code, const char *message,
                             uint64_t index) {
   batch_item_t *it = ud;
-  if (status == MF_ERR_STATE)
-    batch_result(it->batch, it->i, status,
-                 "leadership moved before the entry committed (it may still commit)", 0);
-  else if (status != MF_OK)
-    batch_result(it->batch, it->i, status, message, 0);
+  if (status != MF_OK)
+    batch_failed(it->batch, status, message);
   else
     batch_result(it->batch, it->i, code, message, index);
   batch_settle(it->batch);
@@ -294,6 +311,7 @@ static void handle_apply_batch(mf_rpc_request_t *req, const envelope_t *env) {
     for (size_t i = 0; i < b->n; i++) {
       Mafalda__Controller__CommandResult init = MAFALDA__CONTROLLER__COMMAND_RESULT__INIT;
       b->results[i] = init;
+      b->results[i].message = NULL; /* set (strdup) with the outcome; freed by batch_free */
       b->ptrs[i] = &b->results[i];
       b->items[i] = (batch_item_t){b, i};
       Mafalda__Controller__Command *cmd = mafalda__controller__command__unpack(
@@ -302,7 +320,12 @@ static void handle_apply_batch(mf_rpc_request_t *req, const envelope_t *env) {
                          : MF_ERR_PARSE;
       if (cmd) protobuf_c_message_free_unpacked(&cmd->base, NULL);
       if (err == MF_OK) continue;
-      batch_result(b, i, err, cmd ? NULL : "command does not decode", 0);
+      /* This item alone can never be applied (undecodable, over the size limit): its own
+       * refusal. Anything else (no memory, no longer leader): the batch goes again. */
+      if (err == MF_ERR_PARSE || err == MF_ERR_LIMIT)
+        batch_result(b, i, err, cmd ? "command too large" : "command does not decode", 0);
+      else
+        batch_failed(b, err, NULL);
       b->pending--;
     }
     batch_settle(b);

@@ -6,7 +6,9 @@
  *   controller.ApplyBatch   ApplyBatchRequest    -> ApplyBatchResponse (writes, in order:
  *                                                   one Raft entry per command, one
  *                                                   CommandResult each; at most
- *                                                   MF_RPC_APPLY_BATCH_MAX commands)
+ *                                                   MF_RPC_APPLY_BATCH_MAX commands; an
+ *                                                   entry that did not commit fails the
+ *                                                   whole batch, to be sent again)
  *   controller.CreateRouter CreateRouter         -> CommandResult   (write)
  *   cluster.RegisterNode    RegisterNodeRequest  -> RegisterNodeResponse (write)
  *   cluster.ReportLoad      LoadReport           -> LoadReportResponse (leader only)
