@@ -18,6 +18,7 @@
 #include "node/gateway.h"
 #include "node/srtp.h"
 #include "tests/support/ws_client.h"
+#include "tests/unit/api_fixture.h"
 
 #define IO_MS 5000
 
@@ -56,28 +57,11 @@ static int teardown(void **state) {
 }
 
 static json_t *call(fx_t *f, nng_stream *s, const char *method, json_t *data) {
-  int id = f->next_id++;
-  json_t *req = json_pack("{s:i, s:s, s:o}", "id", id, "method", method, "data", data ? data : json_object());
-  char *text = json_dumps(req, JSON_COMPACT);
-  json_decref(req);
-  assert_int_equal(mf_test_ws_send(s, text, strlen(text), IO_MS), 0);
-  free(text);
-  for (;;) {
-    json_t *m = mf_test_ws_recv(s, IO_MS);
-    assert_non_null(m);
-    if (json_integer_value(json_object_get(m, "id")) == id && json_object_get(m, "ok")) return m;
-    json_decref(m);
-  }
+  return mf_test_api_call_or_fail(&f->next_id, s, method, data);
 }
 
 static json_t *call_ok(fx_t *f, nng_stream *s, const char *method, json_t *data, json_t **out) {
-  json_t *r = call(f, s, method, data);
-  if (!json_is_true(json_object_get(r, "ok"))) {
-    char *t = json_dumps(r, 0);
-    print_error("%s: expected ok: %s\n", method, t);
-    free(t);
-    fail();
-  }
+  json_t *r = mf_test_api_ok(&f->next_id, s, method, data);
   *out = json_object_get(r, "data");
   return r;
 }

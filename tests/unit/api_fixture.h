@@ -1,5 +1,5 @@
-/* The public API as the in-process gateway unit tests (test_gateway_methods,
- * test_gateway_pipes, test_gateway_nodes) call it over a test WebSocket: cmocka assertions
+/* The public API as the in-process gateway tests (test_gateway_methods, test_gateway_pipes,
+ * test_gateway_nodes, test_api_plain) call it over a test WebSocket: cmocka assertions
  * on top of tests/support/ws_client.h. Header-only (static inline); include after
  * <cmocka.h>. */
 #ifndef MF_TEST_API_FIXTURE_H
